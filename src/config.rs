@@ -1,0 +1,205 @@
+//! Settings from the environment, checked once at startup: a bad value stops
+//! the process with one line naming the variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::domain::OnLimit;
+use crate::domain::ledger::Terms;
+
+/// Highest per-user limit, for both the default and overrides.
+pub const MAX_LIMIT: u32 = 1000;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub redis_url: Option<String>,
+    pub max_streams: u32,
+    pub lease_ttl_ms: u64,
+    pub heartbeat_interval_ms: u64,
+    pub on_limit: OnLimit,
+    pub key_prefix: String,
+    pub admin_token: Option<String>,
+    pub metrics_max_users: usize,
+    pub metrics_refresh: Duration,
+}
+
+/// One bad variable: `{var}: {problem}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+/// The variables, their defaults and meaning; `--help` prints this table.
+pub const VARIABLES: &[(&str, &str, &str)] = &[
+    ("STREAMLEASE_BIND", "127.0.0.1:8080", "listen address (ip:port)"),
+    ("REDIS_URL", "unset", "Redis to share with other instances; unset: embedded in-memory store (one instance only)"),
+    ("STREAMLEASE_MAX_STREAMS", "3", "default limit of live leases per user (1..1000)"),
+    ("STREAMLEASE_LEASE_TTL_MS", "30000", "lease lifetime without a heartbeat (100..86400000)"),
+    ("STREAMLEASE_HEARTBEAT_INTERVAL_MS", "10000", "heartbeat interval told to players; must be < the TTL"),
+    ("STREAMLEASE_ON_LIMIT", "deny", "at the limit: deny | evict_oldest"),
+    ("STREAMLEASE_KEY_PREFIX", "sl", "Redis key prefix (1..64 of A-Z a-z 0-9 - _ . :)"),
+    ("STREAMLEASE_ADMIN_TOKEN", "unset", "bearer token for admin routes; unset: admin routes open"),
+    ("STREAMLEASE_METRICS_MAX_USERS", "10000", "cap on per-user metric series"),
+    ("STREAMLEASE_METRICS_REFRESH_MS", "5000", "how often store-wide gauges are re-read (100..3600000)"),
+    ("RUST_LOG", "info", "log filter (env_logger syntax)"),
+];
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests need not touch the process
+    /// environment. An empty value counts as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let lease_ttl_ms = number(&var, "STREAMLEASE_LEASE_TTL_MS", 30_000, 100..=86_400_000)?;
+        let heartbeat_interval_ms = number(&var, "STREAMLEASE_HEARTBEAT_INTERVAL_MS", 10_000, 1..=u64::MAX)?;
+        if heartbeat_interval_ms >= lease_ttl_ms {
+            return Err(ConfigError {
+                var: "STREAMLEASE_HEARTBEAT_INTERVAL_MS",
+                problem: format!(
+                    "must be less than STREAMLEASE_LEASE_TTL_MS ({lease_ttl_ms}), got {heartbeat_interval_ms}"
+                ),
+            });
+        }
+        let redis_url = var("REDIS_URL");
+        if let Some(url) = &redis_url {
+            redis::Client::open(url.as_str())
+                .map_err(|e| ConfigError { var: "REDIS_URL", problem: format!("not a Redis URL: {e}") })?;
+        }
+        Ok(Settings {
+            bind: parsed(&var, "STREAMLEASE_BIND", "127.0.0.1:8080", "an ip:port address")?,
+            redis_url,
+            max_streams: number(&var, "STREAMLEASE_MAX_STREAMS", 3, 1..=MAX_LIMIT as u64)? as u32,
+            lease_ttl_ms,
+            heartbeat_interval_ms,
+            on_limit: on_limit(var("STREAMLEASE_ON_LIMIT"))?,
+            key_prefix: key_prefix(var("STREAMLEASE_KEY_PREFIX"))?,
+            admin_token: var("STREAMLEASE_ADMIN_TOKEN"),
+            metrics_max_users: number(&var, "STREAMLEASE_METRICS_MAX_USERS", 10_000, 0..=10_000_000)? as usize,
+            metrics_refresh: Duration::from_millis(number(
+                &var,
+                "STREAMLEASE_METRICS_REFRESH_MS",
+                5_000,
+                100..=3_600_000,
+            )?),
+        })
+    }
+
+    pub fn terms(&self) -> Terms {
+        Terms { ttl_ms: self.lease_ttl_ms as i64, default_limit: self.max_streams }
+    }
+
+    /// The `--help` text.
+    pub fn help() -> String {
+        let mut text = String::from(
+            "streamlease: limits how many video streams a user watches at once.\n\n\
+             Usage: streamlease [--help | --version]\n\nConfiguration (environment):\n",
+        );
+        for (name, default, meaning) in VARIABLES {
+            text.push_str(&format!("  {name:<36} {default:<16} {meaning}\n"));
+        }
+        text
+    }
+}
+
+fn parsed<T: std::str::FromStr>(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: &str,
+    expected: &str,
+) -> Result<T, ConfigError> {
+    let raw = var(name).unwrap_or_else(|| default.to_owned());
+    raw.parse().map_err(|_| ConfigError { var: name, problem: format!("expected {expected}, got {raw:?}") })
+}
+
+fn number(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let n: u64 = parsed(var, name, &default.to_string(), "a whole number")?;
+    if range.contains(&n) {
+        Ok(n)
+    } else {
+        let problem = format!("must be in {}..={}, got {n}", range.start(), range.end());
+        Err(ConfigError { var: name, problem })
+    }
+}
+
+fn on_limit(raw: Option<String>) -> Result<OnLimit, ConfigError> {
+    match raw.as_deref().unwrap_or("deny") {
+        "deny" => Ok(OnLimit::Deny),
+        "evict_oldest" => Ok(OnLimit::EvictOldest),
+        other => Err(ConfigError {
+            var: "STREAMLEASE_ON_LIMIT",
+            problem: format!("expected deny or evict_oldest, got {other:?}"),
+        }),
+    }
+}
+
+fn key_prefix(raw: Option<String>) -> Result<String, ConfigError> {
+    let prefix = raw.unwrap_or_else(|| "sl".to_owned());
+    let ok_char = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':');
+    if prefix.len() <= 64 && prefix.bytes().all(ok_char) {
+        Ok(prefix)
+    } else {
+        Err(ConfigError {
+            var: "STREAMLEASE_KEY_PREFIX",
+            problem: format!("expected 1..64 of A-Z a-z 0-9 - _ . :, got {prefix:?}"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn defaults_match_the_documented_table() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!((s.max_streams, s.lease_ttl_ms, s.heartbeat_interval_ms), (3, 30_000, 10_000));
+        assert_eq!((s.on_limit, s.key_prefix.as_str()), (OnLimit::Deny, "sl"));
+        assert_eq!((s.redis_url, s.admin_token), (None, None));
+        assert_eq!((s.metrics_max_users, s.metrics_refresh), (10_000, Duration::from_secs(5)));
+        for (name, default, _) in VARIABLES {
+            assert!(Settings::help().contains(name), "{name} missing from --help");
+            assert!(!default.is_empty());
+        }
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        let cases = [
+            ("STREAMLEASE_BIND", "localhost"),
+            ("REDIS_URL", "http://nope"),
+            ("STREAMLEASE_MAX_STREAMS", "0"),
+            ("STREAMLEASE_MAX_STREAMS", "three"),
+            ("STREAMLEASE_LEASE_TTL_MS", "-5"),
+            ("STREAMLEASE_ON_LIMIT", "kick"),
+            ("STREAMLEASE_KEY_PREFIX", "a{b}"),
+            ("STREAMLEASE_METRICS_REFRESH_MS", "1"),
+        ];
+        for (var, value) in cases {
+            let err = settings(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{value}");
+        }
+    }
+
+    #[test]
+    fn the_heartbeat_interval_must_be_shorter_than_the_ttl() {
+        let err = settings(&[("STREAMLEASE_LEASE_TTL_MS", "5000"), ("STREAMLEASE_HEARTBEAT_INTERVAL_MS", "5000")])
+            .unwrap_err();
+        assert_eq!(err.var, "STREAMLEASE_HEARTBEAT_INTERVAL_MS");
+    }
+}

@@ -1,0 +1,152 @@
+//! Validated identifiers: once a value has one of these types, it is safe to
+//! put in a Redis key, a log line or a JSON body.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Longest id we accept, in bytes. Bounds key sizes and per-lease memory.
+pub const MAX_ID_LEN: usize = 128;
+
+/// Why a string is not a valid id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("must be 1 to {MAX_ID_LEN} bytes long, got {0}")]
+    Length(usize),
+    #[error("may contain only A-Z a-z 0-9 - _ . : @")]
+    Charset,
+    #[error("must be a UUID")]
+    NotUuid,
+}
+
+/// The id alphabet excludes `{`, `}` and `|` on purpose: `{` and `}` would break
+/// the per-user Redis Cluster hash tag, and `|` separates fields in the stored
+/// lease record.
+fn check_id(s: &str) -> Result<(), IdError> {
+    if s.is_empty() || s.len() > MAX_ID_LEN {
+        return Err(IdError::Length(s.len()));
+    }
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'@');
+    if s.bytes().all(allowed) { Ok(()) } else { Err(IdError::Charset) }
+}
+
+macro_rules! text_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(s: String) -> Result<Self, IdError> {
+                check_id(&s)?;
+                Ok(Self(s))
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = IdError;
+            fn try_from(s: &str) -> Result<Self, IdError> {
+                check_id(s)?;
+                Ok(Self(s.to_owned()))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+text_id!(
+    /// The account that owns the limit.
+    UserId
+);
+text_id!(
+    /// What is being played; informational, shown back to players.
+    StreamId
+);
+text_id!(
+    /// The player's device; at most one lease per device and user.
+    DeviceId
+);
+
+/// A lease's server-made id (UUID v4), always shown in hyphenated lower case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct LeaseId(Uuid);
+
+impl LeaseId {
+    pub fn new_random() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
+impl TryFrom<&str> for LeaseId {
+    type Error = IdError;
+    fn try_from(s: &str) -> Result<Self, IdError> {
+        Uuid::try_parse(s).map(Self).map_err(|_| IdError::NotUuid)
+    }
+}
+
+impl TryFrom<String> for LeaseId {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, IdError> {
+        Self::try_from(s.as_str())
+    }
+}
+
+impl From<LeaseId> for String {
+    fn from(id: LeaseId) -> String {
+        id.to_string()
+    }
+}
+
+impl fmt::Display for LeaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_documented_alphabet() {
+        assert!(UserId::try_from("Alice-01_x.y:z@example").is_ok());
+        assert!(UserId::try_from("a".repeat(MAX_ID_LEN)).is_ok());
+    }
+
+    #[test]
+    fn rejects_empty_long_and_foreign_characters() {
+        assert_eq!(UserId::try_from(""), Err(IdError::Length(0)));
+        assert_eq!(UserId::try_from("a".repeat(129)), Err(IdError::Length(129)));
+        for bad in ["a b", "a/b", "{a}", "a|b", "é", "a\n", "a%20"] {
+            assert_eq!(UserId::try_from(bad), Err(IdError::Charset), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn lease_ids_are_uuids_shown_in_lower_case() {
+        let id = LeaseId::try_from("6F9619FF-8B86-D011-B42D-00C04FC964FF").unwrap();
+        assert_eq!(id.to_string(), "6f9619ff-8b86-d011-b42d-00c04fc964ff");
+        assert_eq!(LeaseId::try_from("nope"), Err(IdError::NotUuid));
+    }
+}

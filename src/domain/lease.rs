@@ -1,0 +1,151 @@
+//! The lease vocabulary: what a lease is, and every outcome a lease operation
+//! can have. Stores produce these; the HTTP layer maps them to responses.
+
+use super::ids::{DeviceId, LeaseId, StreamId, UserId};
+
+/// Milliseconds since the Unix epoch, by the store's clock.
+pub type Millis = i64;
+
+/// One stream being played.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub lease_id: LeaseId,
+    pub stream_id: StreamId,
+    pub device_id: Option<DeviceId>,
+    pub acquired_at: Millis,
+    /// Last acquire or heartbeat; `evict_oldest` picks the smallest.
+    pub renewed_at: Millis,
+    pub expires_at: Millis,
+}
+
+impl Lease {
+    pub fn is_live(&self, now: Millis) -> bool {
+        self.expires_at > now
+    }
+
+    /// Order of listings: oldest first, ties broken by id so every store
+    /// answers the same.
+    pub fn by_age(a: &Lease, b: &Lease) -> std::cmp::Ordering {
+        (a.acquired_at, a.lease_id).cmp(&(b.acquired_at, b.lease_id))
+    }
+}
+
+/// What to do when an acquire finds the user at their limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnLimit {
+    Deny,
+    EvictOldest,
+}
+
+impl OnLimit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnLimit::Deny => "deny",
+            OnLimit::EvictOldest => "evict_oldest",
+        }
+    }
+}
+
+/// Why a lease ended before it expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    Released,
+    Evicted,
+    Terminated,
+    Revoked,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Released => "released",
+            EndReason::Evicted => "evicted",
+            EndReason::Terminated => "terminated",
+            EndReason::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Released, Self::Evicted, Self::Terminated, Self::Revoked].into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// The tombstone of a lease that was ended, kept for at least one TTL so the
+/// player's next heartbeat learns why it was stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    pub reason: EndReason,
+    /// The lease that took this one's place (eviction, termination).
+    pub by_lease_id: Option<LeaseId>,
+    pub ended_at: Millis,
+}
+
+/// Everything an acquire needs; the caller mints `new_lease_id` so the store
+/// scripts stay deterministic.
+#[derive(Debug, Clone)]
+pub struct AcquireRequest {
+    pub user_id: UserId,
+    pub stream_id: StreamId,
+    pub device_id: Option<DeviceId>,
+    pub on_limit: OnLimit,
+    pub terminate: Vec<LeaseId>,
+    pub new_lease_id: LeaseId,
+}
+
+/// A lease together with the user's state right after the operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Granted {
+    pub lease: Lease,
+    /// The user's live lease count after the operation.
+    pub active: u32,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcquireOutcome {
+    /// A new lease took a slot.
+    Created { granted: Granted, evicted: Vec<LeaseId>, terminated: Vec<LeaseId> },
+    /// The device already held a live lease; it was renewed instead.
+    Renewed { granted: Granted, terminated: Vec<LeaseId> },
+    /// At the limit under `deny`. `leases` are the live ones, oldest first.
+    Denied { limit: u32, active: u32, leases: Vec<Lease> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeartbeatOutcome {
+    Renewed(Granted),
+    /// Expired, or never known: the player should acquire again.
+    NotFound,
+    /// Ended on purpose: the player should stop and say why.
+    Ended(Ended),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseOutcome {
+    Released,
+    /// Already released, ended, expired or never known. Not an error:
+    /// release must be safe to retry.
+    AlreadyGone,
+}
+
+/// A user's live leases, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserLeases {
+    pub limit: u32,
+    pub leases: Vec<Lease>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitSource {
+    Default,
+    Override,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserLimit {
+    pub limit: u32,
+    pub source: LimitSource,
+}

@@ -1,0 +1,271 @@
+//! One user's leases and tombstones, and the rules that change them. Pure
+//! bookkeeping with the time passed in: the embedded store runs it under a
+//! lock, and the Redis scripts in `store/redis/lua/` do the same steps in the
+//! same order, so both stores give the same answers.
+
+use std::collections::HashMap;
+
+use super::ids::LeaseId;
+use super::lease::*;
+
+/// The service-wide settings every decision needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Terms {
+    pub ttl_ms: i64,
+    pub default_limit: u32,
+}
+
+#[derive(Debug, Default)]
+pub struct Ledger {
+    /// Few entries (at most the limit), so a Vec beats a map.
+    leases: Vec<Lease>,
+    ended: HashMap<LeaseId, Ended>,
+    limit_override: Option<u32>,
+}
+
+impl Ledger {
+    /// Forgets expired leases and tombstones older than one TTL. Returns how
+    /// many leases had expired.
+    pub fn prune(&mut self, now: Millis, terms: Terms) -> usize {
+        let before = self.leases.len();
+        self.leases.retain(|l| l.is_live(now));
+        self.ended.retain(|_, e| e.ended_at + terms.ttl_ms > now);
+        before - self.leases.len()
+    }
+
+    /// True when nothing here is worth keeping: no live lease, no tombstone
+    /// still within its TTL, no limit override. Call after `prune`.
+    pub fn is_idle(&self) -> bool {
+        self.leases.is_empty() && self.ended.is_empty() && self.limit_override.is_none()
+    }
+
+    pub fn limit(&self, terms: Terms) -> UserLimit {
+        match self.limit_override {
+            Some(limit) => UserLimit { limit, source: LimitSource::Override },
+            None => UserLimit { limit: terms.default_limit, source: LimitSource::Default },
+        }
+    }
+
+    pub fn set_limit(&mut self, limit: Option<u32>) {
+        self.limit_override = limit;
+    }
+
+    pub fn acquire(&mut self, req: &AcquireRequest, now: Millis, terms: Terms) -> AcquireOutcome {
+        self.prune(now, terms);
+        let limit = self.limit(terms).limit;
+        let terminate = self.live_among(&req.terminate);
+
+        let device_lease = req.device_id.as_ref().and_then(|device| {
+            self.leases.iter().position(|l| l.device_id.as_ref() == Some(device) && !terminate.contains(&l.lease_id))
+        });
+        if let Some(i) = device_lease {
+            let lease = &mut self.leases[i];
+            lease.stream_id = req.stream_id.clone();
+            lease.renewed_at = now;
+            lease.expires_at = now + terms.ttl_ms;
+            let lease = lease.clone();
+            self.end(&terminate, EndReason::Terminated, Some(lease.lease_id), now);
+            return AcquireOutcome::Renewed { granted: self.granted(lease, limit), terminated: terminate };
+        }
+
+        let staying = self.leases.len() - terminate.len();
+        let room = (limit as usize).saturating_sub(staying);
+        if room == 0 && req.on_limit == OnLimit::Deny {
+            // The terminations were asked for in their own right: they hold
+            // even when the acquire is still denied.
+            self.end(&terminate, EndReason::Terminated, None, now);
+            let mut leases = self.leases.clone();
+            leases.sort_by(Lease::by_age);
+            return AcquireOutcome::Denied { limit, active: leases.len() as u32, leases };
+        }
+
+        let evicted = if room == 0 {
+            // Enough of the least recently renewed to make room for one more,
+            // which is more than one only after the limit was lowered.
+            let mut candidates: Vec<&Lease> = self.leases.iter().filter(|l| !terminate.contains(&l.lease_id)).collect();
+            candidates.sort_by_key(|l| (l.renewed_at, l.acquired_at, l.lease_id));
+            candidates.iter().take(staying + 1 - limit as usize).map(|l| l.lease_id).collect()
+        } else {
+            Vec::new()
+        };
+        let new_id = req.new_lease_id;
+        self.end(&terminate, EndReason::Terminated, Some(new_id), now);
+        self.end(&evicted, EndReason::Evicted, Some(new_id), now);
+        let lease = Lease {
+            lease_id: new_id,
+            stream_id: req.stream_id.clone(),
+            device_id: req.device_id.clone(),
+            acquired_at: now,
+            renewed_at: now,
+            expires_at: now + terms.ttl_ms,
+        };
+        self.leases.push(lease.clone());
+        AcquireOutcome::Created { granted: self.granted(lease, limit), evicted, terminated: terminate }
+    }
+
+    pub fn heartbeat(&mut self, lease_id: LeaseId, now: Millis, terms: Terms) -> HeartbeatOutcome {
+        self.prune(now, terms);
+        let limit = self.limit(terms).limit;
+        if let Some(lease) = self.leases.iter_mut().find(|l| l.lease_id == lease_id) {
+            lease.renewed_at = now;
+            lease.expires_at = now + terms.ttl_ms;
+            let lease = lease.clone();
+            return HeartbeatOutcome::Renewed(self.granted(lease, limit));
+        }
+        match self.ended.get(&lease_id) {
+            Some(ended) => HeartbeatOutcome::Ended(ended.clone()),
+            None => HeartbeatOutcome::NotFound,
+        }
+    }
+
+    pub fn release(&mut self, lease_id: LeaseId, now: Millis, terms: Terms) -> ReleaseOutcome {
+        self.prune(now, terms);
+        if self.leases.iter().any(|l| l.lease_id == lease_id) {
+            self.end(&[lease_id], EndReason::Released, None, now);
+            ReleaseOutcome::Released
+        } else {
+            ReleaseOutcome::AlreadyGone
+        }
+    }
+
+    /// Ends every live lease ("sign out everywhere"); returns how many.
+    pub fn revoke_all(&mut self, now: Millis, terms: Terms) -> u32 {
+        self.prune(now, terms);
+        let ids: Vec<LeaseId> = self.leases.iter().map(|l| l.lease_id).collect();
+        self.end(&ids, EndReason::Revoked, None, now);
+        ids.len() as u32
+    }
+
+    /// The live leases, oldest first. Read-only: expired entries are skipped,
+    /// not pruned.
+    pub fn list(&self, now: Millis, terms: Terms) -> UserLeases {
+        let mut leases: Vec<Lease> = self.leases.iter().filter(|l| l.is_live(now)).cloned().collect();
+        leases.sort_by(Lease::by_age);
+        UserLeases { limit: self.limit(terms).limit, leases }
+    }
+
+    /// The ids in `wanted` that are live leases of this user, once each, in
+    /// the order asked.
+    fn live_among(&self, wanted: &[LeaseId]) -> Vec<LeaseId> {
+        let mut found: Vec<LeaseId> = Vec::new();
+        for id in wanted {
+            if !found.contains(id) && self.leases.iter().any(|l| l.lease_id == *id) {
+                found.push(*id);
+            }
+        }
+        found
+    }
+
+    fn end(&mut self, ids: &[LeaseId], reason: EndReason, by_lease_id: Option<LeaseId>, now: Millis) {
+        self.leases.retain(|l| !ids.contains(&l.lease_id));
+        for id in ids {
+            self.ended.insert(*id, Ended { reason, by_lease_id, ended_at: now });
+        }
+    }
+
+    fn granted(&self, lease: Lease, limit: u32) -> Granted {
+        Granted { lease, active: self.leases.len() as u32, limit }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::{DeviceId, StreamId, UserId};
+
+    const TERMS: Terms = Terms { ttl_ms: 1_000, default_limit: 2 };
+
+    fn request(device: Option<&str>, on_limit: OnLimit, terminate: Vec<LeaseId>) -> AcquireRequest {
+        AcquireRequest {
+            user_id: UserId::try_from("u").unwrap(),
+            stream_id: StreamId::try_from("s").unwrap(),
+            device_id: device.map(|d| DeviceId::try_from(d).unwrap()),
+            on_limit,
+            terminate,
+            new_lease_id: LeaseId::new_random(),
+        }
+    }
+
+    fn created(outcome: AcquireOutcome) -> (LeaseId, Vec<LeaseId>) {
+        match outcome {
+            AcquireOutcome::Created { granted, evicted, .. } => (granted.lease.lease_id, evicted),
+            other => panic!("expected Created, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_lease_stops_counting_the_moment_it_expires() {
+        let mut ledger = Ledger::default();
+        created(ledger.acquire(&request(None, OnLimit::Deny, vec![]), 0, TERMS));
+        assert_eq!(ledger.list(999, TERMS).leases.len(), 1);
+        assert_eq!(ledger.list(1_000, TERMS).leases.len(), 0);
+    }
+
+    #[test]
+    fn evict_oldest_ends_the_least_recently_renewed_lease() {
+        let mut ledger = Ledger::default();
+        let (first, _) = created(ledger.acquire(&request(None, OnLimit::Deny, vec![]), 0, TERMS));
+        let (second, _) = created(ledger.acquire(&request(None, OnLimit::Deny, vec![]), 10, TERMS));
+        // The first lease is older but renewed last, so the second goes.
+        assert!(matches!(ledger.heartbeat(first, 20, TERMS), HeartbeatOutcome::Renewed(_)));
+        let (third, evicted) = created(ledger.acquire(&request(None, OnLimit::EvictOldest, vec![]), 30, TERMS));
+        assert_eq!(evicted, vec![second]);
+        let ended = ledger.heartbeat(second, 40, TERMS);
+        assert_eq!(
+            ended,
+            HeartbeatOutcome::Ended(Ended { reason: EndReason::Evicted, by_lease_id: Some(third), ended_at: 30 })
+        );
+    }
+
+    #[test]
+    fn evict_oldest_makes_room_after_the_limit_was_lowered() {
+        let mut ledger = Ledger::default();
+        for t in 0..2 {
+            created(ledger.acquire(&request(None, OnLimit::Deny, vec![]), t, TERMS));
+        }
+        ledger.set_limit(Some(1));
+        let (_, evicted) = created(ledger.acquire(&request(None, OnLimit::EvictOldest, vec![]), 5, TERMS));
+        assert_eq!(evicted.len(), 2);
+        assert_eq!(ledger.list(6, TERMS).leases.len(), 1);
+    }
+
+    #[test]
+    fn terminations_hold_even_when_the_acquire_is_still_denied() {
+        let mut ledger = Ledger::default();
+        let (a, _) = created(ledger.acquire(&request(None, OnLimit::Deny, vec![]), 0, TERMS));
+        created(ledger.acquire(&request(None, OnLimit::Deny, vec![]), 0, TERMS));
+        ledger.set_limit(Some(1));
+        let outcome = ledger.acquire(&request(None, OnLimit::Deny, vec![a]), 1, TERMS);
+        assert!(matches!(outcome, AcquireOutcome::Denied { active: 1, .. }), "{outcome:?}");
+        assert!(matches!(
+            ledger.heartbeat(a, 2, TERMS),
+            HeartbeatOutcome::Ended(Ended { reason: EndReason::Terminated, by_lease_id: None, .. })
+        ));
+    }
+
+    #[test]
+    fn the_device_lease_is_renewed_even_at_the_limit() {
+        let mut ledger = Ledger::default();
+        let (tv, _) = created(ledger.acquire(&request(Some("tv"), OnLimit::Deny, vec![]), 0, TERMS));
+        created(ledger.acquire(&request(None, OnLimit::Deny, vec![]), 0, TERMS));
+        match ledger.acquire(&request(Some("tv"), OnLimit::Deny, vec![]), 500, TERMS) {
+            AcquireOutcome::Renewed { granted, .. } => {
+                assert_eq!(granted.lease.lease_id, tv);
+                assert_eq!(granted.lease.expires_at, 1_500);
+                assert_eq!(granted.active, 2);
+            }
+            other => panic!("expected Renewed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tombstones_are_forgotten_one_ttl_after_the_end() {
+        let mut ledger = Ledger::default();
+        let (a, _) = created(ledger.acquire(&request(None, OnLimit::Deny, vec![]), 0, TERMS));
+        assert_eq!(ledger.release(a, 100, TERMS), ReleaseOutcome::Released);
+        assert_eq!(ledger.release(a, 150, TERMS), ReleaseOutcome::AlreadyGone);
+        assert!(matches!(ledger.heartbeat(a, 1_099, TERMS), HeartbeatOutcome::Ended(_)));
+        assert_eq!(ledger.heartbeat(a, 1_100, TERMS), HeartbeatOutcome::NotFound);
+        assert!(ledger.is_idle());
+    }
+}

@@ -1,0 +1,24 @@
+//! Liveness, readiness and the metrics endpoint.
+
+use actix_web::HttpResponse;
+use actix_web::web::Data;
+use serde_json::json;
+
+use super::AppState;
+use super::problem::ApiError;
+
+/// 200 while the process runs; never touches the store.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// 200 when the store answers within a second; 503 otherwise, so a load
+/// balancer stops sending traffic to an instance that cannot decide.
+pub async fn readyz(state: Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.store.ping().await?;
+    Ok(HttpResponse::Ok().json(json!({"status": "ready", "store": state.store.kind()})))
+}
+
+pub async fn metrics(state: Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().content_type(prometheus::TEXT_FORMAT).body(state.metrics.render())
+}

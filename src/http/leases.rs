@@ -1,0 +1,115 @@
+//! Lease routes: translate store outcomes into HTTP, nothing more.
+
+use actix_web::http::header;
+use actix_web::web::{Data, Json, Path};
+use actix_web::{HttpResponse, Responder};
+use serde::Deserialize;
+
+use super::AppState;
+use super::admin::Admin;
+use super::problem::ApiError;
+use super::views::{LeaseList, LeaseView, Revoked};
+use crate::domain::*;
+
+#[derive(Debug, Deserialize)]
+pub struct UserPath {
+    pub user_id: UserId,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LeasePath {
+    user_id: UserId,
+    lease_id: LeaseId,
+}
+
+/// Unknown fields are ignored, so players may send more than we read.
+#[derive(Debug, Deserialize)]
+pub struct AcquireBody {
+    stream_id: StreamId,
+    device_id: Option<DeviceId>,
+    on_limit: Option<OnLimit>,
+    #[serde(default)]
+    terminate: Vec<LeaseId>,
+}
+
+pub async fn acquire(
+    state: Data<AppState>,
+    path: Path<UserPath>,
+    body: Json<AcquireBody>,
+) -> Result<HttpResponse, ApiError> {
+    let AcquireBody { stream_id, device_id, on_limit, terminate } = body.into_inner();
+    let user_id = path.into_inner().user_id;
+    let request = AcquireRequest {
+        user_id,
+        stream_id,
+        device_id,
+        on_limit: on_limit.unwrap_or(state.settings.on_limit),
+        terminate,
+        new_lease_id: LeaseId::new_random(),
+    };
+    let user = &request.user_id;
+    let settings = &state.settings;
+    match state.store.acquire(&request).await? {
+        AcquireOutcome::Created { granted, evicted, terminated } => {
+            let location = format!("/v1/users/{user}/leases/{}", granted.lease.lease_id);
+            let view = LeaseView {
+                evicted: Some(evicted),
+                terminated: Some(terminated),
+                ..LeaseView::granted(user, granted, settings)
+            };
+            Ok(HttpResponse::Created().insert_header((header::LOCATION, location)).json(view))
+        }
+        AcquireOutcome::Renewed { granted, terminated } => {
+            let view = LeaseView {
+                evicted: Some(Vec::new()),
+                terminated: Some(terminated),
+                ..LeaseView::granted(user, granted, settings)
+            };
+            Ok(HttpResponse::Ok().json(view))
+        }
+        AcquireOutcome::Denied { limit, active, leases } => {
+            Err(ApiError::LimitReached { limit, active, leases: LeaseView::all(user, leases, limit, settings) })
+        }
+    }
+}
+
+pub async fn heartbeat(state: Data<AppState>, path: Path<LeasePath>) -> Result<HttpResponse, ApiError> {
+    let LeasePath { user_id, lease_id } = path.into_inner();
+    match state.store.heartbeat(&user_id, lease_id).await? {
+        HeartbeatOutcome::Renewed(granted) => {
+            Ok(HttpResponse::Ok().json(LeaseView::granted(&user_id, granted, &state.settings)))
+        }
+        HeartbeatOutcome::NotFound => Err(ApiError::LeaseNotFound),
+        HeartbeatOutcome::Ended(ended) => {
+            Err(ApiError::LeaseEnded { reason: ended.reason, by_lease_id: ended.by_lease_id })
+        }
+    }
+}
+
+/// `DELETE .../leases/{id}` and `POST .../leases/{id}/release`. The POST form
+/// takes any body of any type, because `navigator.sendBeacon` cannot send a
+/// DELETE. Always 204: a release that finds nothing has nothing left to do,
+/// so a retried or duplicated release is harmless.
+pub async fn release(state: Data<AppState>, path: Path<LeasePath>) -> Result<HttpResponse, ApiError> {
+    let LeasePath { user_id, lease_id } = path.into_inner();
+    state.store.release(&user_id, lease_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn list(state: Data<AppState>, path: Path<UserPath>) -> Result<impl Responder, ApiError> {
+    let user_id = path.into_inner().user_id;
+    let UserLeases { limit, leases } = state.store.list(&user_id).await?;
+    let active = leases.len() as u32;
+    let leases = LeaseView::all(&user_id, leases, limit, &state.settings);
+    Ok(Json(LeaseList { user_id, limit, active, leases }))
+}
+
+/// Admin: "sign out everywhere".
+pub async fn revoke_all(
+    _admin: Admin,
+    state: Data<AppState>,
+    path: Path<UserPath>,
+) -> Result<impl Responder, ApiError> {
+    let revoked = state.store.revoke_all(&path.user_id).await?;
+    Ok(Json(Revoked { revoked }))
+}

@@ -1,0 +1,77 @@
+//! The HTTP shell: routes, extractor settings, and the state handlers share.
+
+mod admin;
+mod health;
+mod leases;
+mod limits;
+pub mod problem;
+pub mod views;
+
+use actix_web::HttpResponse;
+use actix_web::web::{self, Data, ServiceConfig};
+
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use problem::ApiError;
+
+/// JSON bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 4 * 1024;
+
+/// Shared by every worker.
+pub struct AppState {
+    pub store: Store,
+    pub settings: Settings,
+    pub metrics: Metrics,
+}
+
+/// Routes, plus the JSON and path settings that turn extractor failures into
+/// problems.
+pub fn configure(state: Data<AppState>) -> impl FnOnce(&mut ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(state)
+            .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(problem::json_error))
+            .app_data(web::PathConfig::default().error_handler(problem::path_error))
+            .service(
+                web::resource("/v1/users/{user_id}/leases")
+                    .route(web::post().to(leases::acquire))
+                    .route(web::get().to(leases::list))
+                    .route(web::delete().to(leases::revoke_all))
+                    .default_service(not_allowed("GET, POST, DELETE")),
+            )
+            .service(
+                web::resource("/v1/users/{user_id}/leases/{lease_id}")
+                    .route(web::delete().to(leases::release))
+                    .default_service(not_allowed("DELETE")),
+            )
+            .service(
+                web::resource("/v1/users/{user_id}/leases/{lease_id}/heartbeat")
+                    .route(web::post().to(leases::heartbeat))
+                    .default_service(not_allowed("POST")),
+            )
+            .service(
+                web::resource("/v1/users/{user_id}/leases/{lease_id}/release")
+                    .route(web::post().to(leases::release))
+                    .default_service(not_allowed("POST")),
+            )
+            .service(
+                web::resource("/v1/users/{user_id}/limit")
+                    .route(web::get().to(limits::get))
+                    .route(web::put().to(limits::put))
+                    .route(web::delete().to(limits::delete))
+                    .default_service(not_allowed("GET, PUT, DELETE")),
+            )
+            .service(
+                web::resource("/healthz").route(web::get().to(health::healthz)).default_service(not_allowed("GET")),
+            )
+            .service(web::resource("/readyz").route(web::get().to(health::readyz)).default_service(not_allowed("GET")))
+            .service(
+                web::resource("/metrics").route(web::get().to(health::metrics)).default_service(not_allowed("GET")),
+            )
+            .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound) }));
+    }
+}
+
+fn not_allowed(allow: &'static str) -> actix_web::Route {
+    web::to(move || async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow }) })
+}

@@ -1,0 +1,142 @@
+//! Every error the API answers, and its one mapping to an RFC 9457
+//! `application/problem+json` response with a machine-readable `code`.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, error};
+use serde_json::{Map, Value, json};
+
+use super::views::LeaseView;
+use crate::domain::{EndReason, LeaseId};
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("this route needs `Authorization: Bearer <admin token>`")]
+    Unauthorized,
+    #[error("no such route")]
+    NotFound,
+    #[error("no live lease with this id: it expired or was never known; acquire a new one")]
+    LeaseNotFound,
+    #[error("this route allows only {allow}")]
+    MethodNotAllowed { allow: &'static str },
+    #[error("the user already watches {active} of {limit} allowed streams")]
+    LimitReached { limit: u32, active: u32, leases: Vec<LeaseView> },
+    #[error("this lease was {}; stop playback", reason.as_str())]
+    LeaseEnded { reason: EndReason, by_lease_id: Option<LeaseId> },
+    #[error("the JSON body is larger than 4 KiB")]
+    PayloadTooLarge,
+    #[error("send the body as Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("the lease store did not answer; retry shortly")]
+    StoreUnavailable,
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound => "not_found",
+            ApiError::LeaseNotFound => "lease_not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::LimitReached { .. } => "limit_reached",
+            ApiError::LeaseEnded { .. } => "lease_ended",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::StoreUnavailable => "store_unavailable",
+        }
+    }
+
+    /// Members beyond the standard ones, so a client can act without parsing
+    /// `detail`.
+    fn extensions(&self) -> Map<String, Value> {
+        let mut extra = Map::new();
+        match self {
+            ApiError::LimitReached { limit, active, leases } => {
+                extra.insert("limit".into(), json!(limit));
+                extra.insert("active".into(), json!(active));
+                extra.insert("leases".into(), json!(leases));
+            }
+            ApiError::LeaseEnded { reason, by_lease_id } => {
+                extra.insert("reason".into(), json!(reason));
+                if let Some(by) = by_lease_id {
+                    extra.insert("by_lease_id".into(), json!(by));
+                }
+            }
+            _ => {}
+        }
+        extra
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        log::warn!("store call failed: {e}");
+        ApiError::StoreUnavailable
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound | ApiError::LeaseNotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::LimitReached { .. } => StatusCode::CONFLICT,
+            ApiError::LeaseEnded { .. } => StatusCode::GONE,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let mut body = Map::new();
+        body.insert("type".into(), json!("about:blank"));
+        body.insert("title".into(), json!(status.canonical_reason().unwrap_or("Error")));
+        body.insert("status".into(), json!(status.as_u16()));
+        body.insert("detail".into(), json!(self.to_string()));
+        body.insert("code".into(), json!(self.code()));
+        body.extend(self.extensions());
+
+        let mut response = HttpResponse::build(status);
+        response.content_type("application/problem+json");
+        match self {
+            ApiError::StoreUnavailable => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, *allow));
+            }
+            ApiError::Unauthorized => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            _ => {}
+        }
+        response.body(Value::Object(body).to_string())
+    }
+}
+
+/// Turns actix' JSON body errors into problems.
+pub fn json_error(err: error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    use error::JsonPayloadError as E;
+    match err {
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge,
+        E::ContentType => ApiError::UnsupportedMediaType,
+        E::Deserialize(e) => ApiError::InvalidRequest(format!("invalid JSON body: {e}")),
+        other => ApiError::InvalidRequest(format!("unreadable body: {other}")),
+    }
+    .into()
+}
+
+/// Turns a bad id in the path into a problem.
+pub fn path_error(err: error::PathError, _req: &HttpRequest) -> actix_web::Error {
+    let error::PathError::Deserialize(e) = err else {
+        return ApiError::InvalidRequest("invalid path".into()).into();
+    };
+    ApiError::InvalidRequest(format!("invalid id in path: {e}")).into()
+}

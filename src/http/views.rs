@@ -1,0 +1,90 @@
+//! Response bodies: the SPEC's Lease object and friends.
+
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::domain::*;
+
+/// RFC 3339 UTC with milliseconds, e.g. `2026-11-22T07:02:10.123Z`.
+pub fn timestamp(ms: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The Lease object of the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeaseView {
+    pub lease_id: LeaseId,
+    pub user_id: UserId,
+    pub stream_id: StreamId,
+    pub device_id: Option<DeviceId>,
+    pub acquired_at: String,
+    pub expires_at: String,
+    pub ttl_ms: u64,
+    pub heartbeat_interval_ms: u64,
+    /// The user's live lease count after the operation.
+    pub active: u32,
+    pub limit: u32,
+    /// Only on acquire answers: leases ended to make room.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evicted: Option<Vec<LeaseId>>,
+    /// Only on acquire answers: leases ended on request (`terminate`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terminated: Option<Vec<LeaseId>>,
+}
+
+impl LeaseView {
+    pub fn new(user_id: &UserId, lease: Lease, active: u32, limit: u32, settings: &Settings) -> Self {
+        LeaseView {
+            lease_id: lease.lease_id,
+            user_id: user_id.clone(),
+            stream_id: lease.stream_id,
+            device_id: lease.device_id,
+            acquired_at: timestamp(lease.acquired_at),
+            expires_at: timestamp(lease.expires_at),
+            ttl_ms: settings.lease_ttl_ms,
+            heartbeat_interval_ms: settings.heartbeat_interval_ms,
+            active,
+            limit,
+            evicted: None,
+            terminated: None,
+        }
+    }
+
+    pub fn granted(user_id: &UserId, granted: Granted, settings: &Settings) -> Self {
+        Self::new(user_id, granted.lease, granted.active, granted.limit, settings)
+    }
+
+    /// Every live lease of a user, each carrying the user's count and limit.
+    pub fn all(user_id: &UserId, leases: Vec<Lease>, limit: u32, settings: &Settings) -> Vec<Self> {
+        let active = leases.len() as u32;
+        leases.into_iter().map(|l| Self::new(user_id, l, active, limit, settings)).collect()
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct LeaseList {
+    pub user_id: UserId,
+    pub limit: u32,
+    pub active: u32,
+    pub leases: Vec<LeaseView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Revoked {
+    pub revoked: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LimitView {
+    pub user_id: UserId,
+    pub limit: u32,
+    pub source: LimitSource,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_are_utc_with_milliseconds() {
+        assert_eq!(super::timestamp(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+    }
+}

@@ -1,0 +1,12 @@
+//! streamlease: stops a user from watching more than N video streams at once.
+//!
+//! Players hold a lease per stream and renew it by heartbeat; a lease nobody
+//! renews expires by itself. See README.md for the API and the design.
+
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod metrics;
+pub mod startup;
+pub mod store;

@@ -1,0 +1,48 @@
+//! The `streamlease` binary: read settings, start logging, serve.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use streamlease::config::Settings;
+use streamlease::startup::Application;
+
+fn main() -> ExitCode {
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("--help" | "-h") => return say(&Settings::help(), ExitCode::SUCCESS),
+        Some("--version" | "-V") => {
+            return say(concat!("streamlease ", env!("CARGO_PKG_VERSION"), "\n"), ExitCode::SUCCESS);
+        }
+        Some(other) => return complain(&format!("unknown argument {other:?}; try --help")),
+    }
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(e) => return complain(&e.to_string()),
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let served = actix_web::rt::System::new().block_on(async {
+        Application::build(settings)
+            .await?
+            .run_until_stopped()
+            .await
+            .map_err(streamlease::startup::StartupError::Server)
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Startup problems are one line on stderr and exit code 2.
+fn complain(problem: &str) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "streamlease: {problem}");
+    ExitCode::from(2)
+}
+
+fn say(text: &str, code: ExitCode) -> ExitCode {
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    code
+}

@@ -1,0 +1,96 @@
+//! Building the application: open the store, bind, serve. The seam
+//! `Application::build_on(listener, ...)` lets tests run the real server on
+//! port 0.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::Logger;
+use actix_web::web::Data;
+use actix_web::{App, HttpServer};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::store::{EmbeddedStore, RedisStore, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot set up the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot start the HTTP server: {0}")]
+    Server(std::io::Error),
+}
+
+pub struct Application {
+    addr: SocketAddr,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `settings.bind` and serves with the wall clock.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let listener =
+            TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind { addr: settings.bind, source })?;
+        Self::build_on(listener, settings, Arc::new(SystemClock)).await
+    }
+
+    /// Serves on an already bound listener. `clock` drives the embedded
+    /// store only; Redis always judges time by its own clock.
+    pub async fn build_on(
+        listener: TcpListener,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
+        let addr = listener.local_addr().map_err(StartupError::Server)?;
+        let store = open_store(&settings, clock).await?;
+        if settings.admin_token.is_none() {
+            log::warn!("STREAMLEASE_ADMIN_TOKEN is unset: admin routes are open to anyone who can reach {addr}");
+        }
+        let state = Data::new(AppState { store, settings, metrics: Metrics::new() });
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(
+                    Logger::new("%a \"%r\" %s %b %Dms")
+                        .exclude("/healthz")
+                        .exclude("/readyz")
+                        .exclude("/metrics")
+                        .exclude_regex("/heartbeat$"),
+                )
+                .configure(http::configure(state.clone()))
+        })
+        .listen(listener)
+        .map_err(StartupError::Server)?
+        .run();
+        log::info!("listening on http://{addr}");
+        Ok(Self { addr, server })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn open_store(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Store, StartupError> {
+    let Some(url) = &settings.redis_url else {
+        log::warn!(
+            "REDIS_URL is unset: using the embedded in-memory store; run one instance only, leases vanish on restart"
+        );
+        return Ok(Store::Embedded(EmbeddedStore::start(settings.terms(), clock)));
+    };
+    let store = RedisStore::connect(url, &settings.key_prefix, settings.terms())?;
+    match store.load_scripts().await {
+        Ok(()) => log::info!("Redis store ready"),
+        Err(e) => log::warn!("Redis is not answering yet ({e}); /readyz reports 503 until it does"),
+    }
+    Ok(Store::Redis(store))
+}

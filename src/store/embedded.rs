@@ -1,0 +1,144 @@
+//! The embedded store: every user's `Ledger` in a sharded in-process map.
+//! Serves one instance only, and forgets everything on restart.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use dashmap::DashMap;
+
+use crate::clock::Clock;
+use crate::domain::ledger::Terms;
+use crate::domain::*;
+
+pub struct EmbeddedStore {
+    users: DashMap<UserId, Ledger>,
+    clock: Arc<dyn Clock>,
+    terms: Terms,
+}
+
+impl EmbeddedStore {
+    /// Also starts the sweeper that drops idle users; it stops by itself once
+    /// the store is dropped.
+    pub fn start(terms: Terms, clock: Arc<dyn Clock>) -> Arc<Self> {
+        let store = Arc::new(Self { users: DashMap::new(), clock, terms });
+        let period = Duration::from_millis(terms.ttl_ms.max(1_000) as u64);
+        tokio::spawn(sweep_every(period, Arc::downgrade(&store)));
+        store
+    }
+
+    pub fn acquire(&self, req: &AcquireRequest) -> AcquireOutcome {
+        self.update(&req.user_id, |ledger, now, terms| ledger.acquire(req, now, terms))
+    }
+
+    pub fn heartbeat(&self, user: &UserId, lease: LeaseId) -> HeartbeatOutcome {
+        self.update(user, |ledger, now, terms| ledger.heartbeat(lease, now, terms))
+    }
+
+    pub fn release(&self, user: &UserId, lease: LeaseId) -> ReleaseOutcome {
+        self.update(user, |ledger, now, terms| ledger.release(lease, now, terms))
+    }
+
+    pub fn revoke_all(&self, user: &UserId) -> u32 {
+        self.update(user, |ledger, now, terms| ledger.revoke_all(now, terms))
+    }
+
+    pub fn set_limit(&self, user: &UserId, limit: Option<u32>) {
+        self.update(user, |ledger, _, _| ledger.set_limit(limit))
+    }
+
+    pub fn list(&self, user: &UserId) -> UserLeases {
+        let now = self.clock.now_ms();
+        match self.users.get(user) {
+            Some(ledger) => ledger.list(now, self.terms),
+            None => Ledger::default().list(now, self.terms),
+        }
+    }
+
+    pub fn user_limit(&self, user: &UserId) -> UserLimit {
+        match self.users.get(user) {
+            Some(ledger) => ledger.limit(self.terms),
+            None => Ledger::default().limit(self.terms),
+        }
+    }
+
+    /// Number of users with any state; what the sweeper keeps bounded.
+    pub fn users_held(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Runs `op` on the user's ledger under its shard lock: the embedded
+    /// equivalent of one Redis script call. A ledger left idle is dropped at
+    /// once, so memory follows live state.
+    fn update<R>(&self, user: &UserId, op: impl FnOnce(&mut Ledger, Millis, Terms) -> R) -> R {
+        let now = self.clock.now_ms();
+        let (result, idle) = {
+            let mut ledger = self.users.entry(user.clone()).or_default();
+            let result = op(&mut ledger, now, self.terms);
+            (result, ledger.is_idle())
+        };
+        if idle {
+            self.users.remove_if(user, |_, ledger| ledger.is_idle());
+        }
+        result
+    }
+
+    /// Drops users whose leases all expired with no request since. Memory
+    /// only: the rules never depend on it, as every operation prunes first.
+    fn sweep(&self) {
+        let now = self.clock.now_ms();
+        self.users.retain(|_, ledger| {
+            ledger.prune(now, self.terms);
+            !ledger.is_idle()
+        });
+    }
+}
+
+async fn sweep_every(period: Duration, store: Weak<EmbeddedStore>) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match store.upgrade() {
+            Some(store) => store.sweep(),
+            None => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    #[tokio::test]
+    async fn idle_users_are_forgotten() {
+        let clock = Arc::new(ManualClock::starting_now());
+        let store = EmbeddedStore::start(Terms { ttl_ms: 1_000, default_limit: 3 }, clock.clone());
+        let user = UserId::try_from("viewer").unwrap();
+        let req = AcquireRequest {
+            user_id: user.clone(),
+            stream_id: StreamId::try_from("s").unwrap(),
+            device_id: None,
+            on_limit: OnLimit::Deny,
+            terminate: vec![],
+            new_lease_id: LeaseId::new_random(),
+        };
+        store.acquire(&req);
+        // An abandoned lease: swept once it expired.
+        clock.advance_ms(1_000);
+        store.sweep();
+        assert_eq!(store.users_held(), 0);
+        // A released lease: its tombstone is kept one TTL, then swept.
+        store.acquire(&req);
+        store.release(&user, req.new_lease_id);
+        store.sweep();
+        assert_eq!(store.users_held(), 1);
+        clock.advance_ms(1_000);
+        store.sweep();
+        assert_eq!(store.users_held(), 0);
+        // Reads do not create state.
+        store.list(&user);
+        store.user_limit(&user);
+        assert_eq!(store.users_held(), 0);
+    }
+}

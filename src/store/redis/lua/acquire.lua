@@ -1,0 +1,86 @@
+-- acquire: take a slot for a stream, or renew the device's lease, or refuse.
+--
+-- KEYS[1] leases hash, KEYS[2] tombstones hash, KEYS[3] limit override
+-- ARGV[1] new lease id (minted by the caller)   ARGV[2] stream_id
+-- ARGV[3] device_id, '' for none               ARGV[4] TTL in ms
+-- ARGV[5] default limit                        ARGV[6] 'deny' | 'evict_oldest'
+-- ARGV[7..] lease ids to terminate first
+--
+-- Returns one of
+--   {'created', limit, active, lease_id, record, {evicted ids}, {terminated ids}}
+--   {'renewed', limit, active, lease_id, record, {}, {terminated ids}}
+--   {'denied',  limit, active, {lease_id, record, lease_id, record, ...}}
+--
+-- Example:
+--   EVALSHA <sha> 3 sl:{alice}:l sl:{alice}:e sl:{alice}:limit
+--           0b7c...e1 movie-42 living-room-tv 30000 3 deny
+--   -> {'created', 3, 1, '0b7c...e1', '1700000030000|1700000000000|1700000000000|movie-42|living-room-tv', {}, {}}
+
+local now = now_ms()
+local ttl = tonumber(ARGV[4])
+local limit = user_limit(KEYS[3], ARGV[5])
+local live = load_live(KEYS[1], now)
+
+-- Terminations: the named ids that are live leases of this user, once each.
+local is_live, doomed, terminate = {}, {}, {}
+for _, l in ipairs(live) do is_live[l.id] = true end
+for i = 7, #ARGV do
+  local id = ARGV[i]
+  if is_live[id] and not doomed[id] then
+    doomed[id] = true
+    terminate[#terminate + 1] = id
+  end
+end
+
+-- A device holds at most one lease: renew it instead of taking a slot.
+local device = ARGV[3]
+if device ~= '' then
+  for _, l in ipairs(live) do
+    if l.device == device and not doomed[l.id] then
+      l.stream, l.renewed, l.expires = ARGV[2], now, now + ttl
+      redis.call('HSET', KEYS[1], l.id, encode(l))
+      end_leases(KEYS[1], KEYS[2], live, terminate, 'terminated', l.id, now, ttl)
+      fit_expiry(KEYS[1], live)
+      return { 'renewed', limit, #live, l.id, encode(l), {}, terminate }
+    end
+  end
+end
+
+local staying = #live - #terminate
+if staying >= limit and ARGV[6] == 'deny' then
+  -- The terminations were asked for in their own right: they hold even
+  -- when the acquire is still denied.
+  end_leases(KEYS[1], KEYS[2], live, terminate, 'terminated', '', now, ttl)
+  fit_expiry(KEYS[1], live)
+  local flat = {}
+  for _, l in ipairs(live) do
+    flat[#flat + 1] = l.id
+    flat[#flat + 1] = encode(l)
+  end
+  return { 'denied', limit, #live, flat }
+end
+
+-- evict_oldest: enough of the least recently renewed to make room for one
+-- more (more than one only after the limit was lowered).
+local evicted = {}
+if staying >= limit then
+  local candidates = {}
+  for _, l in ipairs(live) do
+    if not doomed[l.id] then candidates[#candidates + 1] = l end
+  end
+  table.sort(candidates, function(a, b)
+    if a.renewed ~= b.renewed then return a.renewed < b.renewed end
+    if a.acquired ~= b.acquired then return a.acquired < b.acquired end
+    return a.id < b.id
+  end)
+  for i = 1, staying + 1 - limit do evicted[i] = candidates[i].id end
+end
+
+local id = ARGV[1]
+end_leases(KEYS[1], KEYS[2], live, terminate, 'terminated', id, now, ttl)
+end_leases(KEYS[1], KEYS[2], live, evicted, 'evicted', id, now, ttl)
+local lease = { id = id, expires = now + ttl, renewed = now, acquired = now, stream = ARGV[2], device = device }
+redis.call('HSET', KEYS[1], id, encode(lease))
+live[#live + 1] = lease
+fit_expiry(KEYS[1], live)
+return { 'created', limit, #live, id, encode(lease), evicted, terminate }
