@@ -1,1 +1,16 @@
-fn main() {}
+//! The API test suite: the real service over real HTTP, on the embedded store
+//! and on a real redis-server (started per test; see `redis_server.rs`).
+
+mod helpers;
+mod redis_server;
+
+mod acquire;
+mod cli;
+mod errors;
+mod expiry;
+mod health;
+mod heartbeat;
+mod limits;
+mod races;
+mod redis_store;
+mod release;

@@ -1,0 +1,40 @@
+//! The binary's command line and startup checks.
+
+use std::process::Command;
+
+use streamlease::config::VARIABLES;
+
+fn service() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_streamlease"));
+    cmd.env_clear();
+    cmd
+}
+
+#[test]
+fn a_bad_setting_stops_startup_with_one_line_naming_the_variable_and_exit_code_2() {
+    for (var, value) in [
+        ("STREAMLEASE_LEASE_TTL_MS", "soon"),
+        ("STREAMLEASE_ON_LIMIT", "kick"),
+        ("REDIS_URL", "http://example"),
+        ("STREAMLEASE_BIND", "nowhere"),
+    ] {
+        let out = service().env(var, value).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}={value}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with(&format!("streamlease: {var}: ")), "{stderr}");
+    }
+}
+
+#[test]
+fn help_lists_every_variable_and_exits_0() {
+    let out = service().arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8(out.stdout).unwrap();
+    for (name, default, _) in VARIABLES {
+        let line = help.lines().find(|l| l.trim_start().starts_with(name)).unwrap_or_else(|| panic!("{name}"));
+        assert!(line.contains(default), "{line}");
+    }
+    let out = service().arg("--frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,102 @@
+//! Bad input: a clear problem+json answer, and nothing changed.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::on_both_stores;
+
+async fn invalid_ids_are_400_and_change_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let long = "x".repeat(129);
+    for user in ["a%20b", "%7Bx%7D", "caf%C3%A9", "a%7Cb", long.as_str()] {
+        let response = app.client.post(app.url(&format!("/v1/users/{user}/leases"))).json(&json!({"stream_id": "s"}));
+        problem(response.send().await.unwrap(), StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
+    for body in [
+        json!({"stream_id": ""}),
+        json!({"stream_id": "a/b"}),
+        json!({"stream_id": long}),
+        json!({"stream_id": 7}),
+        json!({"stream_id": "s", "device_id": "bad device"}),
+        json!({"stream_id": "s", "on_limit": "kick"}),
+        json!({"stream_id": "s", "terminate": ["not-a-uuid"]}),
+        json!({"stream_id": "s", "terminate": "x"}),
+        json!({"device_id": "tv"}),
+        json!([]),
+    ] {
+        problem(app.acquire("alice", body).await, StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
+    problem(app.heartbeat("alice", "not-a-uuid").await, StatusCode::BAD_REQUEST, "invalid_request").await;
+    problem(app.release("alice", "123").await, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert_eq!(app.active("alice").await, 0);
+}
+
+async fn malformed_json_is_400(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app
+        .client
+        .post(app.url("/v1/users/alice/leases"))
+        .header("content-type", "application/json")
+        .body("{\"stream_id\": ")
+        .send()
+        .await
+        .unwrap();
+    let body = problem(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert!(body["detail"].as_str().unwrap().contains("JSON"), "{body}");
+}
+
+async fn a_body_over_4_kib_is_413(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let padding = "x".repeat(5000);
+    let response = app.acquire("alice", json!({"stream_id": "s", "padding": padding})).await;
+    problem(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    assert_eq!(app.active("alice").await, 0);
+}
+
+async fn a_non_json_body_is_415(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app
+        .client
+        .post(app.url("/v1/users/alice/leases"))
+        .header("content-type", "text/plain")
+        .body("{\"stream_id\": \"s\"}")
+        .send()
+        .await
+        .unwrap();
+    problem(response, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+}
+
+async fn unknown_fields_are_ignored(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app.acquire("alice", json!({"stream_id": "s", "quality": "4k", "extra": {"a": [1]}})).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+async fn unknown_routes_are_404_and_wrong_methods_405_with_allow(backend: Backend) {
+    let app = spawn_app(backend).await;
+    problem(app.get("/v2/anything").await, StatusCode::NOT_FOUND, "not_found").await;
+    problem(app.get("/v1/users/alice/leases/").await, StatusCode::NOT_FOUND, "not_found").await;
+    let lease = uuid::Uuid::new_v4();
+    let cases = [
+        (app.client.put(app.url("/v1/users/alice/leases")), "GET, POST, DELETE"),
+        (app.client.get(app.url(&format!("/v1/users/alice/leases/{lease}"))), "DELETE"),
+        (app.client.get(app.url(&format!("/v1/users/alice/leases/{lease}/heartbeat"))), "POST"),
+        (app.client.post(app.url("/v1/users/alice/limit")), "GET, PUT, DELETE"),
+        (app.client.post(app.url("/healthz")), "GET"),
+    ];
+    for (request, allow) in cases {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.headers()["allow"], allow);
+        problem(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    }
+}
+
+on_both_stores!(
+    invalid_ids_are_400_and_change_nothing,
+    malformed_json_is_400,
+    a_body_over_4_kib_is_413,
+    a_non_json_body_is_415,
+    unknown_fields_are_ignored,
+    unknown_routes_are_404_and_wrong_methods_405_with_allow,
+);

@@ -1,0 +1,72 @@
+//! Abandoned leases free their slot by expiry alone: no DELETE, no sweeper.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::on_both_stores;
+
+const TTL_MS: u64 = 800;
+
+async fn short_ttl_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |s| {
+        s.max_streams = 1;
+        s.lease_ttl_ms = TTL_MS;
+        s.heartbeat_interval_ms = 200;
+    })
+    .await
+}
+
+async fn an_abandoned_lease_stops_counting_at_its_expiry(backend: Backend) {
+    let app = short_ttl_app(backend).await;
+    let abandoned = id(&app.acquire_ok("alice", "a").await);
+    assert_eq!(app.acquire("alice", json!({"stream_id": "b"})).await.status(), StatusCode::CONFLICT);
+    if backend == Backend::Embedded {
+        // The controllable clock pins the boundary to the millisecond.
+        app.let_time_pass(TTL_MS - 1).await;
+        assert_eq!(app.active("alice").await, 1);
+        app.let_time_pass(1).await;
+    } else {
+        app.let_time_pass(TTL_MS + 100).await;
+    }
+    assert_eq!(app.active("alice").await, 0);
+    problem(app.heartbeat("alice", &abandoned).await, StatusCode::NOT_FOUND, "lease_not_found").await;
+    app.acquire_ok("alice", "b").await;
+}
+
+async fn heartbeats_keep_a_lease_alive_past_its_first_ttl(backend: Backend) {
+    let app = short_ttl_app(backend).await;
+    let lease = id(&app.acquire_ok("alice", "a").await);
+    for _ in 0..4 {
+        app.let_time_pass(TTL_MS / 2).await;
+        assert_eq!(app.heartbeat("alice", &lease).await.status(), StatusCode::OK);
+    }
+    assert_eq!(app.active("alice").await, 1);
+}
+
+on_both_stores!(an_abandoned_lease_stops_counting_at_its_expiry, heartbeats_keep_a_lease_alive_past_its_first_ttl);
+
+#[tokio::test]
+async fn after_the_last_lease_expires_no_redis_key_of_the_user_remains_but_the_limit_override() {
+    let app = short_ttl_app(Backend::Redis).await;
+    assert_eq!(app.put_limit("alice", json!(2)).await.status(), StatusCode::OK);
+    app.acquire_ok("alice", "a").await;
+    let released = id(&app
+        .acquire("alice", json!({"stream_id": "b", "device_id": "tv"}))
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap());
+    app.release("alice", &released).await;
+    let redis = app.redis();
+    assert_eq!(redis.keys("sl:{alice}*"), ["sl:{alice}:e", "sl:{alice}:l", "sl:{alice}:limit"]);
+    for key in ["sl:{alice}:e", "sl:{alice}:l"] {
+        let ttl: i64 = redis.command(&["PTTL", key]).trim_start_matches(':').parse().unwrap();
+        assert!(ttl > 0 && ttl <= TTL_MS as i64, "{key} PTTL {ttl}");
+    }
+    assert_eq!(redis.command(&["PTTL", "sl:{alice}:limit"]), ":-1");
+
+    app.let_time_pass(TTL_MS + 100).await;
+    assert_eq!(redis.keys("sl:{alice}*"), ["sl:{alice}:limit"]);
+    assert_eq!(app.active("alice").await, 0);
+}

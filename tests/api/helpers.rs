@@ -1,0 +1,211 @@
+//! Spawning the real service over real HTTP, on either store, and typed
+//! helpers for the calls a player makes.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use streamlease::clock::ManualClock;
+use streamlease::config::Settings;
+use streamlease::startup::Application;
+
+use crate::redis_server::RedisServer;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    Redis,
+}
+
+/// One running app. Embedded apps run on a manual clock the test moves;
+/// Redis apps share the Redis clock, so time there passes for real.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: Option<Arc<ManualClock>>,
+    pub redis: Option<Arc<RedisServer>>,
+}
+
+/// Settings for tests: ephemeral port, defaults otherwise.
+pub fn test_settings() -> Settings {
+    Settings::from_lookup(|name| (name == "STREAMLEASE_BIND").then(|| "127.0.0.1:0".to_owned())).unwrap()
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let redis = (backend == Backend::Redis).then(|| Arc::new(RedisServer::start()));
+    spawn_app_on(redis, tweak).await
+}
+
+/// Another app on the same Redis as `other`: a second service instance.
+pub async fn spawn_sibling(other: &TestApp, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on(other.redis.clone(), tweak).await
+}
+
+async fn spawn_app_on(redis: Option<Arc<RedisServer>>, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = test_settings();
+    settings.redis_url = redis.as_ref().map(|r| r.url());
+    tweak(&mut settings);
+    let clock = Arc::new(ManualClock::starting_now());
+    let listener = TcpListener::bind(settings.bind).unwrap();
+    let app = Application::build_on(listener, settings, clock.clone()).await.expect("app starts");
+    let base = format!("http://{}", app.addr());
+    tokio::spawn(app.run_until_stopped());
+    TestApp { base, client: reqwest::Client::new(), clock: redis.is_none().then_some(clock), redis }
+}
+
+impl TestApp {
+    pub fn redis(&self) -> &RedisServer {
+        self.redis.as_deref().expect("a Redis-backed app")
+    }
+
+    /// Lets `ms` pass for the store: the manual clock moves at once on the
+    /// embedded store; on Redis, real time must pass (tests keep it short).
+    pub async fn let_time_pass(&self, ms: u64) {
+        match &self.clock {
+            Some(clock) => clock.advance_ms(ms as i64),
+            None => tokio::time::sleep(Duration::from_millis(ms)).await,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn acquire(&self, user: &str, body: Value) -> Response {
+        self.client.post(self.url(&format!("/v1/users/{user}/leases"))).json(&body).send().await.unwrap()
+    }
+
+    /// Acquires a lease for `stream` and returns its body, asserting 201.
+    pub async fn acquire_ok(&self, user: &str, stream: &str) -> Value {
+        let response = self.acquire(user, json!({ "stream_id": stream })).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    pub async fn heartbeat(&self, user: &str, lease: &str) -> Response {
+        self.client.post(self.url(&format!("/v1/users/{user}/leases/{lease}/heartbeat"))).send().await.unwrap()
+    }
+
+    pub async fn release(&self, user: &str, lease: &str) -> Response {
+        self.client.delete(self.url(&format!("/v1/users/{user}/leases/{lease}"))).send().await.unwrap()
+    }
+
+    pub async fn list(&self, user: &str) -> Value {
+        let response = self.client.get(self.url(&format!("/v1/users/{user}/leases"))).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    pub async fn active(&self, user: &str) -> u64 {
+        self.list(user).await["active"].as_u64().unwrap()
+    }
+
+    pub async fn put_limit(&self, user: &str, limit: Value) -> Response {
+        let url = self.url(&format!("/v1/users/{user}/limit"));
+        self.client.put(url).json(&json!({ "limit": limit })).send().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+}
+
+/// Reads a problem+json answer and checks its status and code.
+pub async fn problem(response: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status.as_u16());
+    body
+}
+
+pub fn id(lease: &Value) -> String {
+    lease["lease_id"].as_str().expect("lease_id").to_owned()
+}
+
+/// The service binary as its own process, for tests that need several
+/// processes or the real `main`.
+pub struct ServiceProcess {
+    pub base: String,
+    child: Child,
+}
+
+impl ServiceProcess {
+    /// Starts the binary on an ephemeral port and waits (with a deadline) for
+    /// the address it logs and for `/healthz`.
+    pub async fn start(env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_streamlease"))
+            .env("STREAMLEASE_BIND", "127.0.0.1:0")
+            .env("RUST_LOG", "warn,streamlease::startup=info")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn streamlease");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Keeps draining stderr after the address is found, so the service
+        // never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+            }
+        });
+        let base = rx.recv_timeout(Duration::from_secs(20)).expect("service logged its address");
+        let process = ServiceProcess { base, child };
+        process.wait_healthy().await;
+        process
+    }
+
+    async fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let client = reqwest::Client::new();
+        while Instant::now() < deadline {
+            if let Ok(r) = client.get(format!("{}/healthz", self.base)).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{} did not become healthy", self.base);
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Declares each listed `async fn name(backend: Backend)` as two tests, one
+/// per store: the conformance suite.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::helpers::Backend::Embedded).await
+            })*
+        }
+        mod redis {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::helpers::Backend::Redis).await
+            })*
+        }
+    };
+}

@@ -1,0 +1,109 @@
+//! The limit holds under races: hundreds of concurrent acquires for one
+//! user, spread over several service processes sharing one Redis.
+
+use futures::future::join_all;
+use serde_json::{Value, json};
+
+use crate::helpers::ServiceProcess;
+use crate::redis_server::RedisServer;
+
+const ROUNDS: usize = 20;
+const CONCURRENT: usize = 500;
+const LIMIT: u64 = 3;
+
+#[derive(Debug, Default, PartialEq)]
+struct Tally {
+    created: usize,
+    renewed: usize,
+    denied: usize,
+    other: Vec<u16>,
+    /// The largest `active` any answer reported.
+    most_active: u64,
+}
+
+/// Fires `CONCURRENT` acquires for `user` at once, round-robin over `bases`.
+async fn race(client: &reqwest::Client, bases: &[String], user: &str, body: Value) -> Tally {
+    let calls = (0..CONCURRENT).map(|i| {
+        let url = format!("{}/v1/users/{user}/leases", bases[i % bases.len()]);
+        client.post(url).json(&body).send()
+    });
+    let mut tally = Tally::default();
+    for response in join_all(calls).await {
+        let response = response.expect("request completes");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or_default();
+        tally.most_active = tally.most_active.max(body["active"].as_u64().unwrap_or(0));
+        match status {
+            201 => tally.created += 1,
+            200 => tally.renewed += 1,
+            409 => tally.denied += 1,
+            other => tally.other.push(other),
+        }
+    }
+    tally
+}
+
+async fn active(client: &reqwest::Client, base: &str, user: &str) -> u64 {
+    let list: Value = client.get(format!("{base}/v1/users/{user}/leases")).send().await.unwrap().json().await.unwrap();
+    list["active"].as_u64().unwrap()
+}
+
+async fn exactly_the_limit_is_admitted(bases: &[String]) {
+    let client = reqwest::Client::new();
+    for round in 0..ROUNDS {
+        let user = format!("racer-{round}");
+        let tally = race(&client, bases, &user, json!({"stream_id": "s"})).await;
+        let expected = Tally {
+            created: LIMIT as usize,
+            denied: CONCURRENT - LIMIT as usize,
+            most_active: LIMIT,
+            ..Tally::default()
+        };
+        assert_eq!(tally, expected, "round {round}");
+        assert_eq!(active(&client, &bases[0], &user).await, LIMIT, "round {round}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_sharing_redis_admit_exactly_the_limit_in_every_round() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let mut services = Vec::new();
+    for _ in 0..3 {
+        services.push(ServiceProcess::start(&[("REDIS_URL", url.as_str())]).await);
+    }
+    let bases: Vec<String> = services.iter().map(|s| s.base.clone()).collect();
+    exactly_the_limit_is_admitted(&bases).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_store_admits_exactly_the_limit_in_every_round() {
+    let service = ServiceProcess::start(&[]).await;
+    exactly_the_limit_is_admitted(std::slice::from_ref(&service.base)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_acquires_from_one_device_share_one_lease() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let a = ServiceProcess::start(&[("REDIS_URL", url.as_str())]).await;
+    let b = ServiceProcess::start(&[("REDIS_URL", url.as_str())]).await;
+    let client = reqwest::Client::new();
+    let bases = [a.base.clone(), b.base.clone()];
+    let tally = race(&client, &bases, "one-device", json!({"stream_id": "s", "device_id": "tv"})).await;
+    assert_eq!((tally.created, tally.renewed, tally.denied), (1, CONCURRENT - 1, 0), "{tally:?}");
+    assert_eq!(active(&client, &bases[0], "one-device").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_evictions_never_leave_the_user_over_the_limit() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let a = ServiceProcess::start(&[("REDIS_URL", url.as_str()), ("STREAMLEASE_ON_LIMIT", "evict_oldest")]).await;
+    let b = ServiceProcess::start(&[("REDIS_URL", url.as_str()), ("STREAMLEASE_ON_LIMIT", "evict_oldest")]).await;
+    let client = reqwest::Client::new();
+    let bases = [a.base.clone(), b.base.clone()];
+    let tally = race(&client, &bases, "evicter", json!({"stream_id": "s"})).await;
+    assert_eq!((tally.created, tally.most_active), (CONCURRENT, LIMIT), "{tally:?}");
+    assert_eq!(active(&client, &bases[0], "evicter").await, LIMIT);
+}

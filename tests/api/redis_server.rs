@@ -1,0 +1,178 @@
+//! A real `redis-server` for one test: a free loopback port, a temp dir, no
+//! persistence, stopped on drop.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct RedisServer {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+const INSTALL_HINT: &str = "redis-server is not installed, and these tests need a real one. \
+     Install it: `sudo apt-get install redis-server` (Debian/Ubuntu), `brew install redis` (macOS).";
+
+impl RedisServer {
+    /// Starts a server and waits (with a deadline) until it answers PING.
+    pub fn start() -> Self {
+        if Command::new("redis-server").arg("--version").output().is_err() {
+            panic!("{INSTALL_HINT}");
+        }
+        // A port picked by binding :0 can be taken again before redis-server
+        // binds it; then the server exits and we try another.
+        for _ in 0..5 {
+            let port = free_port();
+            let dir = tempfile::tempdir().expect("temp dir");
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            let mut server = RedisServer { port, child, _dir: dir };
+            if server.wait_ready(Duration::from_secs(10)) {
+                return server;
+            }
+        }
+        panic!("redis-server did not start after 5 attempts");
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_ready(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Ok(reply) = self.try_command(&["PING"]) {
+                if reply == "+PONG" {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    fn try_command(&self, args: &[&str]) -> std::io::Result<String> {
+        let mut conn = TcpStream::connect(("127.0.0.1", self.port))?;
+        conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+        conn.write_all(&resp(args))?;
+        read_reply(&mut BufReader::new(conn))
+    }
+
+    /// Runs one command and returns its reply in a flat text form: simple
+    /// strings as `+OK`, integers as `:1`, bulk strings as their text, arrays
+    /// one element per line.
+    pub fn command(&self, args: &[&str]) -> String {
+        self.try_command(args).unwrap_or_else(|e| panic!("redis {args:?}: {e}"))
+    }
+
+    /// The keys currently live under `pattern` (KEYS skips expired keys).
+    pub fn keys(&self, pattern: &str) -> Vec<String> {
+        let mut keys: Vec<String> =
+            self.command(&["KEYS", pattern]).lines().filter(|l| !l.is_empty()).map(str::to_owned).collect();
+        keys.sort();
+        keys
+    }
+
+    /// Opens a MONITOR stream, to count the commands clients send.
+    pub fn monitor(&self) -> Monitor {
+        let conn = TcpStream::connect(("127.0.0.1", self.port)).expect("connect for MONITOR");
+        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut monitor = Monitor { reader: BufReader::new(conn.try_clone().unwrap()), conn, marks: 0 };
+        monitor.conn.write_all(&resp(&["MONITOR"])).unwrap();
+        let mut ok = String::new();
+        monitor.reader.read_line(&mut ok).unwrap();
+        assert_eq!(ok.trim_end(), "+OK");
+        monitor
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A MONITOR connection. Redis echoes every command it executes; commands a
+/// script runs are tagged `[0 lua]`, so client round trips can be told apart.
+pub struct Monitor {
+    conn: TcpStream,
+    reader: BufReader<TcpStream>,
+    marks: u32,
+}
+
+impl Monitor {
+    /// Returns the commands clients sent since the last call (script-internal
+    /// ones excluded). Works by sending a marker from a separate connection
+    /// and reading until the marker shows up, so nothing is missed or waited
+    /// for by time.
+    pub fn client_commands_since_last(&mut self, server: &RedisServer) -> Vec<String> {
+        self.marks += 1;
+        let marker = format!("streamlease-test-mark-{}", self.marks);
+        server.command(&["ECHO", &marker]);
+        let mut seen = Vec::new();
+        loop {
+            let mut line = String::new();
+            let n = self.reader.read_line(&mut line).expect("read MONITOR");
+            assert!(n > 0, "MONITOR stream closed");
+            if line.contains(&marker) {
+                return seen;
+            }
+            if !line.contains(" lua]") {
+                seen.push(line.trim_end().to_owned());
+            }
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn resp(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    out
+}
+
+fn read_reply(reader: &mut impl BufRead) -> std::io::Result<String> {
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let line = line.trim_end_matches("\r\n").to_owned();
+    let body = line.get(1..).unwrap_or("");
+    match line.as_bytes().first() {
+        Some(b'$') => {
+            let len: i64 = body.parse().unwrap_or(-1);
+            if len < 0 {
+                return Ok(String::new());
+            }
+            let mut buf = vec![0; len as usize + 2];
+            reader.read_exact(&mut buf)?;
+            buf.truncate(len as usize);
+            Ok(String::from_utf8_lossy(&buf).into_owned())
+        }
+        Some(b'*') => {
+            let n: i64 = body.parse().unwrap_or(0);
+            let mut items = Vec::new();
+            for _ in 0..n.max(0) {
+                items.push(read_reply(reader)?);
+            }
+            Ok(items.join("\n"))
+        }
+        Some(b'-') => Err(std::io::Error::other(line)),
+        _ => Ok(line),
+    }
+}

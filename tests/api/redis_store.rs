@@ -1,0 +1,74 @@
+//! What only the Redis store must prove: one round trip per operation, and
+//! surviving Redis forgetting its scripts.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn acquire_heartbeat_and_release_each_cost_exactly_one_redis_command() {
+    let app = spawn_app_with(Backend::Redis, |s| s.max_streams = 1).await;
+    let redis = app.redis();
+    let mut monitor = redis.monitor();
+    // Startup traffic (connection setup, SCRIPT LOAD) is not counted.
+    monitor.client_commands_since_last(redis);
+    let mut one_command = |what: &str| {
+        let sent = monitor.client_commands_since_last(redis);
+        assert_eq!(sent.len(), 1, "{what} sent {sent:#?}");
+        assert!(sent[0].to_uppercase().contains("\"EVALSHA\""), "{what} sent {sent:?}");
+    };
+
+    let lease = id(&app.acquire_ok("alice", "a").await);
+    one_command("acquire (created)");
+    app.heartbeat("alice", &lease).await;
+    one_command("heartbeat (renewed)");
+    assert_eq!(app.acquire("alice", json!({"stream_id": "b"})).await.status(), StatusCode::CONFLICT);
+    one_command("acquire (denied)");
+    let evicting = app.acquire("alice", json!({"stream_id": "b", "on_limit": "evict_oldest"})).await;
+    assert_eq!(evicting.status(), StatusCode::CREATED);
+    one_command("acquire (evict_oldest)");
+    app.heartbeat("alice", &lease).await;
+    one_command("heartbeat (ended)");
+    let current = id(&app.list("alice").await["leases"][0]);
+    one_command("list");
+    app.release("alice", &current).await;
+    one_command("release");
+    app.release("alice", &current).await;
+    one_command("release (already gone)");
+}
+
+#[tokio::test]
+async fn requests_still_succeed_after_redis_flushes_its_scripts() {
+    let app = spawn_app(Backend::Redis).await;
+    let lease = id(&app.acquire_ok("alice", "a").await);
+    assert_eq!(app.redis().command(&["SCRIPT", "FLUSH"]), "+OK");
+    assert_eq!(app.heartbeat("alice", &lease).await.status(), StatusCode::OK);
+    app.acquire_ok("alice", "b").await;
+    assert_eq!(app.active("alice").await, 2);
+}
+
+#[tokio::test]
+async fn every_key_of_a_user_shares_one_hash_tag() {
+    let app = spawn_app(Backend::Redis).await;
+    let lease = id(&app.acquire_ok("user:42@example", "a").await);
+    app.release("user:42@example", &lease).await;
+    app.acquire_ok("user:42@example", "b").await;
+    app.put_limit("user:42@example", json!(5)).await;
+    let keys = app.redis().keys("*");
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(keys.iter().all(|k| k.starts_with("sl:{user:42@example}:")), "{keys:?}");
+}
+
+#[tokio::test]
+async fn instances_with_different_key_prefixes_do_not_see_each_other() {
+    let app = spawn_app_with(Backend::Redis, |s| s.max_streams = 1).await;
+    let other = spawn_sibling(&app, |s| {
+        s.max_streams = 1;
+        s.key_prefix = "staging".into();
+    })
+    .await;
+    app.acquire_ok("alice", "a").await;
+    other.acquire_ok("alice", "a").await;
+    assert!(app.redis().keys("staging:*").iter().all(|k| k.starts_with("staging:{alice}:")));
+}
