@@ -20,9 +20,9 @@ pub enum IdError {
     NotUuid,
 }
 
-/// The id alphabet excludes `{`, `}` and `|` on purpose: `{` and `}` would break
-/// the per-user Redis Cluster hash tag, and `|` separates fields in the stored
-/// lease record.
+/// The id alphabet excludes `{`, `}`, `|` and `;` on purpose: `{` and `}` would
+/// break the per-user Redis Cluster hash tag, and `|` and `;` separate fields
+/// and records in what the Redis store keeps.
 fn check_id(s: &str) -> Result<(), IdError> {
     if s.is_empty() || s.len() > MAX_ID_LEN {
         return Err(IdError::Length(s.len()));

@@ -13,8 +13,9 @@ pub struct Lease {
     pub stream_id: StreamId,
     pub device_id: Option<DeviceId>,
     pub acquired_at: Millis,
-    /// Last acquire or heartbeat; `evict_oldest` picks the smallest.
-    pub renewed_at: Millis,
+    /// Last renewal plus the TTL. Every lease has the same TTL, so the
+    /// earliest expiry is also the least recently renewed lease, which is
+    /// the one `evict_oldest` ends.
     pub expires_at: Millis,
 }
 

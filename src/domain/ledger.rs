@@ -61,7 +61,6 @@ impl Ledger {
         if let Some(i) = device_lease {
             let lease = &mut self.leases[i];
             lease.stream_id = req.stream_id.clone();
-            lease.renewed_at = now;
             lease.expires_at = now + terms.ttl_ms;
             let lease = lease.clone();
             self.end(&terminate, EndReason::Terminated, Some(lease.lease_id), now);
@@ -83,7 +82,7 @@ impl Ledger {
             // Enough of the least recently renewed to make room for one more,
             // which is more than one only after the limit was lowered.
             let mut candidates: Vec<&Lease> = self.leases.iter().filter(|l| !terminate.contains(&l.lease_id)).collect();
-            candidates.sort_by_key(|l| (l.renewed_at, l.acquired_at, l.lease_id));
+            candidates.sort_by_key(|l| (l.expires_at, l.acquired_at, l.lease_id));
             candidates.iter().take(staying + 1 - limit as usize).map(|l| l.lease_id).collect()
         } else {
             Vec::new()
@@ -96,7 +95,6 @@ impl Ledger {
             stream_id: req.stream_id.clone(),
             device_id: req.device_id.clone(),
             acquired_at: now,
-            renewed_at: now,
             expires_at: now + terms.ttl_ms,
         };
         self.leases.push(lease.clone());
@@ -107,7 +105,6 @@ impl Ledger {
         self.prune(now, terms);
         let limit = self.limit(terms).limit;
         if let Some(lease) = self.leases.iter_mut().find(|l| l.lease_id == lease_id) {
-            lease.renewed_at = now;
             lease.expires_at = now + terms.ttl_ms;
             let lease = lease.clone();
             return HeartbeatOutcome::Renewed(self.granted(lease, limit));

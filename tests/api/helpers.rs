@@ -172,10 +172,9 @@ impl ServiceProcess {
         let deadline = Instant::now() + Duration::from_secs(10);
         let client = reqwest::Client::new();
         while Instant::now() < deadline {
-            if let Ok(r) = client.get(format!("{}/healthz", self.base)).send().await {
-                if r.status().is_success() {
-                    return;
-                }
+            let answer = client.get(format!("{}/healthz", self.base)).send().await;
+            if answer.is_ok_and(|r| r.status().is_success()) {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -52,10 +52,8 @@ impl RedisServer {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if let Ok(reply) = self.try_command(&["PING"]) {
-                if reply == "+PONG" {
-                    return true;
-                }
+            if self.try_command(&["PING"]).is_ok_and(|reply| reply == "+PONG") {
+                return true;
             }
             std::thread::sleep(Duration::from_millis(20));
         }

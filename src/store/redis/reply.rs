@@ -51,32 +51,35 @@ fn optional_lease_id(value: &Value) -> StoreResult<Option<LeaseId>> {
     }
 }
 
-/// A lease from its id and its record "expires|renewed|acquired|stream|device".
-fn lease(id: &Value, record: &Value) -> StoreResult<Lease> {
+/// A lease from its record "lease_id|expires_at|acquired_at|stream_id|device_id".
+fn lease(record: &Value) -> StoreResult<Lease> {
     let record = text(record)?;
     let corrupt = || bad(format!("corrupt lease record {record:?}"));
-    let mut fields = record.splitn(5, '|');
-    let mut next = || fields.next().ok_or_else(corrupt);
-    let mut time = || -> StoreResult<Millis> { next()?.parse().map_err(|_| corrupt()) };
-    let (expires_at, renewed_at, acquired_at) = (time()?, time()?, time()?);
-    let stream_id = StreamId::try_from(next()?).map_err(|_| corrupt())?;
-    let device_id = match next()? {
-        "" => None,
-        device => Some(DeviceId::try_from(device).map_err(|_| corrupt())?),
+    let fields: Vec<&str> = record.split('|').collect();
+    let [id, expires_at, acquired_at, stream_id, device_id] = fields[..] else {
+        return Err(corrupt());
     };
-    Ok(Lease { lease_id: lease_id(id)?, stream_id, device_id, acquired_at, renewed_at, expires_at })
+    Ok(Lease {
+        lease_id: LeaseId::try_from(id).map_err(|_| corrupt())?,
+        stream_id: StreamId::try_from(stream_id).map_err(|_| corrupt())?,
+        device_id: match device_id {
+            "" => None,
+            device => Some(DeviceId::try_from(device).map_err(|_| corrupt())?),
+        },
+        acquired_at: acquired_at.parse().map_err(|_| corrupt())?,
+        expires_at: expires_at.parse().map_err(|_| corrupt())?,
+    })
 }
 
-/// Leases from a flat {id, record, id, record, ...} array, oldest first.
+/// Leases from an array of records, oldest first.
 fn leases(value: Value) -> StoreResult<Vec<Lease>> {
-    let flat = items(value)?;
-    let mut leases = flat.chunks_exact(2).map(|pair| lease(&pair[0], &pair[1])).collect::<StoreResult<Vec<_>>>()?;
+    let mut leases = items(value)?.iter().map(lease).collect::<StoreResult<Vec<_>>>()?;
     leases.sort_by(Lease::by_age);
     Ok(leases)
 }
 
-fn granted(limit: &Value, active: &Value, id: &Value, record: &Value) -> StoreResult<Granted> {
-    Ok(Granted { lease: lease(id, record)?, active: count(active)?, limit: count(limit)? })
+fn granted(limit: &Value, active: &Value, record: &Value) -> StoreResult<Granted> {
+    Ok(Granted { lease: lease(record)?, active: count(active)?, limit: count(limit)? })
 }
 
 pub fn acquire(value: Value) -> StoreResult<AcquireOutcome> {
@@ -88,8 +91,8 @@ pub fn acquire(value: Value) -> StoreResult<AcquireOutcome> {
             Ok(AcquireOutcome::Denied { limit: count(&limit)?, active: count(&active)?, leases: leases(next()?)? })
         }
         tag @ ("created" | "renewed") => {
-            let (id, record, evicted, terminated) = (next()?, next()?, next()?, next()?);
-            let granted = granted(&limit, &active, &id, &record)?;
+            let (record, evicted, terminated) = (next()?, next()?, next()?);
+            let granted = granted(&limit, &active, &record)?;
             let terminated = lease_ids(terminated)?;
             Ok(if tag == "created" {
                 AcquireOutcome::Created { granted, evicted: lease_ids(evicted)?, terminated }
@@ -104,9 +107,7 @@ pub fn acquire(value: Value) -> StoreResult<AcquireOutcome> {
 pub fn heartbeat(value: Value) -> StoreResult<HeartbeatOutcome> {
     let parts = items(value)?;
     match (parts.first().map(text).transpose()?, parts.as_slice()) {
-        (Some("renewed"), [_, limit, active, id, record]) => {
-            Ok(HeartbeatOutcome::Renewed(granted(limit, active, id, record)?))
-        }
+        (Some("renewed"), [_, limit, active, record]) => Ok(HeartbeatOutcome::Renewed(granted(limit, active, record)?)),
         (Some("ended"), [_, reason, by, ended_at]) => Ok(HeartbeatOutcome::Ended(Ended {
             reason: EndReason::parse(text(reason)?).ok_or_else(|| bad("unknown end reason"))?,
             by_lease_id: optional_lease_id(by)?,
@@ -144,21 +145,24 @@ mod tests {
         Value::BulkString(s.as_bytes().to_vec())
     }
 
+    const ID: &str = "6f9619ff-8b86-4011-b42d-00c04fc964ff";
+
     #[test]
     fn decodes_a_lease_record_with_and_without_device() {
-        let id = bulk("6f9619ff-8b86-4011-b42d-00c04fc964ff");
-        let l = lease(&id, &bulk("300|200|100|movie:1|tv@home")).unwrap();
-        assert_eq!((l.expires_at, l.renewed_at, l.acquired_at), (300, 200, 100));
+        let l = lease(&bulk(&format!("{ID}|300|100|movie:1|tv@home"))).unwrap();
+        assert_eq!(l.lease_id.to_string(), ID);
+        assert_eq!((l.expires_at, l.acquired_at), (300, 100));
         assert_eq!(l.stream_id.as_str(), "movie:1");
         assert_eq!(l.device_id.unwrap().as_str(), "tv@home");
-        assert_eq!(lease(&id, &bulk("3|2|1|s|")).unwrap().device_id, None);
+        assert_eq!(lease(&bulk(&format!("{ID}|3|1|s|"))).unwrap().device_id, None);
     }
 
     #[test]
     fn a_corrupt_record_is_an_error_not_a_panic() {
-        let id = bulk("6f9619ff-8b86-4011-b42d-00c04fc964ff");
-        for record in ["", "1|2", "x|2|3|s|", "1|2|3||", "1|2|3|s|d|e"] {
-            assert!(lease(&id, &bulk(record)).is_err(), "{record:?}");
+        for tail in ["", "|1", "|x|3|s|", "|1|3||", "|1|3|s|d|e", "|1|3|s"] {
+            let record = format!("{ID}{tail}");
+            assert!(lease(&bulk(&record)).is_err(), "{record:?}");
         }
+        assert!(lease(&bulk("nope|1|2|s|")).is_err());
     }
 }

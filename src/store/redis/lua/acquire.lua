@@ -1,20 +1,20 @@
 -- acquire: take a slot for a stream, or renew the device's lease, or refuse.
 --
--- KEYS[1] leases hash, KEYS[2] tombstones hash, KEYS[3] limit override
+-- KEYS[1] leases string, KEYS[2] tombstones hash, KEYS[3] limit override
 -- ARGV[1] new lease id (minted by the caller)   ARGV[2] stream_id
 -- ARGV[3] device_id, '' for none               ARGV[4] TTL in ms
 -- ARGV[5] default limit                        ARGV[6] 'deny' | 'evict_oldest'
 -- ARGV[7..] lease ids to terminate first
 --
 -- Returns one of
---   {'created', limit, active, lease_id, record, {evicted ids}, {terminated ids}}
---   {'renewed', limit, active, lease_id, record, {}, {terminated ids}}
---   {'denied',  limit, active, {lease_id, record, lease_id, record, ...}}
+--   {'created', limit, active, record, {evicted ids}, {terminated ids}}
+--   {'renewed', limit, active, record, {}, {terminated ids}}
+--   {'denied',  limit, active, {record, ...}}
 --
 -- Example:
 --   EVALSHA <sha> 3 sl:{alice}:l sl:{alice}:e sl:{alice}:limit
 --           0b7c...e1 movie-42 living-room-tv 30000 3 deny
---   -> {'created', 3, 1, '0b7c...e1', '1700000030000|1700000000000|1700000000000|movie-42|living-room-tv', {}, {}}
+--   -> {'created', 3, 1, '0b7c...e1|1700000030000|1700000000000|movie-42|living-room-tv', {}, {}}
 
 local now = now_ms()
 local ttl = tonumber(ARGV[4])
@@ -37,11 +37,10 @@ local device = ARGV[3]
 if device ~= '' then
   for _, l in ipairs(live) do
     if l.device == device and not doomed[l.id] then
-      l.stream, l.renewed, l.expires = ARGV[2], now, now + ttl
-      redis.call('HSET', KEYS[1], l.id, encode(l))
-      end_leases(KEYS[1], KEYS[2], live, terminate, 'terminated', l.id, now, ttl)
-      fit_expiry(KEYS[1], live)
-      return { 'renewed', limit, #live, l.id, encode(l), {}, terminate }
+      l.stream, l.expires = ARGV[2], now + ttl
+      end_leases(KEYS[2], live, terminate, 'terminated', l.id, now, ttl)
+      save(KEYS[1], live)
+      return { 'renewed', limit, #live, encode(l), {}, terminate }
     end
   end
 end
@@ -50,18 +49,14 @@ local staying = #live - #terminate
 if staying >= limit and ARGV[6] == 'deny' then
   -- The terminations were asked for in their own right: they hold even
   -- when the acquire is still denied.
-  end_leases(KEYS[1], KEYS[2], live, terminate, 'terminated', '', now, ttl)
-  fit_expiry(KEYS[1], live)
-  local flat = {}
-  for _, l in ipairs(live) do
-    flat[#flat + 1] = l.id
-    flat[#flat + 1] = encode(l)
-  end
-  return { 'denied', limit, #live, flat }
+  end_leases(KEYS[2], live, terminate, 'terminated', '', now, ttl)
+  save(KEYS[1], live)
+  return { 'denied', limit, #live, records(live) }
 end
 
--- evict_oldest: enough of the least recently renewed to make room for one
--- more (more than one only after the limit was lowered).
+-- evict_oldest: enough of the least recently renewed (earliest expiry, as
+-- every lease has the same TTL) to make room for one more; more than one
+-- only after the limit was lowered.
 local evicted = {}
 if staying >= limit then
   local candidates = {}
@@ -69,7 +64,7 @@ if staying >= limit then
     if not doomed[l.id] then candidates[#candidates + 1] = l end
   end
   table.sort(candidates, function(a, b)
-    if a.renewed ~= b.renewed then return a.renewed < b.renewed end
+    if a.expires ~= b.expires then return a.expires < b.expires end
     if a.acquired ~= b.acquired then return a.acquired < b.acquired end
     return a.id < b.id
   end)
@@ -77,10 +72,9 @@ if staying >= limit then
 end
 
 local id = ARGV[1]
-end_leases(KEYS[1], KEYS[2], live, terminate, 'terminated', id, now, ttl)
-end_leases(KEYS[1], KEYS[2], live, evicted, 'evicted', id, now, ttl)
-local lease = { id = id, expires = now + ttl, renewed = now, acquired = now, stream = ARGV[2], device = device }
-redis.call('HSET', KEYS[1], id, encode(lease))
+end_leases(KEYS[2], live, terminate, 'terminated', id, now, ttl)
+end_leases(KEYS[2], live, evicted, 'evicted', id, now, ttl)
+local lease = { id = id, expires = now + ttl, acquired = now, stream = ARGV[2], device = device }
 live[#live + 1] = lease
-fit_expiry(KEYS[1], live)
-return { 'created', limit, #live, id, encode(lease), evicted, terminate }
+save(KEYS[1], live)
+return { 'created', limit, #live, encode(lease), evicted, terminate }

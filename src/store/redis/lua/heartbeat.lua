@@ -1,16 +1,16 @@
 -- heartbeat: renew a live lease, or say why it cannot be renewed.
 --
--- KEYS[1] leases hash, KEYS[2] tombstones hash, KEYS[3] limit override
+-- KEYS[1] leases string, KEYS[2] tombstones hash, KEYS[3] limit override
 -- ARGV[1] lease id   ARGV[2] TTL in ms   ARGV[3] default limit
 --
 -- Returns one of
---   {'renewed', limit, active, lease_id, record}
+--   {'renewed', limit, active, record}
 --   {'ended', reason, by_lease_id or '', ended_at}   ended on purpose, within one TTL
 --   {'not_found'}                                    expired, or never known
 --
 -- Example:
 --   EVALSHA <sha> 3 sl:{alice}:l sl:{alice}:e sl:{alice}:limit 0b7c...e1 30000 3
---   -> {'renewed', 3, 2, '0b7c...e1', '1700000040000|1700000010000|1700000000000|movie-42|'}
+--   -> {'renewed', 3, 2, '0b7c...e1|1700000040000|1700000000000|movie-42|'}
 
 local now = now_ms()
 local ttl = tonumber(ARGV[2])
@@ -18,10 +18,9 @@ local live = load_live(KEYS[1], now)
 
 for _, l in ipairs(live) do
   if l.id == ARGV[1] then
-    l.renewed, l.expires = now, now + ttl
-    redis.call('HSET', KEYS[1], l.id, encode(l))
-    fit_expiry(KEYS[1], live)
-    return { 'renewed', user_limit(KEYS[3], ARGV[3]), #live, l.id, encode(l) }
+    l.expires = now + ttl
+    save(KEYS[1], live)
+    return { 'renewed', user_limit(KEYS[3], ARGV[3]), #live, encode(l) }
   end
 end
 

@@ -1,6 +1,6 @@
 -- revoke: end every live lease of the user ("sign out everywhere").
 --
--- KEYS[1] leases hash, KEYS[2] tombstones hash
+-- KEYS[1] leases string, KEYS[2] tombstones hash
 -- ARGV[1] TTL in ms
 --
 -- Returns the number of leases revoked.
@@ -11,7 +11,7 @@
 local now = now_ms()
 local live = load_live(KEYS[1], now)
 local ids = {}
-for _, l in ipairs(live) do ids[#ids + 1] = l.id end
-end_leases(KEYS[1], KEYS[2], live, ids, 'revoked', '', now, tonumber(ARGV[1]))
-fit_expiry(KEYS[1], live)
+for i, l in ipairs(live) do ids[i] = l.id end
+end_leases(KEYS[2], live, ids, 'revoked', '', now, tonumber(ARGV[1]))
+save(KEYS[1], live)
 return #ids
