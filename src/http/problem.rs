@@ -3,11 +3,25 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, error};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::views::LeaseView;
 use crate::domain::{EndReason, LeaseId};
 use crate::store::StoreError;
+
+/// The RFC 9457 body; a struct so the standard members come first.
+#[derive(Serialize)]
+struct Problem {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'static str,
+    status: u16,
+    detail: String,
+    code: &'static str,
+    #[serde(flatten)]
+    extensions: Map<String, Value>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -95,13 +109,14 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        let mut body = Map::new();
-        body.insert("type".into(), json!("about:blank"));
-        body.insert("title".into(), json!(status.canonical_reason().unwrap_or("Error")));
-        body.insert("status".into(), json!(status.as_u16()));
-        body.insert("detail".into(), json!(self.to_string()));
-        body.insert("code".into(), json!(self.code()));
-        body.extend(self.extensions());
+        let body = Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            code: self.code(),
+            extensions: self.extensions(),
+        };
 
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");
@@ -117,7 +132,7 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response.body(Value::Object(body).to_string())
+        response.body(serde_json::to_string(&body).unwrap_or_default())
     }
 }
 

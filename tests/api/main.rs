@@ -14,3 +14,4 @@ mod limits;
 mod races;
 mod redis_store;
 mod release;
+mod walkthrough;
