@@ -8,5 +8,6 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+pub mod service;
 pub mod startup;
 pub mod store;

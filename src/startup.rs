@@ -6,14 +6,16 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::middleware::Logger;
+use actix_web::middleware::from_fn;
 use actix_web::web::Data;
 use actix_web::{App, HttpServer};
+use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::http::{self, AppState};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, refresh_every};
+use crate::service::Leases;
 use crate::store::{EmbeddedStore, RedisStore, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,8 @@ pub enum StartupError {
 pub struct Application {
     addr: SocketAddr,
     server: Server,
+    /// The metrics census task; it ends with the server.
+    census: JoinHandle<()>,
 }
 
 impl Application {
@@ -47,27 +51,20 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
         let addr = listener.local_addr().map_err(StartupError::Server)?;
-        let store = open_store(&settings, clock).await?;
+        let metrics = Arc::new(Metrics::new());
+        let store = open_store(&settings, clock, &metrics).await?;
         if settings.admin_token.is_none() {
             log::warn!("STREAMLEASE_ADMIN_TOKEN is unset: admin routes are open to anyone who can reach {addr}");
         }
-        let state = Data::new(AppState { store, settings, metrics: Metrics::new() });
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(
-                    Logger::new("%a \"%r\" %s %b %Dms")
-                        .exclude("/healthz")
-                        .exclude("/readyz")
-                        .exclude("/metrics")
-                        .exclude_regex("/heartbeat$"),
-                )
-                .configure(http::configure(state.clone()))
-        })
-        .listen(listener)
-        .map_err(StartupError::Server)?
-        .run();
+        let state = Data::new(AppState { leases: Leases::new(store, metrics.clone()), settings, metrics });
+        let census = tokio::spawn(census_task(state.clone()));
+        let server =
+            HttpServer::new(move || App::new().wrap(from_fn(http::observe)).configure(http::configure(state.clone())))
+                .listen(listener)
+                .map_err(StartupError::Server)?
+                .run();
         log::info!("listening on http://{addr}");
-        Ok(Self { addr, server })
+        Ok(Self { addr, server, census })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -76,18 +73,36 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.census.abort();
+        served
     }
 }
 
-async fn open_store(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Store, StartupError> {
+/// Re-reads the store-wide gauges every `STREAMLEASE_METRICS_REFRESH_MS`.
+async fn census_task(state: Data<AppState>) {
+    let settings = &state.settings;
+    let take_census = || async {
+        match state.leases.census().await {
+            Ok(census) => Some(census),
+            Err(e) => {
+                log::warn!("metrics census failed, gauges keep their last values: {e}");
+                None
+            }
+        }
+    };
+    refresh_every(settings.metrics_refresh, state.metrics.clone(), settings.metrics_max_users, take_census).await;
+}
+
+async fn open_store(settings: &Settings, clock: Arc<dyn Clock>, metrics: &Metrics) -> Result<Store, StartupError> {
+    let expired = metrics.leases_expired.clone();
     let Some(url) = &settings.redis_url else {
         log::warn!(
             "REDIS_URL is unset: using the embedded in-memory store; run one instance only, leases vanish on restart"
         );
-        return Ok(Store::Embedded(EmbeddedStore::start(settings.terms(), clock)));
+        return Ok(Store::Embedded(EmbeddedStore::start(settings.terms(), clock, expired)));
     };
-    let store = RedisStore::connect(url, &settings.key_prefix, settings.terms())?;
+    let store = RedisStore::connect(url, &settings.key_prefix, settings.terms(), expired)?;
     match store.load_scripts().await {
         Ok(()) => log::info!("Redis store ready"),
         Err(e) => log::warn!("Redis is not answering yet ({e}); /readyz reports 503 until it does"),

@@ -110,8 +110,9 @@ pub enum AcquireOutcome {
     Created { granted: Granted, evicted: Vec<LeaseId>, terminated: Vec<LeaseId> },
     /// The device already held a live lease; it was renewed instead.
     Renewed { granted: Granted, terminated: Vec<LeaseId> },
-    /// At the limit under `deny`. `leases` are the live ones, oldest first.
-    Denied { limit: u32, active: u32, leases: Vec<Lease> },
+    /// At the limit under `deny`. `leases` are the live ones, oldest first;
+    /// `terminated` were ended on request all the same.
+    Denied { limit: u32, active: u32, leases: Vec<Lease>, terminated: Vec<LeaseId> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

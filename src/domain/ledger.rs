@@ -75,7 +75,7 @@ impl Ledger {
             self.end(&terminate, EndReason::Terminated, None, now);
             let mut leases = self.leases.clone();
             leases.sort_by(Lease::by_age);
-            return AcquireOutcome::Denied { limit, active: leases.len() as u32, leases };
+            return AcquireOutcome::Denied { limit, active: leases.len() as u32, leases, terminated: terminate };
         }
 
         let evicted = if room == 0 {

@@ -15,8 +15,8 @@ pub async fn healthz() -> HttpResponse {
 /// 200 when the store answers within a second; 503 otherwise, so a load
 /// balancer stops sending traffic to an instance that cannot decide.
 pub async fn readyz(state: Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.store.ping().await?;
-    Ok(HttpResponse::Ok().json(json!({"status": "ready", "store": state.store.kind()})))
+    state.leases.ping().await?;
+    Ok(HttpResponse::Ok().json(json!({"status": "ready", "store": state.leases.store_kind()})))
 }
 
 pub async fn metrics(state: Data<AppState>) -> HttpResponse {

@@ -49,7 +49,7 @@ pub async fn acquire(
     };
     let user = &request.user_id;
     let settings = &state.settings;
-    match state.store.acquire(&request).await? {
+    match state.leases.acquire(&request).await? {
         AcquireOutcome::Created { granted, evicted, terminated } => {
             let location = format!("/v1/users/{user}/leases/{}", granted.lease.lease_id);
             let view = LeaseView {
@@ -67,7 +67,7 @@ pub async fn acquire(
             };
             Ok(HttpResponse::Ok().json(view))
         }
-        AcquireOutcome::Denied { limit, active, leases } => {
+        AcquireOutcome::Denied { limit, active, leases, .. } => {
             Err(ApiError::LimitReached { limit, active, leases: LeaseView::all(user, leases, limit, settings) })
         }
     }
@@ -75,7 +75,7 @@ pub async fn acquire(
 
 pub async fn heartbeat(state: Data<AppState>, path: Path<LeasePath>) -> Result<HttpResponse, ApiError> {
     let LeasePath { user_id, lease_id } = path.into_inner();
-    match state.store.heartbeat(&user_id, lease_id).await? {
+    match state.leases.heartbeat(&user_id, lease_id).await? {
         HeartbeatOutcome::Renewed(granted) => {
             Ok(HttpResponse::Ok().json(LeaseView::granted(&user_id, granted, &state.settings)))
         }
@@ -92,13 +92,13 @@ pub async fn heartbeat(state: Data<AppState>, path: Path<LeasePath>) -> Result<H
 /// so a retried or duplicated release is harmless.
 pub async fn release(state: Data<AppState>, path: Path<LeasePath>) -> Result<HttpResponse, ApiError> {
     let LeasePath { user_id, lease_id } = path.into_inner();
-    state.store.release(&user_id, lease_id).await?;
+    state.leases.release(&user_id, lease_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 pub async fn list(state: Data<AppState>, path: Path<UserPath>) -> Result<impl Responder, ApiError> {
     let user_id = path.into_inner().user_id;
-    let UserLeases { limit, leases } = state.store.list(&user_id).await?;
+    let UserLeases { limit, leases } = state.leases.list(&user_id).await?;
     let active = leases.len() as u32;
     let leases = LeaseView::all(&user_id, leases, limit, &state.settings);
     Ok(Json(LeaseList { user_id, limit, active, leases }))
@@ -110,6 +110,6 @@ pub async fn revoke_all(
     state: Data<AppState>,
     path: Path<UserPath>,
 ) -> Result<impl Responder, ApiError> {
-    let revoked = state.store.revoke_all(&path.user_id).await?;
+    let revoked = state.leases.revoke_all(&path.user_id).await?;
     Ok(Json(Revoked { revoked }))
 }

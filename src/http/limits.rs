@@ -19,7 +19,7 @@ pub struct LimitBody {
 
 pub async fn get(state: Data<AppState>, path: Path<UserPath>) -> Result<impl Responder, ApiError> {
     let user_id = path.into_inner().user_id;
-    let UserLimit { limit, source } = state.store.user_limit(&user_id).await?;
+    let UserLimit { limit, source } = state.leases.user_limit(&user_id).await?;
     Ok(Json(LimitView { user_id, limit, source }))
 }
 
@@ -36,11 +36,11 @@ pub async fn put(
         return Err(ApiError::InvalidRequest(format!("limit must be 1..={MAX_LIMIT}, got {limit}")));
     }
     let user_id = path.into_inner().user_id;
-    state.store.set_limit(&user_id, Some(limit)).await?;
+    state.leases.set_limit(&user_id, Some(limit)).await?;
     Ok(Json(LimitView { user_id, limit, source: LimitSource::Override }))
 }
 
 pub async fn delete(_admin: Admin, state: Data<AppState>, path: Path<UserPath>) -> Result<HttpResponse, ApiError> {
-    state.store.set_limit(&path.user_id, None).await?;
+    state.leases.set_limit(&path.user_id, None).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -4,25 +4,30 @@ mod admin;
 mod health;
 mod leases;
 mod limits;
+mod observe;
 pub mod problem;
 pub mod views;
+
+use std::sync::Arc;
 
 use actix_web::HttpResponse;
 use actix_web::web::{self, Data, ServiceConfig};
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::service::Leases;
 use problem::ApiError;
+
+pub use observe::observe;
 
 /// JSON bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 4 * 1024;
 
 /// Shared by every worker.
 pub struct AppState {
-    pub store: Store,
+    pub leases: Leases,
     pub settings: Settings,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Routes, plus the JSON and path settings that turn extractor failures into

@@ -5,22 +5,27 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use dashmap::DashMap;
+use prometheus::IntCounter;
 
 use crate::clock::Clock;
 use crate::domain::ledger::Terms;
 use crate::domain::*;
+use crate::metrics::{Census, UserCount};
 
 pub struct EmbeddedStore {
     users: DashMap<UserId, Ledger>,
     clock: Arc<dyn Clock>,
     terms: Terms,
+    /// Counts the leases found expired, by whichever operation or sweep
+    /// finds them first.
+    expired: IntCounter,
 }
 
 impl EmbeddedStore {
     /// Also starts the sweeper that drops idle users; it stops by itself once
     /// the store is dropped.
-    pub fn start(terms: Terms, clock: Arc<dyn Clock>) -> Arc<Self> {
-        let store = Arc::new(Self { users: DashMap::new(), clock, terms });
+    pub fn start(terms: Terms, clock: Arc<dyn Clock>, expired: IntCounter) -> Arc<Self> {
+        let store = Arc::new(Self { users: DashMap::new(), clock, terms, expired });
         let period = Duration::from_millis(terms.ttl_ms.max(1_000) as u64);
         tokio::spawn(sweep_every(period, Arc::downgrade(&store)));
         store
@@ -61,6 +66,19 @@ impl EmbeddedStore {
         }
     }
 
+    /// Every user with a live lease; drops expired leases and idle users on
+    /// the way, like the sweep.
+    pub fn census(&self) -> Census {
+        let mut users = Vec::new();
+        self.visit_all(|user_id, ledger, now| {
+            let active = ledger.list(now, self.terms).leases.len() as u32;
+            if active > 0 {
+                users.push(UserCount { user_id: user_id.clone(), active, limit: ledger.limit(self.terms).limit });
+            }
+        });
+        Census { users }
+    }
+
     /// Number of users with any state; what the sweeper keeps bounded.
     pub fn users_held(&self) -> usize {
         self.users.len()
@@ -73,6 +91,7 @@ impl EmbeddedStore {
         let now = self.clock.now_ms();
         let (result, idle) = {
             let mut ledger = self.users.entry(user.clone()).or_default();
+            self.expired.inc_by(ledger.prune(now, self.terms) as u64);
             let result = op(&mut ledger, now, self.terms);
             (result, ledger.is_idle())
         };
@@ -85,9 +104,16 @@ impl EmbeddedStore {
     /// Drops users whose leases all expired with no request since. Memory
     /// only: the rules never depend on it, as every operation prunes first.
     fn sweep(&self) {
+        self.visit_all(|_, _, _| {});
+    }
+
+    /// Prunes every ledger (counting what expired), drops the idle ones, and
+    /// shows `visit` each one kept.
+    fn visit_all(&self, mut visit: impl FnMut(&UserId, &Ledger, Millis)) {
         let now = self.clock.now_ms();
-        self.users.retain(|_, ledger| {
-            ledger.prune(now, self.terms);
+        self.users.retain(|user_id, ledger| {
+            self.expired.inc_by(ledger.prune(now, self.terms) as u64);
+            visit(user_id, ledger, now);
             !ledger.is_idle()
         });
     }
@@ -113,7 +139,8 @@ mod tests {
     #[tokio::test]
     async fn idle_users_are_forgotten() {
         let clock = Arc::new(ManualClock::starting_now());
-        let store = EmbeddedStore::start(Terms { ttl_ms: 1_000, default_limit: 3 }, clock.clone());
+        let expired = IntCounter::new("expired", "test").unwrap();
+        let store = EmbeddedStore::start(Terms { ttl_ms: 1_000, default_limit: 3 }, clock.clone(), expired.clone());
         let user = UserId::try_from("viewer").unwrap();
         let req = AcquireRequest {
             user_id: user.clone(),
@@ -128,6 +155,7 @@ mod tests {
         clock.advance_ms(1_000);
         store.sweep();
         assert_eq!(store.users_held(), 0);
+        assert_eq!(expired.get(), 1);
         // A released lease: its tombstone is kept one TTL, then swept.
         store.acquire(&req);
         store.release(&user, req.new_lease_id);

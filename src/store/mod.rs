@@ -8,6 +8,7 @@ pub mod redis;
 use std::sync::Arc;
 
 use crate::domain::*;
+use crate::metrics::Census;
 
 pub use self::redis::RedisStore;
 pub use embedded::EmbeddedStore;
@@ -91,6 +92,14 @@ impl Store {
                 s.set_limit(user, limit);
                 Ok(())
             }
+        }
+    }
+
+    /// Every user with a live lease, read from the store itself.
+    pub async fn census(&self) -> StoreResult<Census> {
+        match self {
+            Store::Redis(s) => s.census().await,
+            Store::Embedded(s) => Ok(s.census()),
         }
     }
 

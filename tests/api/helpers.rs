@@ -116,6 +116,34 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> Response {
         self.client.get(self.url(path)).send().await.unwrap()
     }
+
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let response = self.get("/metrics").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    }
+
+    /// Waits (with a deadline) until the metrics census ran `n` times.
+    pub async fn wait_for_censuses(&self, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let done = sample(
+                &self.metrics().await,
+                r#"streamlease_store_request_duration_seconds_count{operation="census"}"#,
+            );
+            if done.unwrap_or(0.0) >= n as f64 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no census after 10 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// The value of the sample `series` (name and labels exactly as exposed).
+pub fn sample(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// Reads a problem+json answer and checks its status and code.

@@ -20,6 +20,18 @@ impl KeySpace {
         Self { prefix: prefix.to_owned() }
     }
 
+    /// SCAN pattern matching every user's leases key (braces are literal in
+    /// Redis globs, and the prefix alphabet has no glob characters).
+    pub fn leases_pattern(&self) -> String {
+        format!("{}:{{*}}:l", self.prefix)
+    }
+
+    /// The user whose leases key this is; `None` for anything else.
+    pub fn user_of_leases_key(&self, key: &str) -> Option<UserId> {
+        let inner = key.strip_prefix(&self.prefix)?.strip_prefix(":{")?.strip_suffix("}:l")?;
+        UserId::try_from(inner).ok()
+    }
+
     pub fn user(&self, user: &UserId) -> UserKeys {
         let base = format!("{}:{{{}}}:", self.prefix, user);
         UserKeys { leases: format!("{base}l"), ended: format!("{base}e"), limit: format!("{base}limit") }
@@ -36,5 +48,15 @@ mod tests {
         assert_eq!(keys.leases, "sl:{alice}:l");
         assert_eq!(keys.ended, "sl:{alice}:e");
         assert_eq!(keys.limit, "sl:{alice}:limit");
+    }
+
+    #[test]
+    fn a_leases_key_names_its_user() {
+        let space = KeySpace::new("sl");
+        assert_eq!(space.leases_pattern(), "sl:{*}:l");
+        assert_eq!(space.user_of_leases_key("sl:{a:b@c}:l").unwrap().as_str(), "a:b@c");
+        for foreign in ["sl:{alice}:e", "other:{alice}:l", "sl:{}:l", "sl:{a b}:l", "sl:alice:l"] {
+            assert_eq!(space.user_of_leases_key(foreign), None, "{foreign}");
+        }
     }
 }

@@ -9,17 +9,22 @@ mod scripts;
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus::IntCounter;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Cmd, RedisError, ScriptInvocation, Value};
+use redis::{Cmd, RedisError, ScriptInvocation, ServerErrorKind, Value};
 
 use crate::domain::ledger::Terms;
 use crate::domain::*;
+use crate::metrics::{Census, UserCount};
 use crate::store::{StoreError, StoreResult};
 use keys::KeySpace;
+use reply::Reply;
 
 /// How long one store call may take before the request gets 503.
 const CALL_TIMEOUT: Duration = Duration::from_secs(1);
 const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
+/// Keys per SCAN page, and so census scripts per pipelined batch.
+const CENSUS_BATCH: usize = 1000;
 
 #[derive(Clone)]
 pub struct RedisStore {
@@ -28,6 +33,8 @@ pub struct RedisStore {
     conn: ConnectionManager,
     keys: Arc<KeySpace>,
     terms: Terms,
+    /// Counts the expired leases the scripts report dropping.
+    expired: IntCounter,
 }
 
 impl From<RedisError> for StoreError {
@@ -39,7 +46,7 @@ impl From<RedisError> for StoreError {
 impl RedisStore {
     /// Connects lazily: the service starts (and reports not ready) while
     /// Redis is down, and serves as soon as it answers.
-    pub fn connect(url: &str, key_prefix: &str, terms: Terms) -> StoreResult<Self> {
+    pub fn connect(url: &str, key_prefix: &str, terms: Terms, expired: IntCounter) -> StoreResult<Self> {
         let client = redis::Client::open(url)?;
         // Reconnect attempts back off to at most RECONNECT_MAX_DELAY, so the
         // service notices a returning Redis within about that long.
@@ -48,7 +55,7 @@ impl RedisStore {
             .set_response_timeout(Some(CALL_TIMEOUT))
             .set_max_delay(RECONNECT_MAX_DELAY);
         let conn = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(Self { conn, keys: Arc::new(KeySpace::new(key_prefix)), terms })
+        Ok(Self { conn, keys: Arc::new(KeySpace::new(key_prefix)), terms, expired })
     }
 
     /// Loads every script ahead of the first request, so that request is a
@@ -76,7 +83,7 @@ impl RedisStore {
         for id in &req.terminate {
             call.arg(id.to_string());
         }
-        reply::acquire(self.run(&call).await?)
+        reply::acquire(self.run(&call).await?).map(|r| self.tally(r))
     }
 
     pub async fn heartbeat(&self, user: &UserId, lease: LeaseId) -> StoreResult<HeartbeatOutcome> {
@@ -92,7 +99,7 @@ impl RedisStore {
                     .arg(self.terms.default_limit),
             )
             .await?;
-        reply::heartbeat(value)
+        reply::heartbeat(value).map(|r| self.tally(r))
     }
 
     pub async fn release(&self, user: &UserId, lease: LeaseId) -> StoreResult<ReleaseOutcome> {
@@ -100,7 +107,7 @@ impl RedisStore {
         let value = self
             .run(scripts::RELEASE.key(&keys.leases).key(&keys.ended).arg(lease.to_string()).arg(self.terms.ttl_ms))
             .await?;
-        reply::release(value)
+        reply::release(value).map(|r| self.tally(r))
     }
 
     pub async fn list(&self, user: &UserId) -> StoreResult<UserLeases> {
@@ -112,7 +119,7 @@ impl RedisStore {
     pub async fn revoke_all(&self, user: &UserId) -> StoreResult<u32> {
         let keys = self.keys.user(user);
         let value = self.run(scripts::REVOKE.key(&keys.leases).key(&keys.ended).arg(self.terms.ttl_ms)).await?;
-        reply::revoke(value)
+        reply::revoke(value).map(|r| self.tally(r))
     }
 
     pub async fn user_limit(&self, user: &UserId) -> StoreResult<UserLimit> {
@@ -140,6 +147,61 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Every user with a leases key: SCAN (never KEYS) in pages, and for each
+    /// page one pipelined batch of census scripts, which also drop and count
+    /// the leases that expired with nobody asking.
+    pub async fn census(&self) -> StoreResult<Census> {
+        let pattern = self.keys.leases_pattern();
+        let mut census = Census::default();
+        let mut cursor: u64 = 0;
+        loop {
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(CENSUS_BATCH);
+            let (next, keys): (u64, Vec<String>) = redis::from_redis_value(self.query(&scan).await?)
+                .map_err(|e| StoreError::BadReply(format!("SCAN: {e}")))?;
+            let users: Vec<UserId> = keys.iter().filter_map(|k| self.keys.user_of_leases_key(k)).collect();
+            census.users.extend(self.census_page(users).await?);
+            if next == 0 {
+                return Ok(census);
+            }
+            cursor = next;
+        }
+    }
+
+    async fn census_page(&self, users: Vec<UserId>) -> StoreResult<Vec<UserCount>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        // Per-command errors come back as values, so NOSCRIPT can be seen.
+        pipe.ignore_errors();
+        for user in &users {
+            let keys = self.keys.user(user);
+            pipe.cmd("EVALSHA")
+                .arg(scripts::CENSUS.get_hash())
+                .arg(2)
+                .arg(&keys.leases)
+                .arg(&keys.limit)
+                .arg(self.terms.default_limit)
+                .arg(self.terms.ttl_ms);
+        }
+        let mut replies = self.pipeline(&pipe).await?;
+        let no_script = |v: &Value| matches!(v, Value::ServerError(e) if e.kind() == Some(ServerErrorKind::NoScript));
+        if replies.iter().any(no_script) {
+            // Redis restarted or flushed its scripts since startup.
+            scripts::CENSUS.prepare_invoke().load_async(&mut self.conn.clone()).await?;
+            replies = self.pipeline(&pipe).await?;
+        }
+        users
+            .into_iter()
+            .zip(replies)
+            .map(|(user_id, value)| {
+                let (limit, active) = self.tally(reply::census(value)?);
+                Ok(UserCount { user_id, active, limit })
+            })
+            .collect()
+    }
+
     pub async fn ping(&self) -> StoreResult<()> {
         self.query(&redis::cmd("PING")).await.map(drop)
     }
@@ -154,6 +216,17 @@ impl RedisStore {
     async fn query(&self, cmd: &Cmd) -> StoreResult<Value> {
         let mut conn = self.conn.clone();
         within_deadline(cmd.query_async(&mut conn)).await
+    }
+
+    async fn pipeline(&self, pipe: &redis::Pipeline) -> StoreResult<Vec<Value>> {
+        let mut conn = self.conn.clone();
+        let replies = within_deadline(pipe.query_async(&mut conn)).await?;
+        redis::from_redis_value(replies).map_err(|e| StoreError::BadReply(format!("pipeline: {e}")))
+    }
+
+    fn tally<T>(&self, reply: Reply<T>) -> T {
+        self.expired.inc_by(reply.expired);
+        reply.outcome
     }
 }
 

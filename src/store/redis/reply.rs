@@ -10,7 +10,7 @@ fn bad(what: impl Into<String>) -> StoreError {
     StoreError::BadReply(what.into())
 }
 
-fn items(value: Value) -> StoreResult<Vec<Value>> {
+fn items(value: &Value) -> StoreResult<&[Value]> {
     match value {
         Value::Array(items) => Ok(items),
         other => Err(bad(format!("expected an array, got {other:?}"))),
@@ -40,7 +40,7 @@ fn lease_id(value: &Value) -> StoreResult<LeaseId> {
     LeaseId::try_from(text(value)?).map_err(|e| bad(format!("lease id: {e}")))
 }
 
-fn lease_ids(value: Value) -> StoreResult<Vec<LeaseId>> {
+fn lease_ids(value: &Value) -> StoreResult<Vec<LeaseId>> {
     items(value)?.iter().map(lease_id).collect()
 }
 
@@ -72,7 +72,7 @@ fn lease(record: &Value) -> StoreResult<Lease> {
 }
 
 /// Leases from an array of records, oldest first.
-fn leases(value: Value) -> StoreResult<Vec<Lease>> {
+fn leases(value: &Value) -> StoreResult<Vec<Lease>> {
     let mut leases = items(value)?.iter().map(lease).collect::<StoreResult<Vec<_>>>()?;
     leases.sort_by(Lease::by_age);
     Ok(leases)
@@ -82,59 +82,89 @@ fn granted(limit: &Value, active: &Value, record: &Value) -> StoreResult<Granted
     Ok(Granted { lease: lease(record)?, active: count(active)?, limit: count(limit)? })
 }
 
-pub fn acquire(value: Value) -> StoreResult<AcquireOutcome> {
-    let mut parts = items(value)?.into_iter();
-    let mut next = || parts.next().ok_or_else(|| bad("acquire reply too short"));
-    let (tag, limit, active) = (next()?, next()?, next()?);
-    match text(&tag)? {
-        "denied" => {
-            Ok(AcquireOutcome::Denied { limit: count(&limit)?, active: count(&active)?, leases: leases(next()?)? })
-        }
-        tag @ ("created" | "renewed") => {
-            let (record, evicted, terminated) = (next()?, next()?, next()?);
-            let granted = granted(&limit, &active, &record)?;
-            let terminated = lease_ids(terminated)?;
-            Ok(if tag == "created" {
-                AcquireOutcome::Created { granted, evicted: lease_ids(evicted)?, terminated }
-            } else {
-                AcquireOutcome::Renewed { granted, terminated }
-            })
-        }
-        other => Err(bad(format!("unknown acquire outcome {other:?}"))),
-    }
+/// What a mutating script answers: its outcome, and how many expired leases
+/// it dropped on the way (for `streamlease_leases_expired_total`).
+pub struct Reply<T> {
+    pub outcome: T,
+    pub expired: u64,
 }
 
-pub fn heartbeat(value: Value) -> StoreResult<HeartbeatOutcome> {
-    let parts = items(value)?;
-    match (parts.first().map(text).transpose()?, parts.as_slice()) {
-        (Some("renewed"), [_, limit, active, record]) => Ok(HeartbeatOutcome::Renewed(granted(limit, active, record)?)),
-        (Some("ended"), [_, reason, by, ended_at]) => Ok(HeartbeatOutcome::Ended(Ended {
+/// Splits `{tag, expired, rest...}`.
+fn tagged(value: &Value) -> StoreResult<(&str, u64, &[Value])> {
+    let [tag, expired, rest @ ..] = items(value)? else {
+        return Err(bad(format!("reply too short: {value:?}")));
+    };
+    let expired = u64::try_from(int(expired)?).map_err(|_| bad("negative expired count"))?;
+    Ok((text(tag)?, expired, rest))
+}
+
+pub fn acquire(value: Value) -> StoreResult<Reply<AcquireOutcome>> {
+    let (tag, expired, rest) = tagged(&value)?;
+    let outcome = match (tag, rest) {
+        ("denied", [limit, active, records, terminated]) => AcquireOutcome::Denied {
+            limit: count(limit)?,
+            active: count(active)?,
+            leases: leases(records)?,
+            terminated: lease_ids(terminated)?,
+        },
+        ("created", [limit, active, record, evicted, terminated]) => AcquireOutcome::Created {
+            granted: granted(limit, active, record)?,
+            evicted: lease_ids(evicted)?,
+            terminated: lease_ids(terminated)?,
+        },
+        ("renewed", [limit, active, record, _, terminated]) => {
+            AcquireOutcome::Renewed { granted: granted(limit, active, record)?, terminated: lease_ids(terminated)? }
+        }
+        _ => return Err(bad(format!("unexpected acquire reply {tag:?} {rest:?}"))),
+    };
+    Ok(Reply { outcome, expired })
+}
+
+pub fn heartbeat(value: Value) -> StoreResult<Reply<HeartbeatOutcome>> {
+    let (tag, expired, rest) = tagged(&value)?;
+    let outcome = match (tag, rest) {
+        ("renewed", [limit, active, record]) => HeartbeatOutcome::Renewed(granted(limit, active, record)?),
+        ("ended", [reason, by, ended_at]) => HeartbeatOutcome::Ended(Ended {
             reason: EndReason::parse(text(reason)?).ok_or_else(|| bad("unknown end reason"))?,
             by_lease_id: optional_lease_id(by)?,
             ended_at: int(ended_at)?,
-        })),
-        (Some("not_found"), [_]) => Ok(HeartbeatOutcome::NotFound),
-        _ => Err(bad(format!("unexpected heartbeat reply {parts:?}"))),
+        }),
+        ("not_found", []) => HeartbeatOutcome::NotFound,
+        _ => return Err(bad(format!("unexpected heartbeat reply {tag:?} {rest:?}"))),
+    };
+    Ok(Reply { outcome, expired })
+}
+
+pub fn release(value: Value) -> StoreResult<Reply<ReleaseOutcome>> {
+    let (tag, expired, _) = tagged(&value)?;
+    let outcome = match tag {
+        "released" => ReleaseOutcome::Released,
+        "already_gone" => ReleaseOutcome::AlreadyGone,
+        other => return Err(bad(format!("unexpected release reply {other:?}"))),
+    };
+    Ok(Reply { outcome, expired })
+}
+
+pub fn revoke(value: Value) -> StoreResult<Reply<u32>> {
+    match tagged(&value)? {
+        ("revoked", expired, [revoked]) => Ok(Reply { outcome: count(revoked)?, expired }),
+        (tag, _, rest) => Err(bad(format!("unexpected revoke reply {tag:?} {rest:?}"))),
     }
 }
 
-pub fn release(value: Value) -> StoreResult<ReleaseOutcome> {
-    Ok(match int(&value)? {
-        1 => ReleaseOutcome::Released,
-        _ => ReleaseOutcome::AlreadyGone,
-    })
+/// `(limit, active)` of one user.
+pub fn census(value: Value) -> StoreResult<Reply<(u32, u32)>> {
+    match tagged(&value)? {
+        ("census", expired, [limit, active]) => Ok(Reply { outcome: (count(limit)?, count(active)?), expired }),
+        (tag, _, rest) => Err(bad(format!("unexpected census reply {tag:?} {rest:?}"))),
+    }
 }
 
 pub fn list(value: Value) -> StoreResult<UserLeases> {
-    let mut parts = items(value)?.into_iter();
-    match (parts.next(), parts.next()) {
-        (Some(limit), Some(flat)) => Ok(UserLeases { limit: count(&limit)?, leases: leases(flat)? }),
-        _ => Err(bad("list reply too short")),
+    match items(&value)? {
+        [limit, records] => Ok(UserLeases { limit: count(limit)?, leases: leases(records)? }),
+        other => Err(bad(format!("unexpected list reply {other:?}"))),
     }
-}
-
-pub fn revoke(value: Value) -> StoreResult<u32> {
-    count(&value)
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@ pub static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| build(include_str!("lu
 pub static RELEASE: LazyLock<Script> = LazyLock::new(|| build(include_str!("lua/release.lua")));
 pub static LIST: LazyLock<Script> = LazyLock::new(|| build(include_str!("lua/list.lua")));
 pub static REVOKE: LazyLock<Script> = LazyLock::new(|| build(include_str!("lua/revoke.lua")));
+pub static CENSUS: LazyLock<Script> = LazyLock::new(|| build(include_str!("lua/census.lua")));
 
-pub fn all() -> [&'static Script; 5] {
-    [&ACQUIRE, &HEARTBEAT, &RELEASE, &LIST, &REVOKE]
+pub fn all() -> [&'static Script; 6] {
+    [&ACQUIRE, &HEARTBEAT, &RELEASE, &LIST, &REVOKE, &CENSUS]
 }

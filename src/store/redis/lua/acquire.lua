@@ -7,19 +7,20 @@
 -- ARGV[7..] lease ids to terminate first
 --
 -- Returns one of
---   {'created', limit, active, record, {evicted ids}, {terminated ids}}
---   {'renewed', limit, active, record, {}, {terminated ids}}
---   {'denied',  limit, active, {record, ...}}
+--   {'created', expired, limit, active, record, {evicted ids}, {terminated ids}}
+--   {'renewed', expired, limit, active, record, {}, {terminated ids}}
+--   {'denied',  expired, limit, active, {record, ...}, {terminated ids}}
+-- where `expired` counts the expired leases this call dropped.
 --
 -- Example:
 --   EVALSHA <sha> 3 sl:{alice}:l sl:{alice}:e sl:{alice}:limit
 --           0b7c...e1 movie-42 living-room-tv 30000 3 deny
---   -> {'created', 3, 1, '0b7c...e1|1700000030000|1700000000000|movie-42|living-room-tv', {}, {}}
+--   -> {'created', 0, 3, 1, '0b7c...e1|1700000030000|1700000000000|movie-42|living-room-tv', {}, {}}
 
 local now = now_ms()
 local ttl = tonumber(ARGV[4])
 local limit = user_limit(KEYS[3], ARGV[5])
-local live = load_live(KEYS[1], now)
+local live, expired = load_live(KEYS[1], now)
 
 -- Terminations: the named ids that are live leases of this user, once each.
 local is_live, doomed, terminate = {}, {}, {}
@@ -39,8 +40,8 @@ if device ~= '' then
     if l.device == device and not doomed[l.id] then
       l.stream, l.expires = ARGV[2], now + ttl
       end_leases(KEYS[2], live, terminate, 'terminated', l.id, now, ttl)
-      save(KEYS[1], live)
-      return { 'renewed', limit, #live, encode(l), {}, terminate }
+      save(KEYS[1], live, ttl)
+      return { 'renewed', expired, limit, #live, encode(l), {}, terminate }
     end
   end
 end
@@ -50,8 +51,8 @@ if staying >= limit and ARGV[6] == 'deny' then
   -- The terminations were asked for in their own right: they hold even
   -- when the acquire is still denied.
   end_leases(KEYS[2], live, terminate, 'terminated', '', now, ttl)
-  save(KEYS[1], live)
-  return { 'denied', limit, #live, records(live) }
+  if #terminate > 0 or expired > 0 then save(KEYS[1], live, ttl) end
+  return { 'denied', expired, limit, #live, records(live), terminate }
 end
 
 -- evict_oldest: enough of the least recently renewed (earliest expiry, as
@@ -76,5 +77,5 @@ end_leases(KEYS[2], live, terminate, 'terminated', id, now, ttl)
 end_leases(KEYS[2], live, evicted, 'evicted', id, now, ttl)
 local lease = { id = id, expires = now + ttl, acquired = now, stream = ARGV[2], device = device }
 live[#live + 1] = lease
-save(KEYS[1], live)
-return { 'created', limit, #live, encode(lease), evicted, terminate }
+save(KEYS[1], live, ttl)
+return { 'created', expired, limit, #live, encode(lease), evicted, terminate }

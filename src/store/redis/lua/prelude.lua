@@ -2,7 +2,7 @@
 -- scripts are built (see scripts.rs), so they exist once in the source.
 --
 -- Keys of one user, all with the hash tag {u} (one cluster slot):
---   <prefix>:{u}:l      STRING the user's leases; expires with its last lease
+--   <prefix>:{u}:l      STRING the user's leases; expires one TTL after its last lease
 --   <prefix>:{u}:e      HASH lease_id -> tombstone; expires one TTL after the last end
 --   <prefix>:{u}:limit  STRING limit override; the only key without a TTL
 --
@@ -36,20 +36,22 @@ local function user_limit(limit_key, default)
   return tonumber(redis.call('GET', limit_key) or default)
 end
 
--- The user's live leases, in the order they were taken.
+-- The user's live leases, in the order they were taken, and how many
+-- expired ones were stored beside them. Whoever saves the result drops those
+-- and reports the number, so each expiry is counted once across instances.
 local function load_live(leases_key, now)
-  local live = {}
+  local live, expired = {}, 0
   for record in string.gmatch(redis.call('GET', leases_key) or '', '[^;]+') do
     local l = decode(record)
-    if l.expires > now then live[#live + 1] = l end
+    if l.expires > now then live[#live + 1] = l else expired = expired + 1 end
   end
-  return live
+  return live, expired
 end
 
--- Writes the leases back, dropping expired ones; the key lives exactly as
--- long as its longest-lived lease, so an abandoned user's keys vanish by
--- themselves.
-local function save(leases_key, live)
+-- Writes the live leases back (expired ones are gone from here on). The key
+-- outlives its last lease by one TTL, a grace in which the metrics census
+-- finds and counts the abandoned leases; then it vanishes by itself.
+local function save(leases_key, live, ttl)
   if #live == 0 then
     redis.call('DEL', leases_key)
     return
@@ -59,7 +61,7 @@ local function save(leases_key, live)
     records[i] = encode(l)
     if l.expires > last then last = l.expires end
   end
-  redis.call('SET', leases_key, table.concat(records, ';'), 'PXAT', last)
+  redis.call('SET', leases_key, table.concat(records, ';'), 'PXAT', last + ttl)
 end
 
 -- Removes the leases `ids` from `live` and leaves a tombstone for each that a

@@ -3,15 +3,17 @@
 -- KEYS[1] leases string, KEYS[2] tombstones hash
 -- ARGV[1] TTL in ms
 --
--- Returns the number of leases revoked.
+-- Returns {'revoked', expired, number of leases revoked}, where `expired`
+-- counts the expired leases this call dropped.
 --
 -- Example:
---   EVALSHA <sha> 2 sl:{alice}:l sl:{alice}:e 30000  -> 2
+--   EVALSHA <sha> 2 sl:{alice}:l sl:{alice}:e 30000  -> {'revoked', 0, 2}
 
 local now = now_ms()
-local live = load_live(KEYS[1], now)
+local ttl = tonumber(ARGV[1])
+local live, expired = load_live(KEYS[1], now)
 local ids = {}
 for i, l in ipairs(live) do ids[i] = l.id end
-end_leases(KEYS[2], live, ids, 'revoked', '', now, tonumber(ARGV[1]))
-save(KEYS[1], live)
-return #ids
+end_leases(KEYS[2], live, ids, 'revoked', '', now, ttl)
+save(KEYS[1], live, ttl)
+return { 'revoked', expired, #ids }

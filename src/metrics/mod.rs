@@ -1,0 +1,149 @@
+//! The service's Prometheus metrics (names and labels are the SPEC's), in a
+//! registry of their own per app instance: tests run many apps in one
+//! process, and a global registry would mix them.
+
+mod census;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+pub use census::{Census, UserCount, publish_census, refresh_every};
+
+/// Every lease operation and the outcomes it can have; each pair exists
+/// (at 0) from startup, so rates and alerts work before the first event.
+pub const OPERATION_OUTCOMES: &[(&str, &[&str])] = &[
+    ("acquire", &["created", "renewed", "denied", "store_error"]),
+    ("heartbeat", &["renewed", "not_found", "ended", "store_error"]),
+    ("release", &["released", "already_gone", "store_error"]),
+    ("revoke", &["revoked", "store_error"]),
+    // Leases ended by someone else's acquire, counted per lease.
+    ("evict", &["evicted"]),
+    ("terminate", &["terminated"]),
+];
+
+/// Every store call the service makes, for the store histograms.
+pub const STORE_OPERATIONS: &[&str] =
+    &["acquire", "heartbeat", "release", "list", "revoke", "get_limit", "set_limit", "ping", "census"];
+
+/// Latency buckets from 100 µs to 5 s: a heartbeat should sit near the
+/// bottom, and anything at the top is an outage.
+const LATENCY_BUCKETS: &[f64] =
+    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+pub struct Metrics {
+    registry: Registry,
+    pub user_active_leases: IntGaugeVec,
+    pub user_series_truncated: IntGauge,
+    pub active_leases: IntGauge,
+    pub active_users: IntGauge,
+    pub users_at_limit: IntGauge,
+    pub lease_operations: IntCounterVec,
+    pub leases_expired: IntCounter,
+    pub http_request_duration: HistogramVec,
+    pub store_request_duration: HistogramVec,
+    pub store_errors: IntCounterVec,
+    /// Users that have a per-user series now, so the next census can remove
+    /// the ones that left.
+    published_users: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let gauge = |name: &str, help: &str| register(&registry, IntGauge::new(name, help));
+        let histogram = |name: &str, help: &str, labels: &[&str]| {
+            let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
+            register(&registry, HistogramVec::new(opts, labels))
+        };
+        let metrics = Metrics {
+            user_active_leases: register(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new("streamlease_user_active_leases", "Live leases per user, read from the store."),
+                    &["user_id"],
+                ),
+            ),
+            user_series_truncated: gauge(
+                "streamlease_user_series_truncated",
+                "1 when the per-user series were cut to STREAMLEASE_METRICS_MAX_USERS.",
+            ),
+            active_leases: gauge("streamlease_active_leases", "Live leases, all users."),
+            active_users: gauge("streamlease_active_users", "Users with at least one live lease."),
+            users_at_limit: gauge("streamlease_users_at_limit", "Users whose live leases reach their limit."),
+            lease_operations: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("streamlease_lease_operations_total", "Lease operations by how they ended."),
+                    &["operation", "outcome"],
+                ),
+            ),
+            leases_expired: register(
+                &registry,
+                IntCounter::new("streamlease_leases_expired_total", "Leases that ended by expiry (abandoned)."),
+            ),
+            http_request_duration: histogram(
+                "streamlease_http_request_duration_seconds",
+                "HTTP requests by method, route pattern and status.",
+                &["method", "route", "status"],
+            ),
+            store_request_duration: histogram(
+                "streamlease_store_request_duration_seconds",
+                "Store calls by operation.",
+                &["operation"],
+            ),
+            store_errors: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("streamlease_store_errors_total", "Store calls that failed."),
+                    &["operation"],
+                ),
+            ),
+            published_users: Default::default(),
+            registry,
+        };
+        for (operation, outcomes) in OPERATION_OUTCOMES {
+            for outcome in *outcomes {
+                metrics.lease_operations.with_label_values(&[operation, outcome]);
+            }
+        }
+        for operation in STORE_OPERATIONS {
+            metrics.store_errors.with_label_values(&[operation]);
+            metrics.store_request_duration.with_label_values(&[operation]);
+        }
+        #[cfg(target_os = "linux")]
+        metrics
+            .registry
+            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
+            .expect("process metrics register once per registry");
+        metrics
+    }
+
+    /// Counts one lease operation's outcome (`by` of them).
+    pub fn count(&self, operation: &str, outcome: &str, by: u64) {
+        self.lease_operations.with_label_values(&[operation, outcome]).inc_by(by);
+    }
+
+    /// The Prometheus text exposition of every registered metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            log::error!("cannot encode metrics: {e}");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Registers a metric made from constant, valid options; failing here is a
+/// programming error caught by every test run, not something input reaches.
+fn register<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: prometheus::Result<M>) -> M {
+    let metric = metric.expect("valid metric definition");
+    registry.register(Box::new(metric.clone())).expect("metric names are unique");
+    metric
+}

@@ -1,0 +1,97 @@
+//! Lease operations as the HTTP layer calls them: the store call, timed and
+//! counted in the metrics. Keeps instrumentation out of both the handlers
+//! and the stores.
+
+use std::sync::Arc;
+
+use crate::domain::*;
+use crate::metrics::{Census, Metrics};
+use crate::store::{Store, StoreResult};
+
+pub struct Leases {
+    store: Store,
+    metrics: Arc<Metrics>,
+}
+
+impl Leases {
+    pub fn new(store: Store, metrics: Arc<Metrics>) -> Self {
+        Self { store, metrics }
+    }
+
+    pub fn store_kind(&self) -> &'static str {
+        self.store.kind()
+    }
+
+    pub async fn acquire(&self, req: &AcquireRequest) -> StoreResult<AcquireOutcome> {
+        let result = self.timed("acquire", self.store.acquire(req)).await;
+        let (outcome, evicted, terminated) = match &result {
+            Ok(AcquireOutcome::Created { evicted, terminated, .. }) => ("created", evicted.len(), terminated.len()),
+            Ok(AcquireOutcome::Renewed { terminated, .. }) => ("renewed", 0, terminated.len()),
+            Ok(AcquireOutcome::Denied { terminated, .. }) => ("denied", 0, terminated.len()),
+            Err(_) => ("store_error", 0, 0),
+        };
+        self.metrics.count("acquire", outcome, 1);
+        self.metrics.count("evict", "evicted", evicted as u64);
+        self.metrics.count("terminate", "terminated", terminated as u64);
+        result
+    }
+
+    pub async fn heartbeat(&self, user: &UserId, lease: LeaseId) -> StoreResult<HeartbeatOutcome> {
+        let result = self.timed("heartbeat", self.store.heartbeat(user, lease)).await;
+        let outcome = match &result {
+            Ok(HeartbeatOutcome::Renewed(_)) => "renewed",
+            Ok(HeartbeatOutcome::NotFound) => "not_found",
+            Ok(HeartbeatOutcome::Ended(_)) => "ended",
+            Err(_) => "store_error",
+        };
+        self.metrics.count("heartbeat", outcome, 1);
+        result
+    }
+
+    pub async fn release(&self, user: &UserId, lease: LeaseId) -> StoreResult<ReleaseOutcome> {
+        let result = self.timed("release", self.store.release(user, lease)).await;
+        let outcome = match &result {
+            Ok(ReleaseOutcome::Released) => "released",
+            Ok(ReleaseOutcome::AlreadyGone) => "already_gone",
+            Err(_) => "store_error",
+        };
+        self.metrics.count("release", outcome, 1);
+        result
+    }
+
+    pub async fn revoke_all(&self, user: &UserId) -> StoreResult<u32> {
+        let result = self.timed("revoke", self.store.revoke_all(user)).await;
+        self.metrics.count("revoke", if result.is_ok() { "revoked" } else { "store_error" }, 1);
+        result
+    }
+
+    pub async fn list(&self, user: &UserId) -> StoreResult<UserLeases> {
+        self.timed("list", self.store.list(user)).await
+    }
+
+    pub async fn user_limit(&self, user: &UserId) -> StoreResult<UserLimit> {
+        self.timed("get_limit", self.store.user_limit(user)).await
+    }
+
+    pub async fn set_limit(&self, user: &UserId, limit: Option<u32>) -> StoreResult<()> {
+        self.timed("set_limit", self.store.set_limit(user, limit)).await
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.timed("ping", self.store.ping()).await
+    }
+
+    pub async fn census(&self) -> StoreResult<Census> {
+        self.timed("census", self.store.census()).await
+    }
+
+    async fn timed<T>(&self, operation: &str, call: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+        let timer = self.metrics.store_request_duration.with_label_values(&[operation]).start_timer();
+        let result = call.await;
+        timer.observe_duration();
+        if result.is_err() {
+            self.metrics.store_errors.with_label_values(&[operation]).inc();
+        }
+        result
+    }
+}

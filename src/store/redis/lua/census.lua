@@ -1,0 +1,15 @@
+-- census: one user's live lease count and limit, for the metrics gauges.
+-- Drops the user's expired leases and reports how many, so abandoned
+-- leases are counted even when no request for the user ever comes again.
+--
+-- KEYS[1] leases string, KEYS[2] limit override
+-- ARGV[1] default limit   ARGV[2] TTL in ms
+--
+-- Returns {'census', expired, limit, active}
+--
+-- Example:
+--   EVALSHA <sha> 2 sl:{alice}:l sl:{alice}:limit 3 30000  -> {'census', 1, 3, 2}
+
+local live, expired = load_live(KEYS[1], now_ms())
+if expired > 0 then save(KEYS[1], live, tonumber(ARGV[2])) end
+return { 'census', expired, user_limit(KEYS[2], ARGV[1]), #live }
