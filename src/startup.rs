@@ -82,16 +82,20 @@ impl Application {
 /// Re-reads the store-wide gauges every `STREAMLEASE_METRICS_REFRESH_MS`.
 async fn census_task(state: Data<AppState>) {
     let settings = &state.settings;
-    let take_census = || async {
-        match state.leases.census().await {
-            Ok(census) => Some(census),
-            Err(e) => {
-                log::warn!("metrics census failed, gauges keep their last values: {e}");
-                None
+    let (period, metrics, max_users) = (settings.metrics_refresh, state.metrics.clone(), settings.metrics_max_users);
+    let take_census = move || {
+        let state = state.clone();
+        async move {
+            match state.leases.census().await {
+                Ok(census) => Some(census),
+                Err(e) => {
+                    log::warn!("metrics census failed, gauges keep their last values: {e}");
+                    None
+                }
             }
         }
     };
-    refresh_every(settings.metrics_refresh, state.metrics.clone(), settings.metrics_max_users, take_census).await;
+    refresh_every(period, metrics, max_users, take_census).await;
 }
 
 async fn open_store(settings: &Settings, clock: Arc<dyn Clock>, metrics: &Metrics) -> Result<Store, StartupError> {

@@ -11,6 +11,7 @@ mod expiry;
 mod health;
 mod heartbeat;
 mod limits;
+mod metrics;
 mod races;
 mod redis_store;
 mod release;

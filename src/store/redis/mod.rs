@@ -9,6 +9,7 @@ mod scripts;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::TryStreamExt;
 use prometheus::IntCounter;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, RedisError, ScriptInvocation, ServerErrorKind, Value};
@@ -25,6 +26,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(1);
 const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
 /// Keys per SCAN page, and so census scripts per pipelined batch.
 const CENSUS_BATCH: usize = 1000;
+const CENSUS_PAGES_IN_FLIGHT: usize = 4;
 
 #[derive(Clone)]
 pub struct RedisStore {
@@ -151,21 +153,34 @@ impl RedisStore {
     /// page one pipelined batch of census scripts, which also drop and count
     /// the leases that expired with nobody asking.
     pub async fn census(&self) -> StoreResult<Census> {
-        let pattern = self.keys.leases_pattern();
-        let mut census = Census::default();
-        let mut cursor: u64 = 0;
-        loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(CENSUS_BATCH);
-            let (next, keys): (u64, Vec<String>) = redis::from_redis_value(self.query(&scan).await?)
-                .map_err(|e| StoreError::BadReply(format!("SCAN: {e}")))?;
-            let users: Vec<UserId> = keys.iter().filter_map(|k| self.keys.user_of_leases_key(k)).collect();
-            census.users.extend(self.census_page(users).await?);
-            if next == 0 {
-                return Ok(census);
-            }
-            cursor = next;
-        }
+        // The stream owns a handle (an Arc and a connection clone) so the
+        // future stays Send for the census task.
+        let store = self.clone();
+        let pages = futures_util::stream::try_unfold((store.clone(), Some(0)), |(store, cursor)| async move {
+            let Some(cursor) = cursor else { return Ok(None) };
+            let (next, users) = store.scan_users(cursor).await?;
+            Ok(Some((users, (store, (next != 0).then_some(next)))))
+        });
+        // Several pages in flight keep Redis busy while this side builds and
+        // decodes batches; Redis CPU, not round trips, then bounds a census.
+        let counted: Vec<Vec<UserCount>> = pages
+            .map_ok(move |users| {
+                let store = store.clone();
+                async move { store.census_page(users).await }
+            })
+            .try_buffer_unordered(CENSUS_PAGES_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(Census { users: counted.into_iter().flatten().collect() })
+    }
+
+    /// One SCAN page of leases keys: the next cursor and the users found.
+    async fn scan_users(&self, cursor: u64) -> StoreResult<(u64, Vec<UserId>)> {
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor).arg("MATCH").arg(self.keys.leases_pattern()).arg("COUNT").arg(CENSUS_BATCH);
+        let (next, keys): (u64, Vec<String>) = redis::from_redis_value(self.query(&scan).await?)
+            .map_err(|e| StoreError::BadReply(format!("SCAN: {e}")))?;
+        Ok((next, keys.iter().filter_map(|k| self.keys.user_of_leases_key(k)).collect()))
     }
 
     async fn census_page(&self, users: Vec<UserId>) -> StoreResult<Vec<UserCount>> {

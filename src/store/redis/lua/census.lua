@@ -10,6 +10,12 @@
 -- Example:
 --   EVALSHA <sha> 2 sl:{alice}:l sl:{alice}:limit 3 30000  -> {'census', 1, 3, 2}
 
-local live, expired = load_live(KEYS[1], now_ms())
-if expired > 0 then save(KEYS[1], live, tonumber(ARGV[2])) end
-return { 'census', expired, user_limit(KEYS[2], ARGV[1]), #live }
+local active, expired, kept, last = count_live(redis.call('GET', KEYS[1]) or '', now_ms())
+if expired > 0 then
+  if active == 0 then
+    redis.call('DEL', KEYS[1])
+  else
+    redis.call('SET', KEYS[1], kept, 'PXAT', last + tonumber(ARGV[2]))
+  end
+end
+return { 'census', expired, user_limit(KEYS[2], ARGV[1]), active }

@@ -48,6 +48,30 @@ local function load_live(leases_key, now)
   return live, expired
 end
 
+-- Counts live and expired records without building anything per lease (the
+-- census reads every user, so this is its hot loop). Only when some expired,
+-- a second pass joins the live records again and finds their latest expiry.
+local function count_live(raw, now)
+  local live, expired = 0, 0
+  local at = 1
+  while at <= #raw do
+    local bar = string.find(raw, '|', at, true)
+    local bar2 = string.find(raw, '|', bar + 1, true)
+    if tonumber(string.sub(raw, bar + 1, bar2 - 1)) > now then live = live + 1 else expired = expired + 1 end
+    at = (string.find(raw, ';', bar2, true) or #raw) + 1
+  end
+  if expired == 0 then return live, 0 end
+  local kept, last = {}, 0
+  for record in string.gmatch(raw, '[^;]+') do
+    local l = decode(record)
+    if l.expires > now then
+      kept[#kept + 1] = record
+      if l.expires > last then last = l.expires end
+    end
+  end
+  return live, expired, table.concat(kept, ';'), last
+end
+
 -- Writes the live leases back (expired ones are gone from here on). The key
 -- outlives its last lease by one TTL, a grace in which the metrics census
 -- finds and counts the abandoned leases; then it vanishes by itself.

@@ -1,0 +1,82 @@
+# Shared by the scripts in scripts/: private servers on free loopback ports,
+# the service binary, and cleanup of exactly the processes started here.
+# Source it; it sets a trap that stops them on exit.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+WORK=$(mktemp -d)
+STARTED_PIDS=()
+
+cleanup() {
+  for pid in "${STARTED_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${STARTED_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+need() {
+  command -v "$1" >/dev/null || { echo "$1 not found: apt-get install $2" >&2; exit 1; }
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds.
+wait_for() {
+  local seconds=$1 what=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then echo "timed out after ${seconds}s waiting for $what" >&2; exit 1; fi
+    sleep 0.1
+  done
+}
+
+# start_redis: a redis-server without persistence; sets REDIS_PORT, REDIS_URL.
+start_redis() {
+  need redis-server redis-server
+  REDIS_PORT=$(free_port)
+  mkdir -p "$WORK/redis"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$WORK/redis" --logfile "$WORK/redis/log" &
+  STARTED_PIDS+=($!)
+  REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+  wait_for 10 redis-server redis-cli -p "$REDIS_PORT" ping
+}
+
+redis_cli() { redis-cli -p "$REDIS_PORT" "$@"; }
+
+# build_service PROFILE: builds the binary (release or debug); sets SERVICE_BIN.
+build_service() {
+  local profile=${1:-release}
+  if [ "$profile" = release ]; then
+    (cd "$ROOT" && cargo build --release --quiet --bin streamlease)
+  else
+    (cd "$ROOT" && cargo build --quiet --bin streamlease)
+  fi
+  SERVICE_BIN="$ROOT/target/$profile/streamlease"
+}
+
+# start_service [VAR=value ...]: the service on a free port, with the given
+# environment; sets SERVICE_URL.
+start_service() {
+  local log="$WORK/service.$RANDOM.log"
+  env STREAMLEASE_BIND=127.0.0.1:0 RUST_LOG="${RUST_LOG:-warn,streamlease::startup=info}" "$@" \
+    "$SERVICE_BIN" 2>"$log" &
+  STARTED_PIDS+=($!)
+  wait_for 30 "the service to listen" grep -q "listening on" "$log"
+  SERVICE_URL=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$log" | head -1)
+  wait_for 10 "/healthz" curl -sf "$SERVICE_URL/healthz"
+}
+
+# metric NAME_AND_LABELS: one sample's value from the service's /metrics.
+metric() {
+  curl -s "$SERVICE_URL/metrics" | awk -v series="$1" '$1 == series { print $2 }'
+}
+
+# load_script NAME: loads src/store/redis/lua/NAME.lua exactly as the service
+# builds it (prelude, newline, body) into the private Redis; prints its SHA.
+load_script() {
+  local lua="$ROOT/src/store/redis/lua"
+  { cat "$lua/prelude.lua"; echo; cat "$lua/$1.lua"; } > "$WORK/$1.lua"
+  redis_cli -x script load < "$WORK/$1.lua"
+}

@@ -1,0 +1,28 @@
+"""Writes RESP to stdout that creates USERS x PER_USER live leases through the
+service's acquire script (EVALSHA SHA), for `redis-cli --pipe`.
+
+Typical ids: user "user-00012345", stream "title-123456", device and lease
+UUIDs. Usage: fill_redis.py SHA USERS PER_USER TTL_MS [PREFIX]
+"""
+import sys
+import uuid
+
+sha, users, per_user, ttl = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+prefix = sys.argv[5] if len(sys.argv) > 5 else "sl"
+out = sys.stdout.buffer
+
+
+def command(*args):
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        arg = arg.encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
+    out.write(b"".join(parts))
+
+
+for u in range(users):
+    user = "user-%08d" % u
+    keys = ["%s:{%s}:l" % (prefix, user), "%s:{%s}:e" % (prefix, user), "%s:{%s}:limit" % (prefix, user)]
+    for n in range(per_user):
+        stream = "title-%06d" % (u * 7 + n)
+        command("EVALSHA", sha, "3", *keys, str(uuid.uuid4()), stream, str(uuid.uuid4()), ttl, str(per_user), "deny")
