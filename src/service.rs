@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::domain::*;
-use crate::metrics::{Census, Metrics};
+use crate::metrics::Metrics;
 use crate::store::{Store, StoreResult};
 
 pub struct Leases {

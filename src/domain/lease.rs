@@ -139,6 +139,20 @@ pub struct UserLeases {
     pub leases: Vec<Lease>,
 }
 
+/// One user's live leases and limit, as a census finds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserCount {
+    pub user_id: UserId,
+    pub active: u32,
+    pub limit: u32,
+}
+
+/// Every user with at least one live lease.
+#[derive(Debug, Default)]
+pub struct Census {
+    pub users: Vec<UserCount>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LimitSource {

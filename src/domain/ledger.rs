@@ -141,6 +141,10 @@ impl Ledger {
         UserLeases { limit: self.limit(terms).limit, leases }
     }
 
+    pub fn live_count(&self, now: Millis) -> u32 {
+        self.leases.iter().filter(|l| l.is_live(now)).count() as u32
+    }
+
     /// The ids in `wanted` that are live leases of this user, once each, in
     /// the order asked.
     fn live_among(&self, wanted: &[LeaseId]) -> Vec<LeaseId> {

@@ -7,21 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Metrics;
-use crate::domain::UserId;
-
-/// One user's live leases and limit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserCount {
-    pub user_id: UserId,
-    pub active: u32,
-    pub limit: u32,
-}
-
-/// Every user with at least one live lease.
-#[derive(Debug, Default)]
-pub struct Census {
-    pub users: Vec<UserCount>,
-}
+use crate::domain::{Census, UserCount};
 
 /// Sets the gauges from a census. Per-user series go to the `max_users`
 /// users with most leases (ties by id, so instances agree); users no longer
@@ -74,6 +60,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::UserId;
 
     fn census(counts: &[(&str, u32)]) -> Census {
         let users = counts

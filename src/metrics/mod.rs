@@ -8,7 +8,7 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-pub use census::{Census, UserCount, publish_census, refresh_every};
+pub use census::{publish_census, refresh_every};
 
 /// Every lease operation and the outcomes it can have; each pair exists
 /// (at 0) from startup, so rates and alerts work before the first event.

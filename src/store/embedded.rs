@@ -10,7 +10,6 @@ use prometheus::IntCounter;
 use crate::clock::Clock;
 use crate::domain::ledger::Terms;
 use crate::domain::*;
-use crate::metrics::{Census, UserCount};
 
 pub struct EmbeddedStore {
     users: DashMap<UserId, Ledger>,
@@ -71,7 +70,7 @@ impl EmbeddedStore {
     pub fn census(&self) -> Census {
         let mut users = Vec::new();
         self.visit_all(|user_id, ledger, now| {
-            let active = ledger.list(now, self.terms).leases.len() as u32;
+            let active = ledger.live_count(now);
             if active > 0 {
                 users.push(UserCount { user_id: user_id.clone(), active, limit: ledger.limit(self.terms).limit });
             }

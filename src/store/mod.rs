@@ -8,7 +8,6 @@ pub mod redis;
 use std::sync::Arc;
 
 use crate::domain::*;
-use crate::metrics::Census;
 
 pub use self::redis::RedisStore;
 pub use embedded::EmbeddedStore;

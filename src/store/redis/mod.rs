@@ -16,7 +16,6 @@ use redis::{Cmd, RedisError, ScriptInvocation, ServerErrorKind, Value};
 
 use crate::domain::ledger::Terms;
 use crate::domain::*;
-use crate::metrics::{Census, UserCount};
 use crate::store::{StoreError, StoreResult};
 use keys::KeySpace;
 use reply::Reply;
