@@ -85,12 +85,15 @@ impl Leases {
         self.timed("census", self.store.census()).await
     }
 
-    async fn timed<T>(&self, operation: &str, call: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
-        let timer = self.metrics.store_request_duration.with_label_values(&[operation]).start_timer();
+    async fn timed<T>(&self, operation: &'static str, call: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+        let Some((duration, errors)) = self.metrics.store_timer(operation) else {
+            return call.await;
+        };
+        let timer = duration.start_timer();
         let result = call.await;
         timer.observe_duration();
         if result.is_err() {
-            self.metrics.store_errors.with_label_values(&[operation]).inc();
+            errors.inc();
         }
         result
     }

@@ -25,8 +25,7 @@ pub async fn observe(
     let elapsed = started.elapsed();
 
     let request = response.request();
-    let route = request.match_pattern();
-    let route = route.as_deref().unwrap_or("unmatched");
+    let route = request.match_name().unwrap_or("unmatched");
     let status = response.status();
     if let Some(state) = state {
         state

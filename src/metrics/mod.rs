@@ -4,8 +4,11 @@
 
 mod census;
 
+use std::collections::HashMap;
+
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 pub use census::{publish_census, refresh_every};
@@ -46,6 +49,10 @@ pub struct Metrics {
     /// Users that have a per-user series now, so the next census can remove
     /// the ones that left.
     published_users: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The fixed label sets, resolved once: a request then costs a map
+    /// lookup on static strings instead of hashing labels under a lock.
+    operation_counters: HashMap<(&'static str, &'static str), IntCounter>,
+    store_timers: HashMap<&'static str, (Histogram, IntCounter)>,
 }
 
 impl Metrics {
@@ -56,7 +63,7 @@ impl Metrics {
             let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
             register(&registry, HistogramVec::new(opts, labels))
         };
-        let metrics = Metrics {
+        let mut metrics = Metrics {
             user_active_leases: register(
                 &registry,
                 IntGaugeVec::new(
@@ -100,16 +107,20 @@ impl Metrics {
                 ),
             ),
             published_users: Default::default(),
+            operation_counters: HashMap::new(),
+            store_timers: HashMap::new(),
             registry,
         };
         for (operation, outcomes) in OPERATION_OUTCOMES {
             for outcome in *outcomes {
-                metrics.lease_operations.with_label_values(&[operation, outcome]);
+                let counter = metrics.lease_operations.with_label_values(&[operation, outcome]);
+                metrics.operation_counters.insert((operation, outcome), counter);
             }
         }
         for operation in STORE_OPERATIONS {
-            metrics.store_errors.with_label_values(&[operation]);
-            metrics.store_request_duration.with_label_values(&[operation]);
+            let timer = metrics.store_request_duration.with_label_values(&[operation]);
+            let errors = metrics.store_errors.with_label_values(&[operation]);
+            metrics.store_timers.insert(operation, (timer, errors));
         }
         #[cfg(target_os = "linux")]
         metrics
@@ -119,9 +130,21 @@ impl Metrics {
         metrics
     }
 
-    /// Counts one lease operation's outcome (`by` of them).
-    pub fn count(&self, operation: &str, outcome: &str, by: u64) {
-        self.lease_operations.with_label_values(&[operation, outcome]).inc_by(by);
+    /// Counts one lease operation's outcome (`by` of them). The pair must be
+    /// one of `OPERATION_OUTCOMES`.
+    pub fn count(&self, operation: &'static str, outcome: &'static str, by: u64) {
+        match self.operation_counters.get(&(operation, outcome)) {
+            Some(counter) => counter.inc_by(by),
+            None => debug_assert!(false, "unlisted operation outcome {operation}/{outcome}"),
+        }
+    }
+
+    /// The duration histogram and error counter of a store operation from
+    /// `STORE_OPERATIONS`.
+    pub fn store_timer(&self, operation: &'static str) -> Option<&(Histogram, IntCounter)> {
+        let found = self.store_timers.get(operation);
+        debug_assert!(found.is_some(), "unlisted store operation {operation}");
+        found
     }
 
     /// The Prometheus text exposition of every registered metric.
