@@ -8,6 +8,12 @@ use std::collections::HashMap;
 use super::ids::LeaseId;
 use super::lease::*;
 
+/// Most tombstones kept per user. A player ends a few leases per TTL; a
+/// client ending leases in a tight loop must not make every operation on
+/// its user walk thousands of them. Past the cap the oldest go first (their
+/// player then gets 404 instead of 410). `lua/prelude.lua` keeps the same.
+pub const MAX_TOMBSTONES: usize = 64;
+
 /// The service-wide settings every decision needs.
 #[derive(Debug, Clone, Copy)]
 pub struct Terms {
@@ -161,6 +167,12 @@ impl Ledger {
         self.leases.retain(|l| !ids.contains(&l.lease_id));
         for id in ids {
             self.ended.insert(*id, Ended { reason, by_lease_id, ended_at: now });
+        }
+        while self.ended.len() > MAX_TOMBSTONES {
+            let oldest = self.ended.iter().min_by_key(|(id, e)| (e.ended_at, **id)).map(|(id, _)| *id);
+            if let Some(oldest) = oldest {
+                self.ended.remove(&oldest);
+            }
         }
     }
 

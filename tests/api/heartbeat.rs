@@ -72,6 +72,25 @@ async fn the_end_reason_is_kept_for_one_ttl_then_the_lease_is_just_unknown(backe
     problem(app.heartbeat("alice", &lease).await, StatusCode::NOT_FOUND, "lease_not_found").await;
 }
 
+/// A client ending leases in a loop keeps only the newest 64 tombstones, the
+/// same on both stores; older ended leases answer 404 like unknown ones.
+async fn a_user_keeps_at_most_64_tombstones_newest_first(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut ended = Vec::new();
+    for n in 0..70 {
+        let lease = id(&app.acquire_ok("churner", &format!("s{n}")).await);
+        app.release("churner", &lease).await;
+        ended.push(lease);
+        app.let_time_pass(1).await;
+    }
+    for lease in &ended[..6] {
+        problem(app.heartbeat("churner", lease).await, StatusCode::NOT_FOUND, "lease_not_found").await;
+    }
+    for lease in &ended[6..] {
+        problem(app.heartbeat("churner", lease).await, StatusCode::GONE, "lease_ended").await;
+    }
+}
+
 on_both_stores!(
     heartbeat_renews_the_lease_and_moves_its_expiry,
     heartbeat_of_an_unknown_lease_is_404_lease_not_found,
@@ -79,4 +98,5 @@ on_both_stores!(
     heartbeat_after_release_is_410_released,
     heartbeat_after_revoke_is_410_revoked,
     the_end_reason_is_kept_for_one_ttl_then_the_lease_is_just_unknown,
+    a_user_keeps_at_most_64_tombstones_newest_first,
 );

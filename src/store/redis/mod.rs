@@ -12,7 +12,8 @@ use std::time::Duration;
 use futures_util::TryStreamExt;
 use prometheus::IntCounter;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Cmd, RedisError, ScriptInvocation, ServerErrorKind, Value};
+use redis::io::tcp::TcpSettings;
+use redis::{Cmd, IntoConnectionInfo, RedisError, ScriptInvocation, ServerErrorKind, Value};
 
 use crate::domain::ledger::Terms;
 use crate::domain::*;
@@ -48,7 +49,10 @@ impl RedisStore {
     /// Connects lazily: the service starts (and reports not ready) while
     /// Redis is down, and serves as soon as it answers.
     pub fn connect(url: &str, key_prefix: &str, terms: Terms, expired: IntCounter) -> StoreResult<Self> {
-        let client = redis::Client::open(url)?;
+        // TCP_NODELAY: every call is a small request waiting for its answer,
+        // which Nagle's algorithm would hold back (redis-rs leaves it off).
+        let info = url.into_connection_info()?.set_tcp_settings(TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info)?;
         // Reconnect attempts back off to at most RECONNECT_MAX_DELAY, so the
         // service notices a returning Redis within about that long.
         let config = ConnectionManagerConfig::new()

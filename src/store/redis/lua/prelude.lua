@@ -18,6 +18,11 @@
 -- whereas a hash leaves its compact form once a value passes 64 bytes, which
 -- a record with a UUID device id does. See README "Storage".
 
+-- Most tombstones kept per user, oldest dropped first: a client ending
+-- leases in a tight loop must not make each call walk thousands of them.
+-- Same as MAX_TOMBSTONES in src/domain/ledger.rs.
+local MAX_TOMBSTONES = 64
+
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -89,8 +94,8 @@ local function save(leases_key, live, ttl)
 end
 
 -- Removes the leases `ids` from `live` and leaves a tombstone for each that a
--- heartbeat will find for one TTL. Tombstones older than that are dropped.
--- The caller saves `live`.
+-- heartbeat will find for one TTL. Tombstones older than that are dropped,
+-- and the oldest beyond MAX_TOMBSTONES. The caller saves `live`.
 local function end_leases(ended_key, live, ids, reason, by, now, ttl)
   if #ids == 0 then return end
   local gone = {}
@@ -100,9 +105,22 @@ local function end_leases(ended_key, live, ids, reason, by, now, ttl)
   end
 
   local flat = redis.call('HGETALL', ended_key)
-  local stale = {}
+  local stale, kept = {}, {}
   for i = 1, #flat, 2 do
-    if tonumber(string.match(flat[i + 1], '(%d+)$')) + ttl <= now then stale[#stale + 1] = flat[i] end
+    local ended_at = tonumber(string.match(flat[i + 1], '(%d+)$'))
+    if ended_at + ttl <= now then
+      stale[#stale + 1] = flat[i]
+    else
+      kept[#kept + 1] = { id = flat[i], ended_at = ended_at }
+    end
+  end
+  local excess = #kept + #ids - MAX_TOMBSTONES
+  if excess > 0 then
+    table.sort(kept, function(a, b)
+      if a.ended_at ~= b.ended_at then return a.ended_at < b.ended_at end
+      return a.id < b.id
+    end)
+    for i = 1, math.min(excess, #kept) do stale[#stale + 1] = kept[i].id end
   end
   if #stale > 0 then redis.call('HDEL', ended_key, unpack(stale)) end
   local fields = {}
