@@ -1,1 +1,410 @@
-fn main() {}
+//! Player simulation against a running service: each simulated player
+//! acquires a lease, heartbeats it on a fixed schedule, then releases it or
+//! abandons it (no release). Reports achieved throughput per operation,
+//! latency percentiles from HDR histograms, errors, and how many acquires it
+//! saw admitted over a user's limit (must be 0).
+//!
+//! Heartbeats follow a fixed schedule. When a heartbeat goes out late
+//! because its connection was still waiting for earlier answers, its latency
+//! counts from the time it was *due*, so a stalled server cannot hide the
+//! stall by slowing the generator down (coordinated omission). Only the
+//! lateness of our own timer (tokio timers have 1 ms granularity) is not
+//! charged to the server.
+//!
+//! ```text
+//! cargo bench --bench loadgen -- --url http://127.0.0.1:8080 [options]
+//!   --players N            simulated players (default 1000)
+//!   --players-per-user N   players sharing one user, to exercise the limit (default 1)
+//!   --rate R               total heartbeats per second (default: players / interval)
+//!   --interval-ms MS       heartbeat interval per player when --rate is not given (default 1000)
+//!   --duration-s S         length of the heartbeat phase (default 10)
+//!   --connections C        HTTP/1.1 keep-alive connections (default 64)
+//!   --abandon F            fraction of players that never release (default 0.1)
+//!   --user-prefix P        user ids are P-0, P-1, ... (default "player")
+//! ```
+//!
+//! The last line is machine-readable (`RESULT key=value ...`).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::future::join_all;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+struct Args {
+    addr: String,
+    players: usize,
+    players_per_user: usize,
+    rate: Option<f64>,
+    interval: Duration,
+    duration: Duration,
+    connections: usize,
+    abandon: f64,
+    user_prefix: String,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        addr: String::new(),
+        players: 1000,
+        players_per_user: 1,
+        rate: None,
+        interval: Duration::from_millis(1000),
+        duration: Duration::from_secs(10),
+        connections: 64,
+        abandon: 0.1,
+        user_prefix: "player".into(),
+    };
+    let mut it = std::env::args().skip(1).filter(|a| a != "--bench");
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        let number = |v: String| v.parse::<f64>().map_err(|_| format!("{flag}: not a number: {v}"));
+        match flag.as_str() {
+            "--url" => args.addr = value()?.trim_start_matches("http://").trim_end_matches('/').to_owned(),
+            "--players" => args.players = number(value()?)? as usize,
+            "--players-per-user" => args.players_per_user = (number(value()?)? as usize).max(1),
+            "--rate" => args.rate = Some(number(value()?)?),
+            "--interval-ms" => args.interval = Duration::from_secs_f64(number(value()?)? / 1000.0),
+            "--duration-s" => args.duration = Duration::from_secs_f64(number(value()?)?),
+            "--connections" => args.connections = (number(value()?)? as usize).max(1),
+            "--abandon" => args.abandon = number(value()?)?.clamp(0.0, 1.0),
+            "--user-prefix" => args.user_prefix = value()?,
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    if args.addr.is_empty() {
+        return Err("--url is required".into());
+    }
+    Ok(args)
+}
+
+/// One simulated player.
+struct Player {
+    user: String,
+    /// `/v1/users/{user}/leases/{lease_id}` once admitted.
+    lease: Option<String>,
+    abandons: bool,
+}
+
+/// Latencies and outcomes of one operation.
+struct OpStats {
+    latency_us: Histogram<u64>,
+    statuses: HashMap<u16, u64>,
+    elapsed: Duration,
+}
+
+impl OpStats {
+    fn new() -> Self {
+        OpStats {
+            latency_us: Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram bounds"),
+            statuses: HashMap::new(),
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    fn record(&mut self, status: u16, latency: Duration) {
+        *self.statuses.entry(status).or_default() += 1;
+        self.latency_us.saturating_record(latency.as_micros().max(1) as u64);
+    }
+
+    fn merge(&mut self, other: OpStats) {
+        self.latency_us.add(other.latency_us).expect("same bounds");
+        for (status, n) in other.statuses {
+            *self.statuses.entry(status).or_default() += n;
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.latency_us.len()
+    }
+
+    fn errors(&self, expected: &[u16]) -> u64 {
+        self.statuses.iter().filter(|(s, _)| !expected.contains(s)).map(|(_, n)| n).sum()
+    }
+
+    fn rate(&self) -> f64 {
+        self.count() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn line(&self, name: &str, expected: &[u16]) -> String {
+        let q = |p: f64| self.latency_us.value_at_quantile(p);
+        let mut statuses: Vec<_> = self.statuses.iter().collect();
+        statuses.sort();
+        format!(
+            "{name:<10} {:>9} ops {:>10.0}/s  p50 {:>7}us  p99 {:>7}us  p99.9 {:>7}us  max {:>8}us  errors {}  statuses {statuses:?}",
+            self.count(),
+            self.rate(),
+            q(0.5),
+            q(0.99),
+            q(0.999),
+            self.latency_us.max(),
+            self.errors(expected),
+        )
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection.
+struct Conn {
+    sender: SendRequest<Full<Bytes>>,
+    host: String,
+}
+
+impl Conn {
+    async fn open(addr: &str) -> Result<Self, String> {
+        let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+        tokio::spawn(connection);
+        Ok(Conn { sender, host: addr.to_owned() })
+    }
+
+    /// Sends one request; answers the status and body, or 0 if the
+    /// connection failed (the connection is reopened).
+    async fn send(&mut self, method: Method, path: &str, body: Option<String>) -> (u16, Bytes) {
+        let mut request = Request::builder().method(method).uri(path).header("host", &self.host);
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        let request = request.body(Full::new(Bytes::from(body.unwrap_or_default()))).expect("valid request");
+        let answer = async {
+            self.sender.ready().await?;
+            let response = self.sender.send_request(request).await?;
+            let status = response.status().as_u16();
+            let body = response.into_body().collect().await?.to_bytes();
+            Ok::<_, hyper::Error>((status, body))
+        };
+        match answer.await {
+            Ok(answer) => answer,
+            Err(_) => {
+                if let Ok(fresh) = Conn::open(&self.host).await {
+                    *self = fresh;
+                }
+                (0, Bytes::new())
+            }
+        }
+    }
+}
+
+/// A field of a flat JSON answer, without a JSON parser on the hot path.
+fn field<'a>(body: &'a str, name: &str) -> Option<&'a str> {
+    let start = body.find(&format!("\"{name}\":"))? + name.len() + 3;
+    let rest = body[start..].trim_start_matches('"');
+    let end = rest.find(['"', ',', '}'])?;
+    Some(&rest[..end])
+}
+
+/// One connection and the players that use it.
+struct Lane {
+    conn: Conn,
+    players: Vec<Player>,
+}
+
+/// Heartbeats sent so far and failures, for the progress line.
+#[derive(Default)]
+struct Progress {
+    sent: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// Acquires for this connection's players, one after the other.
+async fn acquire_all(lane: &mut Lane) -> (OpStats, Vec<(String, u64, u64)>) {
+    let mut stats = OpStats::new();
+    let mut admitted = Vec::new();
+    let Lane { conn, players } = lane;
+    for player in players.iter_mut() {
+        let started = Instant::now();
+        let body = Some(format!(r#"{{"stream_id":"title-1","device_id":"{}"}}"#, uuid::Uuid::new_v4()));
+        let (status, answer) = conn.send(Method::POST, &format!("/v1/users/{}/leases", player.user), body).await;
+        stats.record(status, started.elapsed());
+        if status == 201 {
+            let text = String::from_utf8_lossy(&answer);
+            let number = |name| field(&text, name).and_then(|v| v.parse().ok()).unwrap_or(0);
+            if let Some(id) = field(&text, "lease_id") {
+                player.lease = Some(format!("/v1/users/{}/leases/{id}", player.user));
+                admitted.push((player.user.clone(), number("active"), number("limit")));
+            }
+        }
+    }
+    (stats, admitted)
+}
+
+/// Heartbeats this connection's admitted players on their fixed schedule
+/// until `end`; latency counts from each heartbeat's intended time.
+async fn heartbeat_all(
+    lane: &mut Lane,
+    interval: Duration,
+    start: Instant,
+    end: Instant,
+    progress: &Progress,
+) -> OpStats {
+    let mut stats = OpStats::new();
+    let Lane { conn, players } = lane;
+    let paths: Vec<String> =
+        players.iter().filter_map(|p| p.lease.as_ref()).map(|l| format!("{l}/heartbeat")).collect();
+    let mut due: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::new();
+    for (i, _) in paths.iter().enumerate() {
+        // Spread first heartbeats over one interval, so load is steady.
+        let offset = interval.mul_f64((i as f64 + 0.5) / paths.len().max(1) as f64);
+        due.push(Reverse((start + offset, i)));
+    }
+    // When the schedule last had to wait for the clock. A heartbeat is
+    // charged from when it was due, or from this wake-up if the timer woke
+    // late: waiting behind earlier answers counts, our timer's lateness not.
+    let mut woke_at = start;
+    while let Some(Reverse((intended, i))) = due.pop() {
+        if intended >= end {
+            break;
+        }
+        if intended > Instant::now() {
+            tokio::time::sleep_until(intended.into()).await;
+            woke_at = Instant::now();
+        }
+        let charged_from = intended.max(woke_at);
+        let (status, _) = conn.send(Method::POST, &paths[i], None).await;
+        stats.record(status, charged_from.elapsed());
+        progress.sent.fetch_add(1, Ordering::Relaxed);
+        if status != 200 {
+            progress.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        due.push(Reverse((intended + interval, i)));
+    }
+    stats
+}
+
+/// Releases this connection's admitted players, except those that abandon.
+async fn release_all(lane: &mut Lane) -> OpStats {
+    let mut stats = OpStats::new();
+    let Lane { conn, players } = lane;
+    for player in players.iter().filter(|p| !p.abandons) {
+        if let Some(lease) = &player.lease {
+            let started = Instant::now();
+            let (status, _) = conn.send(Method::DELETE, lease, None).await;
+            stats.record(status, started.elapsed());
+        }
+    }
+    stats
+}
+
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            say(&format!("loadgen: {e}"));
+            std::process::exit(2);
+        }
+    };
+    let mut lanes = Vec::new();
+    for _ in 0..args.connections {
+        match Conn::open(&args.addr).await {
+            Ok(conn) => lanes.push(Lane { conn, players: Vec::new() }),
+            Err(e) => {
+                say(&format!("loadgen: {e}"));
+                std::process::exit(1);
+            }
+        }
+    }
+    for i in 0..args.players {
+        lanes[i % args.connections].players.push(Player {
+            user: format!("{}-{}", args.user_prefix, i / args.players_per_user),
+            lease: None,
+            abandons: (i as f64 + 0.5) / args.players as f64 > 1.0 - args.abandon,
+        });
+    }
+
+    // 1. Acquire.
+    let started = Instant::now();
+    let results = join_all(lanes.iter_mut().map(acquire_all)).await;
+    let mut acquire = OpStats::new();
+    let mut per_user: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut over_admitted = 0;
+    for (stats, admitted) in results {
+        acquire.merge(stats);
+        for (user, active, limit) in admitted {
+            let entry = per_user.entry(user).or_default();
+            entry.0 += 1;
+            entry.1 = limit;
+            over_admitted += u64::from(active > limit);
+        }
+    }
+    over_admitted += per_user.values().map(|(held, limit)| held.saturating_sub(*limit)).sum::<u64>();
+    acquire.elapsed = started.elapsed();
+    let admitted: usize = lanes.iter().flat_map(|l| &l.players).filter(|p| p.lease.is_some()).count();
+
+    // 2. Heartbeat at a fixed rate.
+    let interval = match args.rate {
+        Some(rate) => Duration::from_secs_f64(admitted as f64 / rate.max(1e-9)),
+        None => args.interval,
+    };
+    let target_rate = admitted as f64 / interval.as_secs_f64();
+    say(&format!(
+        "loadgen: {admitted} of {} players admitted; heartbeating every {interval:?} = {target_rate:.0}/s for {:?}",
+        args.players, args.duration
+    ));
+    let progress = Arc::new(Progress::default());
+    let start = Instant::now();
+    let end = start + args.duration;
+    let reporter = {
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            let mut last = 0;
+            let mut ticks = tokio::time::interval_at((start + Duration::from_secs(1)).into(), Duration::from_secs(1));
+            loop {
+                ticks.tick().await;
+                let sent = progress.sent.load(Ordering::Relaxed);
+                say(&format!(
+                    "loadgen: {:>4.0}s  {:>9} heartbeats  {:>8}/s  errors {}",
+                    start.elapsed().as_secs_f64(),
+                    sent,
+                    sent - last,
+                    progress.errors.load(Ordering::Relaxed)
+                ));
+                last = sent;
+            }
+        })
+    };
+    let results = join_all(lanes.iter_mut().map(|lane| heartbeat_all(lane, interval, start, end, &progress))).await;
+    reporter.abort();
+    let mut heartbeat = OpStats::new();
+    results.into_iter().for_each(|s| heartbeat.merge(s));
+    heartbeat.elapsed = start.elapsed();
+
+    // 3. Release, or abandon.
+    let started = Instant::now();
+    let mut release = OpStats::new();
+    join_all(lanes.iter_mut().map(release_all)).await.into_iter().for_each(|s| release.merge(s));
+    release.elapsed = started.elapsed();
+
+    let acquire_expected: &[u16] = if args.players_per_user > 1 { &[201, 409] } else { &[201] };
+    say(&acquire.line("acquire", acquire_expected));
+    say(&heartbeat.line("heartbeat", &[200]));
+    say(&release.line("release", &[204]));
+    say(&format!("over-admitted acquires: {over_admitted}"));
+    let q = |p: f64| heartbeat.latency_us.value_at_quantile(p);
+    let result = format!(
+        "RESULT admitted={admitted} acquire_rps={:.0} heartbeat_target_rps={target_rate:.0} heartbeat_rps={:.0} \
+         heartbeat_p50_us={} heartbeat_p99_us={} heartbeat_p999_us={} errors={} over_admitted={over_admitted}\n",
+        acquire.rate(),
+        heartbeat.rate(),
+        q(0.5),
+        q(0.99),
+        q(0.999),
+        acquire.errors(acquire_expected) + heartbeat.errors(&[200]) + release.errors(&[204]),
+    );
+    let _ = std::io::stdout().write_all(result.as_bytes());
+}

@@ -22,6 +22,8 @@ pub struct Settings {
     pub admin_token: Option<String>,
     pub metrics_max_users: usize,
     pub metrics_refresh: Duration,
+    /// HTTP worker threads (each runs its own event loop).
+    pub workers: usize,
 }
 
 /// One bad variable: `{var}: {problem}`.
@@ -44,6 +46,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("STREAMLEASE_ADMIN_TOKEN", "unset", "bearer token for admin routes; unset: admin routes open"),
     ("STREAMLEASE_METRICS_MAX_USERS", "10000", "cap on per-user metric series"),
     ("STREAMLEASE_METRICS_REFRESH_MS", "5000", "how often store-wide gauges are re-read (100..3600000)"),
+    ("STREAMLEASE_WORKERS", "cores", "HTTP worker threads (1..256); default: the CPUs available"),
     ("RUST_LOG", "info", "log filter (env_logger syntax)"),
 ];
 
@@ -87,6 +90,7 @@ impl Settings {
                 5_000,
                 100..=3_600_000,
             )?),
+            workers: number(&var, "STREAMLEASE_WORKERS", available_cores(), 1..=256)? as usize,
         })
     }
 
@@ -105,6 +109,10 @@ impl Settings {
         }
         text
     }
+}
+
+fn available_cores() -> u64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
 }
 
 fn parsed<T: std::str::FromStr>(
@@ -172,6 +180,7 @@ mod tests {
         assert_eq!((s.on_limit, s.key_prefix.as_str()), (OnLimit::Deny, "sl"));
         assert_eq!((s.redis_url, s.admin_token), (None, None));
         assert_eq!((s.metrics_max_users, s.metrics_refresh), (10_000, Duration::from_secs(5)));
+        assert!(s.workers >= 1);
         for (name, default, _) in VARIABLES {
             assert!(Settings::help().contains(name), "{name} missing from --help");
             assert!(!default.is_empty());

@@ -58,8 +58,10 @@ impl Application {
         }
         let state = Data::new(AppState { leases: Leases::new(store, metrics.clone()), settings, metrics });
         let census = tokio::spawn(census_task(state.clone()));
+        let workers = state.settings.workers;
         let server =
             HttpServer::new(move || App::new().wrap(from_fn(http::observe)).configure(http::configure(state.clone())))
+                .workers(workers)
                 .listen(listener)
                 .map_err(StartupError::Server)?
                 .run();
