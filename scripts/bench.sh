@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# One benchmark run, side by side on this machine (service, Redis and load
+# generators share its cores):
+#   1. the Redis ceiling: redis-benchmark running the service's heartbeat
+#      script by EVALSHA, -P 1 and -P 16, at the service's concurrency;
+#   2. the HTTP ceiling: GET /healthz under wrk at the same connections;
+#   3. heartbeats through the service (Redis store, embedded store), and
+#      acquire+release pairs;
+#   4. ratios of 3 to 1 and 2, and heartbeat latency at 50% of peak rate
+#      (player simulation, coordinated-omission aware);
+#   5. service RSS with 10,000 keep-alive connections, Redis memory per live
+#      lease (scripts/redis-memory.sh on a fresh Redis: the run above leaves
+#      tombstones of every release behind), Redis calls per heartbeat.
+# Everything listens on loopback, is bounded in time, and stops on exit.
+#
+# Usage: scripts/bench.sh   (CONNECTIONS=64 SECONDS_PER_RUN=10)
+set -euo pipefail
+source "$(dirname "$0")/lib/common.sh"
+
+CONNECTIONS=${CONNECTIONS:-64}
+RUN=${SECONDS_PER_RUN:-10}
+need wrk wrk
+need redis-benchmark redis-tools
+need curl curl
+need python3 python3
+ulimit -n 20000
+
+say() { echo "$@" >&2; }
+rps() { awk '/^Requests\/sec:/ { printf "%d", $2 }'; }
+total_requests() { awk '/requests in/ { print $1 }'; }
+calls() { redis_cli info commandstats | awk -F'[=,]' '/^cmdstat_evalsha:/ { print $2 }'; }
+ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
+
+# make_leases URL FILE COUNT PREFIX: COUNT leases, their paths into FILE.
+make_leases() {
+  seq 1 "$3" | xargs -P 8 -I{} curl -s -X POST "$1/v1/users/$4-{}/leases" \
+    -H 'Content-Type: application/json' -d '{"stream_id":"title-1"}' -o "$WORK/lease-$4-{}.json"
+  for i in $(seq 1 "$3"); do
+    sed -E "s#.*\"lease_id\":\"([0-9a-f-]{36})\".*#/v1/users/$4-$i/leases/\1\n#" "$WORK/lease-$4-$i.json"
+  done > "$2"
+}
+
+say "building (release)..."
+build_service release
+(cd "$ROOT" && cargo bench --no-run --quiet --bench loadgen 2>/dev/null)
+loadgen() { (cd "$ROOT" && cargo bench --quiet --bench loadgen -- "$@"); }
+
+start_redis
+
+say "1. Redis ceiling"
+sha=$(load_script heartbeat)
+acquire_sha=$(load_script acquire)
+lease=6f9619ff-8b86-4011-b42d-00c04fc964ff
+redis_cli evalsha "$acquire_sha" 3 'sl:{ceiling}:l' 'sl:{ceiling}:e' 'sl:{ceiling}:limit' \
+  "$lease" title-1 '' 3600000 3 deny >/dev/null
+ceiling() {
+  redis-benchmark -p "$REDIS_PORT" -c "$CONNECTIONS" -n "$2" -P "$1" --csv \
+    evalsha "$sha" 3 'sl:{ceiling}:l' 'sl:{ceiling}:e' 'sl:{ceiling}:limit' "$lease" 3600000 3 |
+    awk -F'","' 'NR == 2 { printf "%d", $2 }'
+}
+redis_p1=$(ceiling 1 $((RUN * 40000)))
+redis_p16=$(ceiling 16 $((RUN * 100000)))
+
+say "2. HTTP ceiling"
+start_service STREAMLEASE_METRICS_REFRESH_MS=3600000
+embedded=$SERVICE_URL
+embedded_pid=${STARTED_PIDS[-1]}
+healthz=$(wrk -t1 -c"$CONNECTIONS" -d"${RUN}s" "$embedded/healthz" | rps)
+
+say "3. through the service"
+start_service REDIS_URL="$REDIS_URL" STREAMLEASE_METRICS_REFRESH_MS=3600000
+redis_svc=$SERVICE_URL
+redis_pid=${STARTED_PIDS[-1]}
+make_leases "$redis_svc" "$WORK/leases-redis" 1000 hb
+make_leases "$embedded" "$WORK/leases-embedded" 1000 hb
+calls_before=$(calls)
+LEASES="$WORK/leases-redis" wrk -t1 -c"$CONNECTIONS" -d"${RUN}s" -s "$ROOT/scripts/wrk/heartbeat.lua" "$redis_svc" > "$WORK/hb-redis.txt"
+calls_per_heartbeat=$(python3 -c "print(f'{($(calls) - $calls_before) / $(total_requests < "$WORK/hb-redis.txt"):.3f}')")
+hb_redis=$(rps < "$WORK/hb-redis.txt")
+hb_embedded=$(LEASES="$WORK/leases-embedded" wrk -t1 -c"$CONNECTIONS" -d"${RUN}s" -s "$ROOT/scripts/wrk/heartbeat.lua" "$embedded" | rps)
+pairs_redis=$(($(wrk -t1 -c"$CONNECTIONS" -d"${RUN}s" -s "$ROOT/scripts/wrk/acquire-release.lua" "$redis_svc" | rps) / 2))
+pairs_embedded=$(($(wrk -t1 -c"$CONNECTIONS" -d"${RUN}s" -s "$ROOT/scripts/wrk/acquire-release.lua" "$embedded" | rps) / 2))
+
+say "4. latency at 50% of peak"
+latency() {
+  loadgen --url "$1" --players 5000 --connections "$CONNECTIONS" --rate "$(($2 / 2))" --duration-s "$RUN" \
+    --abandon 0.1 --user-prefix "$3" | tail -1
+}
+lat_redis=$(latency "$redis_svc" "$hb_redis" lat)
+lat_embedded=$(latency "$embedded" "$hb_embedded" lat)
+field() { sed -E "s/.* $1=([0-9]+).*/\1/" <<<"$2"; }
+
+say "5. RSS with 10,000 connections, memory per lease"
+LEASES="$WORK/leases-redis" wrk -t2 -c10000 -d"${RUN}s" -s "$ROOT/scripts/wrk/heartbeat.lua" "$redis_svc" > "$WORK/10k.txt" 2>&1 || true
+rss_10k=$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$redis_pid/status")
+hb_10k=$(rps < "$WORK/10k.txt")
+errors_10k=$(awk '/Socket errors/ { print }' "$WORK/10k.txt")
+per_lease=$("$ROOT/scripts/redis-memory.sh" 20000 3 | sed -n 's/^bytes_per_live_lease=\([0-9]*\).*/\1/p')
+
+mark() { python3 -c "print('ok' if $1 else 'MISSED')"; }
+cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+cat <<TABLE
+
+streamlease bench — $(date -u +%Y-%m-%d), $(nproc) cores ($cpu), $(redis-server --version | awk '{print $3}'), $CONNECTIONS connections, ${RUN}s per run
+Service, Redis and load generators share these cores.
+
+| # | Measure | Result | Target |
+|---|---|---|---|
+| 1 | Redis ceiling: heartbeat script, redis-benchmark -P 1 | $redis_p1 /s | |
+| 1 | Redis ceiling: heartbeat script, redis-benchmark -P 16 | $redis_p16 /s | |
+| 2 | HTTP ceiling: GET /healthz, wrk | $healthz /s | |
+| 3 | Heartbeats through the service, Redis store | $hb_redis /s | |
+| 3 | Heartbeats through the service, embedded store | $hb_embedded /s | |
+| 3 | Acquire+release pairs, Redis store | $pairs_redis /s | |
+| 3 | Acquire+release pairs, embedded store | $pairs_embedded /s | |
+| 4 | Heartbeat (Redis store) / Redis -P 16 ceiling | $(ratio "$hb_redis" "$redis_p16") | ≥ 0.70 $(mark "$hb_redis / $redis_p16 >= 0.7") |
+| 4 | Heartbeat (Redis store) / Redis -P 1 ceiling | $(ratio "$hb_redis" "$redis_p1") | |
+| 4 | Heartbeat (embedded) / /healthz ceiling | $(ratio "$hb_embedded" "$healthz") | ≥ 0.80 $(mark "$hb_embedded / $healthz >= 0.8") |
+| 4 | Heartbeat latency at $(($hb_redis / 2))/s, Redis store: p50 / p99 / p99.9 | $(field heartbeat_p50_us "$lat_redis") / $(field heartbeat_p99_us "$lat_redis") / $(field heartbeat_p999_us "$lat_redis") µs | p99 ≤ 2000 µs $(mark "$(field heartbeat_p99_us "$lat_redis") <= 2000") |
+| 4 | Heartbeat latency at $(($hb_embedded / 2))/s, embedded: p50 / p99 / p99.9 | $(field heartbeat_p50_us "$lat_embedded") / $(field heartbeat_p99_us "$lat_embedded") / $(field heartbeat_p999_us "$lat_embedded") µs | p99 ≤ 2000 µs $(mark "$(field heartbeat_p99_us "$lat_embedded") <= 2000") |
+| 4 | Load generator: errors / over-admitted acquires (Redis, embedded) | $(field errors "$lat_redis") / $(field over_admitted "$lat_redis"), $(field errors "$lat_embedded") / $(field over_admitted "$lat_embedded") | 0 / 0 |
+| 5 | Service peak RSS, 10,000 keep-alive connections heartbeating ($hb_10k /s) | $rss_10k MiB | ≤ 64 MiB $(mark "$rss_10k <= 64") |
+| 5 | Redis used_memory per live lease (20,000 users × 3) | $per_lease B | ≤ 250 B $(mark "$per_lease <= 250") |
+| 5 | Redis calls per heartbeat (EVALSHA calls / requests) | $calls_per_heartbeat | 1 $(mark "abs($calls_per_heartbeat - 1) < 0.01") |
+TABLE
+[ -z "$errors_10k" ] || echo "10k-connection run: $errors_10k"
