@@ -4,6 +4,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY tests ./tests
+COPY benches ./benches
 RUN cargo build --release --locked --bin streamlease
 
 # Run stage: the binary alone, as a non-root user.
