@@ -57,14 +57,15 @@ impl Application {
             log::warn!("STREAMLEASE_ADMIN_TOKEN is unset: admin routes are open to anyone who can reach {addr}");
         }
         let state = Data::new(AppState { leases: Leases::new(store, metrics.clone()), settings, metrics });
-        let census = tokio::spawn(census_task(state.clone()));
         let workers = state.settings.workers;
+        let served = state.clone();
         let server =
-            HttpServer::new(move || App::new().wrap(from_fn(http::observe)).configure(http::configure(state.clone())))
+            HttpServer::new(move || App::new().wrap(from_fn(http::observe)).configure(http::configure(served.clone())))
                 .workers(workers)
                 .listen(listener)
                 .map_err(StartupError::Server)?
                 .run();
+        let census = tokio::spawn(census_task(state));
         log::info!("listening on http://{addr}");
         Ok(Self { addr, server, census })
     }
