@@ -79,7 +79,8 @@ impl EmbeddedStore {
     }
 
     /// Number of users with any state; what the sweeper keeps bounded.
-    pub fn users_held(&self) -> usize {
+    #[cfg(test)]
+    fn users_held(&self) -> usize {
         self.users.len()
     }
 

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 pub struct RedisServer {
     pub port: u16,
-    child: Child,
-    _dir: tempfile::TempDir,
+    child: std::sync::Mutex<Child>,
+    dir: tempfile::TempDir,
 }
 
 const INSTALL_HINT: &str = "redis-server is not installed, and these tests need a real one. \
@@ -26,15 +26,8 @@ impl RedisServer {
         for _ in 0..5 {
             let port = free_port();
             let dir = tempfile::tempdir().expect("temp dir");
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn redis-server");
-            let mut server = RedisServer { port, child, _dir: dir };
+            let child = spawn_redis(port, dir.path());
+            let server = RedisServer { port, child: std::sync::Mutex::new(child), dir };
             if server.wait_ready(Duration::from_secs(10)) {
                 return server;
             }
@@ -42,14 +35,27 @@ impl RedisServer {
         panic!("redis-server did not start after 5 attempts");
     }
 
+    /// Stops the server at once, as a crash would.
+    pub fn kill(&self) {
+        let mut child = self.child.lock().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Starts it again on the same port, empty (no persistence).
+    pub fn restart(&self) {
+        *self.child.lock().unwrap() = spawn_redis(self.port, self.dir.path());
+        assert!(self.wait_ready(Duration::from_secs(10)), "redis-server did not come back");
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    fn wait_ready(&mut self, limit: Duration) -> bool {
+    fn wait_ready(&self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
+            if let Ok(Some(_)) = self.child.lock().unwrap().try_wait() {
                 return false;
             }
             if self.try_command(&["PING"]).is_ok_and(|reply| reply == "+PONG") {
@@ -97,9 +103,19 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
+}
+
+fn spawn_redis(port: u16, dir: &std::path::Path) -> Child {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server")
 }
 
 /// A MONITOR connection. Redis echoes every command it executes; commands a

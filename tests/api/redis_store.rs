@@ -1,6 +1,8 @@
 //! What only the Redis store must prove: one round trip per operation, and
 //! surviving Redis forgetting its scripts.
 
+use std::time::{Duration, Instant};
+
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -78,4 +80,37 @@ async fn instances_with_different_key_prefixes_do_not_see_each_other() {
     app.acquire_ok("alice", "a").await;
     other.acquire_ok("alice", "a").await;
     assert!(app.redis().keys("staging:*").iter().all(|k| k.starts_with("staging:{alice}:")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_gets_quick_503s_and_service_returns_without_a_restart() {
+    let app = spawn_app(Backend::Redis).await;
+    let lease = id(&app.acquire_ok("alice", "a").await);
+    app.redis().kill();
+
+    // Every request during the outage is answered, 503 within about a second.
+    for _ in 0..5 {
+        let started = Instant::now();
+        let response = app.heartbeat("alice", &lease).await;
+        assert!(started.elapsed() < Duration::from_millis(1_500), "took {:?}", started.elapsed());
+        assert!(response.headers().contains_key("retry-after"));
+        problem(response, StatusCode::SERVICE_UNAVAILABLE, "store_unavailable").await;
+    }
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+
+    // Redis comes back empty: the service serves again within 2 s, by itself.
+    app.redis().restart();
+    let back = Instant::now();
+    loop {
+        let response = app.acquire("alice", json!({"stream_id": "b"})).await;
+        if response.status() == StatusCode::CREATED {
+            break;
+        }
+        assert!(back.elapsed() < Duration::from_secs(2), "still {} after {:?}", response.status(), back.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+    // The restarted Redis lost the old lease: the player acquires again.
+    problem(app.heartbeat("alice", &lease).await, StatusCode::NOT_FOUND, "lease_not_found").await;
 }
