@@ -88,11 +88,11 @@ async fn a_redis_outage_gets_quick_503s_and_service_returns_without_a_restart() 
     let lease = id(&app.acquire_ok("alice", "a").await);
     app.redis().kill();
 
-    // Every request during the outage is answered, 503 within about a second.
+    // Every request during the outage is answered, 503 within a second.
     for _ in 0..5 {
         let started = Instant::now();
         let response = app.heartbeat("alice", &lease).await;
-        assert!(started.elapsed() < Duration::from_millis(1_500), "took {:?}", started.elapsed());
+        assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
         assert!(response.headers().contains_key("retry-after"));
         problem(response, StatusCode::SERVICE_UNAVAILABLE, "store_unavailable").await;
     }
@@ -103,7 +103,9 @@ async fn a_redis_outage_gets_quick_503s_and_service_returns_without_a_restart() 
     app.redis().restart();
     let back = Instant::now();
     loop {
+        let started = Instant::now();
         let response = app.acquire("alice", json!({"stream_id": "b"})).await;
+        assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
         if response.status() == StatusCode::CREATED {
             break;
         }

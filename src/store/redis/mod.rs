@@ -23,6 +23,7 @@ use reply::Reply;
 
 /// How long one store call may take before the request gets 503.
 const CALL_TIMEOUT: Duration = Duration::from_secs(1);
+const RECONNECT_RETRIES: usize = 1;
 const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
 /// Keys per SCAN page, and so census scripts per pipelined batch.
 const CENSUS_BATCH: usize = 1000;
@@ -53,11 +54,13 @@ impl RedisStore {
         // which Nagle's algorithm would hold back (redis-rs leaves it off).
         let info = url.into_connection_info()?.set_tcp_settings(TcpSettings::default().set_nodelay(true));
         let client = redis::Client::open(info)?;
-        // Reconnect attempts back off to at most RECONNECT_MAX_DELAY, so the
-        // service notices a returning Redis within about that long.
+        // While Redis is down, a request should learn it at once (503) rather
+        // than wait out a series of reconnect attempts; each new request tries
+        // again, so service resumes with the first request after Redis is back.
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CALL_TIMEOUT))
             .set_response_timeout(Some(CALL_TIMEOUT))
+            .set_number_of_retries(RECONNECT_RETRIES)
             .set_max_delay(RECONNECT_MAX_DELAY);
         let conn = ConnectionManager::new_lazy_with_config(client, config)?;
         Ok(Self { conn, keys: Arc::new(KeySpace::new(key_prefix)), terms, expired })
