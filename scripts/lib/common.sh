@@ -31,7 +31,7 @@ wait_for() {
   done
 }
 
-# start_redis: a redis-server without persistence; sets REDIS_PORT, REDIS_URL.
+# start_redis: a redis-server without persistence; sets REDIS_PORT, REDIS_PID, REDIS_URL.
 start_redis() {
   need redis-server redis-server
   REDIS_PORT=$(free_port)
@@ -39,6 +39,7 @@ start_redis() {
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
     --dir "$WORK/redis" --logfile "$WORK/redis/log" &
   STARTED_PIDS+=($!)
+  REDIS_PID=$!
   REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
   wait_for 10 redis-server redis-cli -p "$REDIS_PORT" ping
 }
