@@ -24,6 +24,23 @@ pub struct Settings {
     pub metrics_refresh: Duration,
     /// HTTP worker threads (each runs its own event loop).
     pub workers: usize,
+    pub http: HttpLimits,
+}
+
+/// Connection handling, set deliberately rather than left to the framework.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// How long an idle keep-alive connection stays open. Longer than the
+    /// heartbeat interval, so a player reuses one connection.
+    pub keep_alive: Duration,
+    /// How long a client may take to send a request's head.
+    pub request_timeout: Duration,
+    /// How long a closing connection may take to go away.
+    pub disconnect_timeout: Duration,
+    /// Open connections at most, over all workers; more wait in the backlog.
+    pub max_connections: usize,
+    /// On SIGTERM/SIGINT: how long in-flight requests may take to finish.
+    pub shutdown_timeout: Duration,
 }
 
 /// One bad variable: `{var}: {problem}`.
@@ -47,6 +64,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("STREAMLEASE_METRICS_MAX_USERS", "10000", "cap on per-user metric series"),
     ("STREAMLEASE_METRICS_REFRESH_MS", "5000", "how often store-wide gauges are re-read (100..3600000)"),
     ("STREAMLEASE_WORKERS", "cores", "HTTP worker threads (1..256); default: the CPUs available"),
+    ("STREAMLEASE_KEEP_ALIVE_MS", "60000", "idle keep-alive connections close after this (1000..3600000)"),
+    ("STREAMLEASE_REQUEST_TIMEOUT_MS", "5000", "a client must send a request's head within this (100..60000)"),
+    ("STREAMLEASE_DISCONNECT_TIMEOUT_MS", "1000", "a closing connection may linger this long (100..60000)"),
+    ("STREAMLEASE_MAX_CONNECTIONS", "20000", "open connections at most, all workers together (1..1000000)"),
+    ("STREAMLEASE_SHUTDOWN_TIMEOUT_MS", "10000", "on SIGTERM, in-flight requests may finish within this (0..600000)"),
     ("RUST_LOG", "info", "log filter (env_logger syntax)"),
 ];
 
@@ -91,6 +113,13 @@ impl Settings {
                 100..=3_600_000,
             )?),
             workers: number(&var, "STREAMLEASE_WORKERS", available_cores(), 1..=256)? as usize,
+            http: HttpLimits {
+                keep_alive: millis(&var, "STREAMLEASE_KEEP_ALIVE_MS", 60_000, 1_000..=3_600_000)?,
+                request_timeout: millis(&var, "STREAMLEASE_REQUEST_TIMEOUT_MS", 5_000, 100..=60_000)?,
+                disconnect_timeout: millis(&var, "STREAMLEASE_DISCONNECT_TIMEOUT_MS", 1_000, 100..=60_000)?,
+                max_connections: number(&var, "STREAMLEASE_MAX_CONNECTIONS", 20_000, 1..=1_000_000)? as usize,
+                shutdown_timeout: millis(&var, "STREAMLEASE_SHUTDOWN_TIMEOUT_MS", 10_000, 0..=600_000)?,
+            },
         })
     }
 
@@ -138,6 +167,15 @@ fn number(
         let problem = format!("must be in {}..={}, got {n}", range.start(), range.end());
         Err(ConfigError { var: name, problem })
     }
+}
+
+fn millis(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Duration, ConfigError> {
+    number(var, name, default, range).map(Duration::from_millis)
 }
 
 fn on_limit(raw: Option<String>) -> Result<OnLimit, ConfigError> {

@@ -57,11 +57,18 @@ impl Application {
             log::warn!("STREAMLEASE_ADMIN_TOKEN is unset: admin routes are open to anyone who can reach {addr}");
         }
         let state = Data::new(AppState { leases: Leases::new(store, metrics.clone()), settings, metrics });
-        let workers = state.settings.workers;
+        let (workers, limits) = (state.settings.workers, state.settings.http);
         let served = state.clone();
         let server =
             HttpServer::new(move || App::new().wrap(from_fn(http::observe)).configure(http::configure(served.clone())))
                 .workers(workers)
+                .keep_alive(limits.keep_alive)
+                .client_request_timeout(limits.request_timeout)
+                .client_disconnect_timeout(limits.disconnect_timeout)
+                // actix counts connections per worker.
+                .max_connections(limits.max_connections.div_ceil(workers))
+                // actix takes whole seconds; round up so no request is cut short.
+                .shutdown_timeout(limits.shutdown_timeout.as_millis().div_ceil(1000) as u64)
                 .listen(listener)
                 .map_err(StartupError::Server)?
                 .run();

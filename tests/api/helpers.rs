@@ -210,6 +210,26 @@ impl ServiceProcess {
     }
 }
 
+impl ServiceProcess {
+    /// Sends SIGTERM, as a deploy would.
+    pub fn terminate(&self) {
+        let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM failed");
+    }
+
+    /// Waits (polling, with a deadline) for the process to exit.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+}
+
 impl Drop for ServiceProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();

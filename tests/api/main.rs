@@ -15,4 +15,5 @@ mod metrics;
 mod races;
 mod redis_store;
 mod release;
+mod shutdown;
 mod walkthrough;
