@@ -1,6 +1,8 @@
 //! What only the Redis store must prove: one round trip per operation, and
 //! surviving Redis forgetting its scripts.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -115,4 +117,49 @@ async fn a_redis_outage_gets_quick_503s_and_service_returns_without_a_restart() 
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
     // The restarted Redis lost the old lease: the player acquires again.
     problem(app.heartbeat("alice", &lease).await, StatusCode::NOT_FOUND, "lease_not_found").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn script_flush_under_load_fails_no_request() {
+    let app = spawn_app_with(Backend::Redis, |s| s.max_streams = 1000).await;
+    let mut leases = Vec::new();
+    for n in 0..20 {
+        leases.push(id(&app.acquire_ok("busy", &format!("s{n}")).await));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    // Players heartbeating and acquiring flat out while Redis forgets its scripts.
+    let players: Vec<_> = leases
+        .into_iter()
+        .enumerate()
+        .map(|(n, lease)| {
+            let (client, base, stop) = (app.client.clone(), app.base.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let heartbeat = format!("{base}/v1/users/busy/leases/{lease}/heartbeat");
+                    statuses.push(client.post(heartbeat).send().await.unwrap().status().as_u16());
+                    let acquire = client.post(format!("{base}/v1/users/other-{n}/leases"));
+                    statuses.push(acquire.json(&json!({"stream_id": "s"})).send().await.unwrap().status().as_u16());
+                }
+                statuses
+            })
+        })
+        .collect();
+    for _ in 0..10 {
+        assert_eq!(app.redis().command(&["SCRIPT", "FLUSH"]), "+OK");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let statuses: Vec<u16> = futures::future::join_all(players).await.into_iter().flat_map(Result::unwrap).collect();
+    assert!(statuses.len() > 100, "only {} requests", statuses.len());
+    let failed: Vec<&u16> = statuses.iter().filter(|s| !matches!(s, 200 | 201 | 409)).collect();
+    assert!(failed.is_empty(), "{} of {} failed: {failed:?}", failed.len(), statuses.len());
+    // The flushes did bite: beyond the 6 loads at startup, the service
+    // loaded scripts again after NOSCRIPT answers.
+    let stats = app.redis().command(&["INFO", "commandstats"]);
+    let loads: u64 = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_script|load:calls=")?.split(',').next()?.parse().ok())
+        .unwrap_or(0);
+    assert!(loads > 6, "SCRIPT LOAD calls: {loads}");
 }
