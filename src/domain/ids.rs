@@ -143,6 +143,17 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_string_is_accepted_exactly_when_it_fits_the_alphabet(s in "\\PC{0,140}|[A-Za-z0-9._:@-]{0,140}") {
+            let fits = !s.is_empty()
+                && s.len() <= MAX_ID_LEN
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:@".contains(&b));
+            proptest::prop_assert_eq!(UserId::try_from(s.as_str()).is_ok(), fits);
+            proptest::prop_assert_eq!(LeaseId::try_from(s.as_str()).is_ok(), uuid::Uuid::try_parse(&s).is_ok());
+        }
+    }
+
     #[test]
     fn lease_ids_are_uuids_shown_in_lower_case() {
         let id = LeaseId::try_from("6F9619FF-8B86-D011-B42D-00C04FC964FF").unwrap();

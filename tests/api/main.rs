@@ -12,6 +12,7 @@ mod health;
 mod heartbeat;
 mod limits;
 mod metrics;
+mod properties;
 mod races;
 mod redis_store;
 mod release;
