@@ -47,8 +47,9 @@ fn bench_store(c: &mut Criterion, name: &str, rt: &tokio::runtime::Runtime, stor
     });
 
     group.bench_function("heartbeat", |b| {
-        b.to_async(rt)
-            .iter(|| async { assert!(matches!(store.heartbeat(&user, held).await, Ok(HeartbeatOutcome::Renewed(_)))) })
+        b.to_async(rt).iter(|| async {
+            assert!(matches!(store.heartbeat(&user, held, None).await, Ok(HeartbeatOutcome::Renewed(_))))
+        })
     });
     group.bench_function("acquire_and_release", |b| {
         let other = UserId::try_from("user-00054321").unwrap();

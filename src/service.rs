@@ -36,10 +36,17 @@ impl Leases {
         result
     }
 
-    pub async fn heartbeat(&self, user: &UserId, lease: LeaseId) -> StoreResult<HeartbeatOutcome> {
-        let result = self.timed("heartbeat", self.store.heartbeat(user, lease)).await;
+    pub async fn heartbeat(
+        &self,
+        user: &UserId,
+        lease: LeaseId,
+        restore: Option<&Restore>,
+    ) -> StoreResult<HeartbeatOutcome> {
+        let result = self.timed("heartbeat", self.store.heartbeat(user, lease, restore)).await;
         let outcome = match &result {
             Ok(HeartbeatOutcome::Renewed(_)) => "renewed",
+            Ok(HeartbeatOutcome::Restored(_)) => "restored",
+            Ok(HeartbeatOutcome::Denied { .. }) => "denied",
             Ok(HeartbeatOutcome::NotFound) => "not_found",
             Ok(HeartbeatOutcome::Ended(_)) => "ended",
             Err(_) => "store_error",

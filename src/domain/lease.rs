@@ -115,9 +115,26 @@ pub enum AcquireOutcome {
     Denied { limit: u32, active: u32, leases: Vec<Lease>, terminated: Vec<LeaseId> },
 }
 
+/// What a heartbeat may carry so a lease the store lost (Redis restarted
+/// without persistence, a failover dropped writes) can be recreated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restore {
+    pub stream_id: StreamId,
+    pub device_id: Option<DeviceId>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeartbeatOutcome {
     Renewed(Granted),
+    /// The store did not know the lease and nothing ended it: recreated
+    /// under the same id, as the user had a free slot.
+    Restored(Granted),
+    /// Restore asked for, but the user has no free slot.
+    Denied {
+        limit: u32,
+        active: u32,
+        leases: Vec<Lease>,
+    },
     /// Expired, or never known: the player should acquire again.
     NotFound,
     /// Ended on purpose: the player should stop and say why.

@@ -107,7 +107,13 @@ impl Ledger {
         AcquireOutcome::Created { granted: self.granted(lease, limit), evicted, terminated: terminate }
     }
 
-    pub fn heartbeat(&mut self, lease_id: LeaseId, now: Millis, terms: Terms) -> HeartbeatOutcome {
+    pub fn heartbeat(
+        &mut self,
+        lease_id: LeaseId,
+        restore: Option<&Restore>,
+        now: Millis,
+        terms: Terms,
+    ) -> HeartbeatOutcome {
         self.prune(now, terms);
         let limit = self.limit(terms).limit;
         if let Some(lease) = self.leases.iter_mut().find(|l| l.lease_id == lease_id) {
@@ -115,10 +121,32 @@ impl Ledger {
             let lease = lease.clone();
             return HeartbeatOutcome::Renewed(self.granted(lease, limit));
         }
-        match self.ended.get(&lease_id) {
-            Some(ended) => HeartbeatOutcome::Ended(ended.clone()),
-            None => HeartbeatOutcome::NotFound,
+        if let Some(ended) = self.ended.get(&lease_id) {
+            // Ended on purpose: never restored.
+            return HeartbeatOutcome::Ended(ended.clone());
         }
+        let Some(restore) = restore else {
+            return HeartbeatOutcome::NotFound;
+        };
+        // A device holds at most one lease: restoring must not give it two.
+        let device_busy = restore.device_id.is_some() && self.leases.iter().any(|l| l.device_id == restore.device_id);
+        if device_busy {
+            return HeartbeatOutcome::NotFound;
+        }
+        if self.leases.len() >= limit as usize {
+            let mut leases = self.leases.clone();
+            leases.sort_by(Lease::by_age);
+            return HeartbeatOutcome::Denied { limit, active: leases.len() as u32, leases };
+        }
+        let lease = Lease {
+            lease_id,
+            stream_id: restore.stream_id.clone(),
+            device_id: restore.device_id.clone(),
+            acquired_at: now,
+            expires_at: now + terms.ttl_ms,
+        };
+        self.leases.push(lease.clone());
+        HeartbeatOutcome::Restored(self.granted(lease, limit))
     }
 
     pub fn release(&mut self, lease_id: LeaseId, now: Millis, terms: Terms) -> ReleaseOutcome {
@@ -220,10 +248,10 @@ mod tests {
         let (first, _) = created(ledger.acquire(&request(None, OnLimit::Deny, vec![]), 0, TERMS));
         let (second, _) = created(ledger.acquire(&request(None, OnLimit::Deny, vec![]), 10, TERMS));
         // The first lease is older but renewed last, so the second goes.
-        assert!(matches!(ledger.heartbeat(first, 20, TERMS), HeartbeatOutcome::Renewed(_)));
+        assert!(matches!(ledger.heartbeat(first, None, 20, TERMS), HeartbeatOutcome::Renewed(_)));
         let (third, evicted) = created(ledger.acquire(&request(None, OnLimit::EvictOldest, vec![]), 30, TERMS));
         assert_eq!(evicted, vec![second]);
-        let ended = ledger.heartbeat(second, 40, TERMS);
+        let ended = ledger.heartbeat(second, None, 40, TERMS);
         assert_eq!(
             ended,
             HeartbeatOutcome::Ended(Ended { reason: EndReason::Evicted, by_lease_id: Some(third), ended_at: 30 })
@@ -251,7 +279,7 @@ mod tests {
         let outcome = ledger.acquire(&request(None, OnLimit::Deny, vec![a]), 1, TERMS);
         assert!(matches!(outcome, AcquireOutcome::Denied { active: 1, .. }), "{outcome:?}");
         assert!(matches!(
-            ledger.heartbeat(a, 2, TERMS),
+            ledger.heartbeat(a, None, 2, TERMS),
             HeartbeatOutcome::Ended(Ended { reason: EndReason::Terminated, by_lease_id: None, .. })
         ));
     }
@@ -277,8 +305,8 @@ mod tests {
         let (a, _) = created(ledger.acquire(&request(None, OnLimit::Deny, vec![]), 0, TERMS));
         assert_eq!(ledger.release(a, 100, TERMS), ReleaseOutcome::Released);
         assert_eq!(ledger.release(a, 150, TERMS), ReleaseOutcome::AlreadyGone);
-        assert!(matches!(ledger.heartbeat(a, 1_099, TERMS), HeartbeatOutcome::Ended(_)));
-        assert_eq!(ledger.heartbeat(a, 1_100, TERMS), HeartbeatOutcome::NotFound);
+        assert!(matches!(ledger.heartbeat(a, None, 1_099, TERMS), HeartbeatOutcome::Ended(_)));
+        assert_eq!(ledger.heartbeat(a, None, 1_100, TERMS), HeartbeatOutcome::NotFound);
         assert!(ledger.is_idle());
     }
 }

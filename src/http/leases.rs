@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::admin::Admin;
+use super::body::OptionalJson;
 use super::problem::ApiError;
 use super::views::{LeaseList, LeaseView, Revoked};
 use crate::domain::*;
@@ -73,11 +74,33 @@ pub async fn acquire(
     }
 }
 
-pub async fn heartbeat(state: Data<AppState>, path: Path<LeasePath>) -> Result<HttpResponse, ApiError> {
+/// What a heartbeat may carry: enough to recreate the lease if the store
+/// lost it (see `Restore`). Players that send it keep playing through a
+/// Redis restart without persistence.
+#[derive(Debug, Deserialize)]
+pub struct RestoreBody {
+    stream_id: StreamId,
+    device_id: Option<DeviceId>,
+}
+
+pub async fn heartbeat(
+    state: Data<AppState>,
+    path: Path<LeasePath>,
+    body: OptionalJson<RestoreBody>,
+) -> Result<HttpResponse, ApiError> {
     let LeasePath { user_id, lease_id } = path.into_inner();
-    match state.leases.heartbeat(&user_id, lease_id).await? {
+    let restore = body.0.map(|b| Restore { stream_id: b.stream_id, device_id: b.device_id });
+    let settings = &state.settings;
+    match state.leases.heartbeat(&user_id, lease_id, restore.as_ref()).await? {
         HeartbeatOutcome::Renewed(granted) => {
-            Ok(HttpResponse::Ok().json(LeaseView::granted(&user_id, granted, &state.settings)))
+            Ok(HttpResponse::Ok().json(LeaseView::granted(&user_id, granted, settings)))
+        }
+        HeartbeatOutcome::Restored(granted) => {
+            let view = LeaseView { restored: Some(true), ..LeaseView::granted(&user_id, granted, settings) };
+            Ok(HttpResponse::Ok().json(view))
+        }
+        HeartbeatOutcome::Denied { limit, active, leases } => {
+            Err(ApiError::LimitReached { limit, active, leases: LeaseView::all(&user_id, leases, limit, settings) })
         }
         HeartbeatOutcome::NotFound => Err(ApiError::LeaseNotFound),
         HeartbeatOutcome::Ended(ended) => {

@@ -1,6 +1,7 @@
 //! The HTTP shell: routes, extractor settings, and the state handlers share.
 
 mod admin;
+mod body;
 mod health;
 mod leases;
 mod limits;

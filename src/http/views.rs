@@ -30,6 +30,9 @@ pub struct LeaseView {
     /// Only on acquire answers: leases ended on request (`terminate`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub terminated: Option<Vec<LeaseId>>,
+    /// Only on a heartbeat that recreated a lease the store had lost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored: Option<bool>,
 }
 
 impl LeaseView {
@@ -47,6 +50,7 @@ impl LeaseView {
             limit,
             evicted: None,
             terminated: None,
+            restored: None,
         }
     }
 

@@ -17,7 +17,7 @@ pub use census::{publish_census, refresh_every};
 /// (at 0) from startup, so rates and alerts work before the first event.
 pub const OPERATION_OUTCOMES: &[(&str, &[&str])] = &[
     ("acquire", &["created", "renewed", "denied", "store_error"]),
-    ("heartbeat", &["renewed", "not_found", "ended", "store_error"]),
+    ("heartbeat", &["renewed", "restored", "denied", "not_found", "ended", "store_error"]),
     ("release", &["released", "already_gone", "store_error"]),
     ("revoke", &["revoked", "store_error"]),
     // Leases ended by someone else's acquire, counted per lease.

@@ -34,8 +34,8 @@ impl EmbeddedStore {
         self.update(&req.user_id, |ledger, now, terms| ledger.acquire(req, now, terms))
     }
 
-    pub fn heartbeat(&self, user: &UserId, lease: LeaseId) -> HeartbeatOutcome {
-        self.update(user, |ledger, now, terms| ledger.heartbeat(lease, now, terms))
+    pub fn heartbeat(&self, user: &UserId, lease: LeaseId, restore: Option<&Restore>) -> HeartbeatOutcome {
+        self.update(user, |ledger, now, terms| ledger.heartbeat(lease, restore, now, terms))
     }
 
     pub fn release(&self, user: &UserId, lease: LeaseId) -> ReleaseOutcome {

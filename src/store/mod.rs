@@ -48,10 +48,16 @@ impl Store {
         }
     }
 
-    pub async fn heartbeat(&self, user: &UserId, lease: LeaseId) -> StoreResult<HeartbeatOutcome> {
+    /// With `restore`, a lease the store lost is recreated (see `Restore`).
+    pub async fn heartbeat(
+        &self,
+        user: &UserId,
+        lease: LeaseId,
+        restore: Option<&Restore>,
+    ) -> StoreResult<HeartbeatOutcome> {
         match self {
-            Store::Redis(s) => s.heartbeat(user, lease).await,
-            Store::Embedded(s) => Ok(s.heartbeat(user, lease)),
+            Store::Redis(s) => s.heartbeat(user, lease, restore).await,
+            Store::Embedded(s) => Ok(s.heartbeat(user, lease, restore)),
         }
     }
 

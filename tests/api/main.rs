@@ -16,5 +16,6 @@ mod properties;
 mod races;
 mod redis_store;
 mod release;
+mod restore;
 mod shutdown;
 mod walkthrough;

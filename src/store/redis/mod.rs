@@ -94,8 +94,17 @@ impl RedisStore {
         reply::acquire(self.run(&call).await?).map(|r| self.tally(r))
     }
 
-    pub async fn heartbeat(&self, user: &UserId, lease: LeaseId) -> StoreResult<HeartbeatOutcome> {
+    pub async fn heartbeat(
+        &self,
+        user: &UserId,
+        lease: LeaseId,
+        restore: Option<&Restore>,
+    ) -> StoreResult<HeartbeatOutcome> {
         let keys = self.keys.user(user);
+        let (stream, device) = match restore {
+            Some(r) => (r.stream_id.as_str(), r.device_id.as_ref().map_or("", |d| d.as_str())),
+            None => ("", ""),
+        };
         let value = self
             .run(
                 scripts::HEARTBEAT
@@ -104,7 +113,9 @@ impl RedisStore {
                     .key(&keys.limit)
                     .arg(lease.to_string())
                     .arg(self.terms.ttl_ms)
-                    .arg(self.terms.default_limit),
+                    .arg(self.terms.default_limit)
+                    .arg(stream)
+                    .arg(device),
             )
             .await?;
         reply::heartbeat(value).map(|r| self.tally(r))

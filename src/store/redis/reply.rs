@@ -124,6 +124,10 @@ pub fn heartbeat(value: Value) -> StoreResult<Reply<HeartbeatOutcome>> {
     let (tag, expired, rest) = tagged(&value)?;
     let outcome = match (tag, rest) {
         ("renewed", [limit, active, record]) => HeartbeatOutcome::Renewed(granted(limit, active, record)?),
+        ("restored", [limit, active, record]) => HeartbeatOutcome::Restored(granted(limit, active, record)?),
+        ("denied", [limit, active, records]) => {
+            HeartbeatOutcome::Denied { limit: count(limit)?, active: count(active)?, leases: leases(records)? }
+        }
         ("ended", [reason, by, ended_at]) => HeartbeatOutcome::Ended(Ended {
             reason: EndReason::parse(text(reason)?).ok_or_else(|| bad("unknown end reason"))?,
             by_lease_id: optional_lease_id(by)?,
