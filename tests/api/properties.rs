@@ -99,6 +99,7 @@ fn any_body_gets_no_5xx() {
     let target = Target::new();
     let (app, client) = (&target.app, &target.app.client);
     let acquire = app.url("/v1/users/prop/leases");
+    let heartbeat = app.url(&format!("/v1/users/prop/leases/{}/heartbeat", uuid::Uuid::new_v4()));
     proptest!(config(), |(body in prop::collection::vec(any::<u8>(), 0..5000),
                           value in json_value(),
                           content_type in prop_oneof![
@@ -117,6 +118,8 @@ fn any_body_gets_no_5xx() {
         prop_assert!(!status.is_server_error(), "{status} for {value}");
         let limit = target.status(client.put(app.url("/v1/users/prop/limit")).json(&value));
         prop_assert!(!limit.is_server_error(), "{limit} for limit {value}");
+        let heartbeat = target.status(client.post(&heartbeat).json(&value));
+        prop_assert!(!heartbeat.is_server_error(), "{heartbeat} for heartbeat body {value}");
     });
     assert!(target.still_healthy());
 }
