@@ -20,6 +20,8 @@ pub struct Settings {
     pub on_limit: OnLimit,
     pub key_prefix: String,
     pub admin_token: Option<String>,
+    /// HS256 secret for player JWTs; unset: player routes are open.
+    pub jwt_secret: Option<String>,
     pub metrics_max_users: usize,
     pub metrics_refresh: Duration,
     /// HTTP worker threads (each runs its own event loop).
@@ -60,7 +62,16 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("STREAMLEASE_HEARTBEAT_INTERVAL_MS", "10000", "heartbeat interval told to players; must be < the TTL"),
     ("STREAMLEASE_ON_LIMIT", "deny", "at the limit: deny | evict_oldest"),
     ("STREAMLEASE_KEY_PREFIX", "sl", "Redis key prefix (1..64 of A-Z a-z 0-9 - _ . :)"),
-    ("STREAMLEASE_ADMIN_TOKEN", "unset", "bearer token for admin routes; unset: admin routes open"),
+    (
+        "STREAMLEASE_ADMIN_TOKEN",
+        "unset",
+        "bearer token for admin routes (also accepted on player routes); unset: admin routes open",
+    ),
+    (
+        "STREAMLEASE_JWT_SECRET",
+        "unset",
+        "HS256 secret (32+ bytes); player routes then need a JWT whose sub is the user",
+    ),
     ("STREAMLEASE_METRICS_MAX_USERS", "10000", "cap on per-user metric series"),
     ("STREAMLEASE_METRICS_REFRESH_MS", "5000", "how often store-wide gauges are re-read (100..3600000)"),
     ("STREAMLEASE_WORKERS", "cores", "HTTP worker threads (1..256); default: the CPUs available"),
@@ -105,6 +116,7 @@ impl Settings {
             on_limit: on_limit(var("STREAMLEASE_ON_LIMIT"))?,
             key_prefix: key_prefix(var("STREAMLEASE_KEY_PREFIX"))?,
             admin_token: var("STREAMLEASE_ADMIN_TOKEN"),
+            jwt_secret: jwt_secret(var("STREAMLEASE_JWT_SECRET"))?,
             metrics_max_users: number(&var, "STREAMLEASE_METRICS_MAX_USERS", 10_000, 0..=10_000_000)? as usize,
             metrics_refresh: Duration::from_millis(number(
                 &var,
@@ -178,6 +190,17 @@ fn millis(
     number(var, name, default, range).map(Duration::from_millis)
 }
 
+/// Never echoes the secret: this error goes to stderr and logs.
+fn jwt_secret(raw: Option<String>) -> Result<Option<String>, ConfigError> {
+    match raw {
+        Some(secret) if secret.len() < 32 => Err(ConfigError {
+            var: "STREAMLEASE_JWT_SECRET",
+            problem: format!("must be at least 32 bytes, got {}", secret.len()),
+        }),
+        other => Ok(other),
+    }
+}
+
 fn on_limit(raw: Option<String>) -> Result<OnLimit, ConfigError> {
     match raw.as_deref().unwrap_or("deny") {
         "deny" => Ok(OnLimit::Deny),
@@ -236,11 +259,14 @@ mod tests {
             ("STREAMLEASE_ON_LIMIT", "kick"),
             ("STREAMLEASE_KEY_PREFIX", "a{b}"),
             ("STREAMLEASE_METRICS_REFRESH_MS", "1"),
+            ("STREAMLEASE_JWT_SECRET", "too-short-secret"),
         ];
         for (var, value) in cases {
             let err = settings(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}");
         }
+        let err = settings(&[("STREAMLEASE_JWT_SECRET", "too-short-secret")]).unwrap_err();
+        assert!(!err.to_string().contains("too-short-secret"), "a secret must never be echoed: {err}");
     }
 
     #[test]

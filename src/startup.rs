@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Auth};
 use crate::metrics::{Metrics, refresh_every};
 use crate::service::Leases;
 use crate::store::{EmbeddedStore, RedisStore, Store, StoreError};
@@ -56,7 +56,8 @@ impl Application {
         if settings.admin_token.is_none() {
             log::warn!("STREAMLEASE_ADMIN_TOKEN is unset: admin routes are open to anyone who can reach {addr}");
         }
-        let state = Data::new(AppState { leases: Leases::new(store, metrics.clone()), settings, metrics });
+        let auth = Auth::new(settings.admin_token.clone(), settings.jwt_secret.as_deref());
+        let state = Data::new(AppState { leases: Leases::new(store, metrics.clone()), settings, metrics, auth });
         let (workers, limits) = (state.settings.workers, state.settings.http);
         let served = state.clone();
         let server =

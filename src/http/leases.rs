@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, Responder};
 use serde::Deserialize;
 
 use super::AppState;
-use super::admin::Admin;
+use super::auth::{Admin, Player};
 use super::body::OptionalJson;
 use super::problem::ApiError;
 use super::views::{LeaseList, LeaseView, Revoked};
@@ -34,6 +34,7 @@ pub struct AcquireBody {
 }
 
 pub async fn acquire(
+    _player: Player,
     state: Data<AppState>,
     path: Path<UserPath>,
     body: Json<AcquireBody>,
@@ -84,6 +85,7 @@ pub struct RestoreBody {
 }
 
 pub async fn heartbeat(
+    _player: Player,
     state: Data<AppState>,
     path: Path<LeasePath>,
     body: OptionalJson<RestoreBody>,
@@ -113,13 +115,13 @@ pub async fn heartbeat(
 /// takes any body of any type, because `navigator.sendBeacon` cannot send a
 /// DELETE. Always 204: a release that finds nothing has nothing left to do,
 /// so a retried or duplicated release is harmless.
-pub async fn release(state: Data<AppState>, path: Path<LeasePath>) -> Result<HttpResponse, ApiError> {
+pub async fn release(_player: Player, state: Data<AppState>, path: Path<LeasePath>) -> Result<HttpResponse, ApiError> {
     let LeasePath { user_id, lease_id } = path.into_inner();
     state.leases.release(&user_id, lease_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub async fn list(state: Data<AppState>, path: Path<UserPath>) -> Result<impl Responder, ApiError> {
+pub async fn list(_player: Player, state: Data<AppState>, path: Path<UserPath>) -> Result<impl Responder, ApiError> {
     let user_id = path.into_inner().user_id;
     let UserLeases { limit, leases } = state.leases.list(&user_id).await?;
     let active = leases.len() as u32;

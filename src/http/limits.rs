@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, Responder};
 use serde::Deserialize;
 
 use super::AppState;
-use super::admin::Admin;
+use super::auth::{Admin, Player};
 use super::leases::UserPath;
 use super::problem::ApiError;
 use super::views::LimitView;
@@ -17,7 +17,7 @@ pub struct LimitBody {
     limit: u32,
 }
 
-pub async fn get(state: Data<AppState>, path: Path<UserPath>) -> Result<impl Responder, ApiError> {
+pub async fn get(_player: Player, state: Data<AppState>, path: Path<UserPath>) -> Result<impl Responder, ApiError> {
     let user_id = path.into_inner().user_id;
     let UserLimit { limit, source } = state.leases.user_limit(&user_id).await?;
     Ok(Json(LimitView { user_id, limit, source }))

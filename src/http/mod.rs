@@ -1,6 +1,6 @@
 //! The HTTP shell: routes, extractor settings, and the state handlers share.
 
-mod admin;
+mod auth;
 mod body;
 mod health;
 mod leases;
@@ -19,6 +19,11 @@ use crate::metrics::Metrics;
 use crate::service::Leases;
 use problem::ApiError;
 
+pub use auth::Auth;
+
+/// The route `navigator.sendBeacon` calls on page close.
+pub const RELEASE_BEACON_ROUTE: &str = "/v1/users/{user_id}/leases/{lease_id}/release";
+
 pub use observe::observe;
 
 /// JSON bodies larger than this are refused with 413.
@@ -29,6 +34,7 @@ pub struct AppState {
     pub leases: Leases,
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
+    pub auth: Auth,
 }
 
 /// Routes, plus the JSON and path settings that turn extractor failures into
@@ -58,7 +64,7 @@ pub fn configure(state: Data<AppState>) -> impl FnOnce(&mut ServiceConfig) {
                     .default_service(not_allowed("DELETE")),
             )
             .service(
-                resource("/v1/users/{user_id}/leases/{lease_id}/release")
+                resource(RELEASE_BEACON_ROUTE)
                     .route(web::post().to(leases::release))
                     .default_service(not_allowed("POST")),
             )

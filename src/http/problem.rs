@@ -27,8 +27,10 @@ struct Problem {
 pub enum ApiError {
     #[error("{0}")]
     InvalidRequest(String),
-    #[error("this route needs `Authorization: Bearer <admin token>`")]
+    #[error("missing or invalid bearer token")]
     Unauthorized,
+    #[error("this token is not for this user")]
+    Forbidden,
     #[error("no such route")]
     NotFound,
     #[error("no live lease with this id: it expired or was never known; acquire a new one")]
@@ -52,6 +54,7 @@ impl ApiError {
         match self {
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden => "forbidden",
             ApiError::NotFound => "not_found",
             ApiError::LeaseNotFound => "lease_not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
@@ -97,6 +100,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::LeaseNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::LimitReached { .. } => StatusCode::CONFLICT,

@@ -5,6 +5,7 @@ mod helpers;
 mod redis_server;
 
 mod acquire;
+mod auth;
 mod cli;
 mod errors;
 mod expiry;
