@@ -24,6 +24,9 @@ pub struct Settings {
     pub jwt_secret: Option<String>,
     pub metrics_max_users: usize,
     pub metrics_refresh: Duration,
+    /// While the store is down, answer acquires and heartbeats with
+    /// `degraded: true` instead of 503, so playback goes on.
+    pub fail_open: bool,
     /// HTTP worker threads (each runs its own event loop).
     pub workers: usize,
     pub http: HttpLimits,
@@ -74,6 +77,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ),
     ("STREAMLEASE_METRICS_MAX_USERS", "10000", "cap on per-user metric series"),
     ("STREAMLEASE_METRICS_REFRESH_MS", "5000", "how often store-wide gauges are re-read (100..3600000)"),
+    (
+        "STREAMLEASE_FAIL_OPEN",
+        "false",
+        "true: while the store is down, acquires and heartbeats succeed with degraded: true",
+    ),
     ("STREAMLEASE_WORKERS", "cores", "HTTP worker threads (1..256); default: the CPUs available"),
     ("STREAMLEASE_KEEP_ALIVE_MS", "60000", "idle keep-alive connections close after this (1000..3600000)"),
     ("STREAMLEASE_REQUEST_TIMEOUT_MS", "5000", "a client must send a request's head within this (100..60000)"),
@@ -124,6 +132,7 @@ impl Settings {
                 5_000,
                 100..=3_600_000,
             )?),
+            fail_open: flag(var("STREAMLEASE_FAIL_OPEN"), "STREAMLEASE_FAIL_OPEN")?,
             workers: number(&var, "STREAMLEASE_WORKERS", available_cores(), 1..=256)? as usize,
             http: HttpLimits {
                 keep_alive: millis(&var, "STREAMLEASE_KEEP_ALIVE_MS", 60_000, 1_000..=3_600_000)?,
@@ -201,6 +210,14 @@ fn jwt_secret(raw: Option<String>) -> Result<Option<String>, ConfigError> {
     }
 }
 
+fn flag(raw: Option<String>, name: &'static str) -> Result<bool, ConfigError> {
+    match raw.as_deref().unwrap_or("false") {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        other => Err(ConfigError { var: name, problem: format!("expected true or false, got {other:?}") }),
+    }
+}
+
 fn on_limit(raw: Option<String>) -> Result<OnLimit, ConfigError> {
     match raw.as_deref().unwrap_or("deny") {
         "deny" => Ok(OnLimit::Deny),
@@ -260,6 +277,7 @@ mod tests {
             ("STREAMLEASE_KEY_PREFIX", "a{b}"),
             ("STREAMLEASE_METRICS_REFRESH_MS", "1"),
             ("STREAMLEASE_JWT_SECRET", "too-short-secret"),
+            ("STREAMLEASE_FAIL_OPEN", "yes"),
         ];
         for (var, value) in cases {
             let err = settings(&[(var, value)]).unwrap_err();

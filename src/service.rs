@@ -3,6 +3,7 @@
 //! and the stores.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::domain::*;
 use crate::metrics::Metrics;
@@ -11,11 +12,19 @@ use crate::store::{Store, StoreResult};
 pub struct Leases {
     store: Store,
     metrics: Arc<Metrics>,
+    /// When a store failure was last logged (ms): during an outage every
+    /// request fails, and one line a second says enough.
+    last_failure_logged: AtomicI64,
 }
 
 impl Leases {
     pub fn new(store: Store, metrics: Arc<Metrics>) -> Self {
-        Self { store, metrics }
+        Self { store, metrics, last_failure_logged: AtomicI64::new(0) }
+    }
+
+    /// Counts a fail-open answer given while the store was down.
+    pub fn count_degraded(&self, operation: &'static str) {
+        self.metrics.count(operation, "degraded", 1);
     }
 
     pub fn store_kind(&self) -> &'static str {
@@ -99,8 +108,15 @@ impl Leases {
         let timer = duration.start_timer();
         let result = call.await;
         timer.observe_duration();
-        if result.is_err() {
+        if let Err(e) = &result {
             errors.inc();
+            let now = chrono::Utc::now().timestamp_millis();
+            let last = self.last_failure_logged.load(Ordering::Relaxed);
+            if now - last >= 1_000
+                && self.last_failure_logged.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+            {
+                log::warn!("store call {operation} failed: {e} (logged at most once a second)");
+            }
         }
         result
     }

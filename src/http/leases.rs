@@ -9,8 +9,9 @@ use super::AppState;
 use super::auth::{Admin, Player};
 use super::body::OptionalJson;
 use super::problem::ApiError;
-use super::views::{LeaseList, LeaseView, Revoked};
+use super::views::{DegradedLease, LeaseList, LeaseView, Revoked};
 use crate::domain::*;
+use crate::store::StoreError;
 
 #[derive(Debug, Deserialize)]
 pub struct UserPath {
@@ -51,7 +52,19 @@ pub async fn acquire(
     };
     let user = &request.user_id;
     let settings = &state.settings;
-    match state.leases.acquire(&request).await? {
+    let outcome = match state.leases.acquire(&request).await {
+        // Fail-open: playback goes on; the player's heartbeats after the
+        // store returns restore a real lease, subject to the limit.
+        Err(StoreError::Unavailable(_)) if settings.fail_open => {
+            state.leases.count_degraded("acquire");
+            let lease_id = request.new_lease_id;
+            let location = format!("/v1/users/{user}/leases/{lease_id}");
+            let view = DegradedLease::new(user, lease_id, Some(request.stream_id), request.device_id, settings);
+            return Ok(HttpResponse::Created().insert_header((header::LOCATION, location)).json(view));
+        }
+        other => other?,
+    };
+    match outcome {
         AcquireOutcome::Created { granted, evicted, terminated } => {
             let location = format!("/v1/users/{user}/leases/{}", granted.lease.lease_id);
             let view = LeaseView {
@@ -93,7 +106,15 @@ pub async fn heartbeat(
     let LeasePath { user_id, lease_id } = path.into_inner();
     let restore = body.0.map(|b| Restore { stream_id: b.stream_id, device_id: b.device_id });
     let settings = &state.settings;
-    match state.leases.heartbeat(&user_id, lease_id, restore.as_ref()).await? {
+    let outcome = match state.leases.heartbeat(&user_id, lease_id, restore.as_ref()).await {
+        Err(StoreError::Unavailable(_)) if settings.fail_open => {
+            state.leases.count_degraded("heartbeat");
+            let (stream, device) = restore.map_or((None, None), |r| (Some(r.stream_id), r.device_id));
+            return Ok(HttpResponse::Ok().json(DegradedLease::new(&user_id, lease_id, stream, device, settings)));
+        }
+        other => other?,
+    };
+    match outcome {
         HeartbeatOutcome::Renewed(granted) => {
             Ok(HttpResponse::Ok().json(LeaseView::granted(&user_id, granted, settings)))
         }

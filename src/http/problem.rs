@@ -88,9 +88,10 @@ impl ApiError {
     }
 }
 
+/// Store failures are logged (rate-limited) and counted where they happen,
+/// in `service::Leases`.
 impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        log::warn!("store call failed: {e}");
+    fn from(_: StoreError) -> Self {
         ApiError::StoreUnavailable
     }
 }

@@ -65,6 +65,42 @@ impl LeaseView {
     }
 }
 
+/// What fail-open mode answers while the store is down: a lease nobody has
+/// recorded. `active` and `limit` are unknown; `expires_at` is only a hint
+/// (by this instance's clock), as the next heartbeat after recovery decides.
+#[derive(Debug, Serialize)]
+pub struct DegradedLease {
+    pub lease_id: LeaseId,
+    pub user_id: UserId,
+    pub stream_id: Option<StreamId>,
+    pub device_id: Option<DeviceId>,
+    pub expires_at: String,
+    pub ttl_ms: u64,
+    pub heartbeat_interval_ms: u64,
+    pub degraded: bool,
+}
+
+impl DegradedLease {
+    pub fn new(
+        user_id: &UserId,
+        lease_id: LeaseId,
+        stream_id: Option<StreamId>,
+        device_id: Option<DeviceId>,
+        settings: &Settings,
+    ) -> Self {
+        DegradedLease {
+            lease_id,
+            user_id: user_id.clone(),
+            stream_id,
+            device_id,
+            expires_at: timestamp(chrono::Utc::now().timestamp_millis() + settings.lease_ttl_ms as i64),
+            ttl_ms: settings.lease_ttl_ms,
+            heartbeat_interval_ms: settings.heartbeat_interval_ms,
+            degraded: true,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct LeaseList {
     pub user_id: UserId,

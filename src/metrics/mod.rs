@@ -16,8 +16,9 @@ pub use census::{publish_census, refresh_every};
 /// Every lease operation and the outcomes it can have; each pair exists
 /// (at 0) from startup, so rates and alerts work before the first event.
 pub const OPERATION_OUTCOMES: &[(&str, &[&str])] = &[
-    ("acquire", &["created", "renewed", "denied", "store_error"]),
-    ("heartbeat", &["renewed", "restored", "denied", "not_found", "ended", "store_error"]),
+    // `degraded`: answered in fail-open mode while the store was down.
+    ("acquire", &["created", "renewed", "denied", "store_error", "degraded"]),
+    ("heartbeat", &["renewed", "restored", "denied", "not_found", "ended", "store_error", "degraded"]),
     ("release", &["released", "already_gone", "store_error"]),
     ("revoke", &["revoked", "store_error"]),
     // Leases ended by someone else's acquire, counted per lease.

@@ -94,6 +94,12 @@ impl TestApp {
         self.client.post(self.url(&format!("/v1/users/{user}/leases/{lease}/heartbeat"))).send().await.unwrap()
     }
 
+    /// A heartbeat carrying a body (`{stream_id, device_id?}` allows a restore).
+    pub async fn heartbeat_with(&self, user: &str, lease: &str, body: Value) -> Response {
+        let url = self.url(&format!("/v1/users/{user}/leases/{lease}/heartbeat"));
+        self.client.post(url).json(&body).send().await.unwrap()
+    }
+
     pub async fn release(&self, user: &str, lease: &str) -> Response {
         self.client.delete(self.url(&format!("/v1/users/{user}/leases/{lease}"))).send().await.unwrap()
     }

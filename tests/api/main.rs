@@ -9,6 +9,7 @@ mod auth;
 mod cli;
 mod errors;
 mod expiry;
+mod fail_open;
 mod health;
 mod heartbeat;
 mod limits;

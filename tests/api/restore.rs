@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::{Response, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -23,25 +23,19 @@ async fn short_ttl_app(backend: Backend, limit: u32) -> TestApp {
     .await
 }
 
-async fn heartbeat_with(app: &TestApp, user: &str, lease: &str, body: Value) -> Response {
-    let url = app.url(&format!("/v1/users/{user}/leases/{lease}/heartbeat"));
-    app.client.post(url).json(&body).send().await.unwrap()
-}
-
 async fn a_lost_lease_is_restored_by_a_heartbeat_that_carries_its_stream(backend: Backend) {
     let app = short_ttl_app(backend, 3).await;
     let lease = id(&app.acquire_ok("alice", "movie").await);
     app.let_time_pass(TTL_MS + 100).await;
     problem(app.heartbeat("alice", &lease).await, StatusCode::NOT_FOUND, "lease_not_found").await;
-    let response = heartbeat_with(&app, "alice", &lease, json!({"stream_id": "movie", "device_id": "tv"})).await;
+    let response = app.heartbeat_with("alice", &lease, json!({"stream_id": "movie", "device_id": "tv"})).await;
     assert_eq!(response.status(), StatusCode::OK);
     let restored: Value = response.json().await.unwrap();
     assert_eq!((restored["lease_id"].as_str(), restored["restored"].as_bool()), (Some(lease.as_str()), Some(true)));
     assert_eq!((restored["stream_id"].as_str(), restored["device_id"].as_str()), (Some("movie"), Some("tv")));
     assert_eq!(restored["active"], 1);
     // From then on an ordinary lease: renewed, with no `restored` flag.
-    let renewed: Value =
-        heartbeat_with(&app, "alice", &lease, json!({"stream_id": "movie"})).await.json().await.unwrap();
+    let renewed: Value = app.heartbeat_with("alice", &lease, json!({"stream_id": "movie"})).await.json().await.unwrap();
     assert!(renewed.get("restored").is_none(), "{renewed}");
     assert_eq!(app.active("alice").await, 1);
 }
@@ -50,7 +44,7 @@ async fn an_ended_lease_is_never_restored(backend: Backend) {
     let app = short_ttl_app(backend, 3).await;
     let lease = id(&app.acquire_ok("alice", "movie").await);
     app.release("alice", &lease).await;
-    let response = heartbeat_with(&app, "alice", &lease, json!({"stream_id": "movie"})).await;
+    let response = app.heartbeat_with("alice", &lease, json!({"stream_id": "movie"})).await;
     let ended = problem(response, StatusCode::GONE, "lease_ended").await;
     assert_eq!(ended["reason"], "released");
     assert_eq!(app.active("alice").await, 0);
@@ -61,7 +55,7 @@ async fn restore_without_a_free_slot_is_409(backend: Backend) {
     let lost = id(&app.acquire_ok("alice", "movie").await);
     app.let_time_pass(TTL_MS + 100).await;
     let taken = id(&app.acquire_ok("alice", "news").await);
-    let response = heartbeat_with(&app, "alice", &lost, json!({"stream_id": "movie"})).await;
+    let response = app.heartbeat_with("alice", &lost, json!({"stream_id": "movie"})).await;
     let denied = problem(response, StatusCode::CONFLICT, "limit_reached").await;
     assert_eq!(denied["leases"][0]["lease_id"], taken.as_str());
     assert_eq!(app.active("alice").await, 1);
@@ -77,7 +71,7 @@ async fn restore_never_gives_a_device_a_second_lease(backend: Backend) {
         .unwrap());
     app.let_time_pass(TTL_MS + 100).await;
     app.acquire("alice", json!({"stream_id": "news", "device_id": "tv"})).await;
-    let response = heartbeat_with(&app, "alice", &lost, json!({"stream_id": "movie", "device_id": "tv"})).await;
+    let response = app.heartbeat_with("alice", &lost, json!({"stream_id": "movie", "device_id": "tv"})).await;
     problem(response, StatusCode::NOT_FOUND, "lease_not_found").await;
     assert_eq!(app.active("alice").await, 1);
 }
@@ -88,12 +82,12 @@ async fn a_heartbeat_body_follows_the_json_rules(backend: Backend) {
     let url = app.url(&format!("/v1/users/alice/leases/{lease}/heartbeat"));
     let text = app.client.post(&url).header("content-type", "text/plain").body("{}").send().await.unwrap();
     problem(text, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
-    let bad = heartbeat_with(&app, "alice", &lease, json!({"stream_id": "a b"})).await;
+    let bad = app.heartbeat_with("alice", &lease, json!({"stream_id": "a b"})).await;
     problem(bad, StatusCode::BAD_REQUEST, "invalid_request").await;
-    let huge = heartbeat_with(&app, "alice", &lease, json!({"stream_id": "s", "pad": "x".repeat(5000)})).await;
+    let huge = app.heartbeat_with("alice", &lease, json!({"stream_id": "s", "pad": "x".repeat(5000)})).await;
     problem(huge, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
     // A live lease is simply renewed, body or not.
-    assert_eq!(heartbeat_with(&app, "alice", &lease, json!({"stream_id": "movie"})).await.status(), StatusCode::OK);
+    assert_eq!(app.heartbeat_with("alice", &lease, json!({"stream_id": "movie"})).await.status(), StatusCode::OK);
 }
 
 on_both_stores!(
@@ -126,7 +120,7 @@ async fn players_keep_playing_through_a_redis_restart_without_persistence() {
     let deadline = Instant::now() + Duration::from_secs(5);
     for (user, lease, body) in &players {
         loop {
-            let response = heartbeat_with(&app, user, lease, body.clone()).await;
+            let response = app.heartbeat_with(user, lease, body.clone()).await;
             if response.status() == StatusCode::SERVICE_UNAVAILABLE && Instant::now() < deadline {
                 continue;
             }
