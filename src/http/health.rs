@@ -1,4 +1,4 @@
-//! Liveness, readiness and the metrics endpoint.
+//! Liveness, readiness, metrics, and the API's own description.
 
 use actix_web::HttpResponse;
 use actix_web::web::Data;
@@ -21,4 +21,9 @@ pub async fn readyz(state: Data<AppState>) -> Result<HttpResponse, ApiError> {
 
 pub async fn metrics(state: Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().content_type(prometheus::TEXT_FORMAT).body(state.metrics.render())
+}
+
+/// The OpenAPI 3.1 description of this API, checked in next to the routes.
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(include_str!("openapi.json"))
 }

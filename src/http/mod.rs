@@ -21,8 +21,25 @@ use problem::ApiError;
 
 pub use auth::Auth;
 
+const LEASES_ROUTE: &str = "/v1/users/{user_id}/leases";
+const LEASE_ROUTE: &str = "/v1/users/{user_id}/leases/{lease_id}";
+const HEARTBEAT_ROUTE: &str = "/v1/users/{user_id}/leases/{lease_id}/heartbeat";
 /// The route `navigator.sendBeacon` calls on page close.
 pub const RELEASE_BEACON_ROUTE: &str = "/v1/users/{user_id}/leases/{lease_id}/release";
+const LIMIT_ROUTE: &str = "/v1/users/{user_id}/limit";
+
+/// Every route pattern served; `openapi.json` documents exactly these.
+pub const ROUTES: &[&str] = &[
+    LEASES_ROUTE,
+    LEASE_ROUTE,
+    HEARTBEAT_ROUTE,
+    RELEASE_BEACON_ROUTE,
+    LIMIT_ROUTE,
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+];
 
 pub use observe::observe;
 
@@ -47,21 +64,17 @@ pub fn configure(state: Data<AppState>) -> impl FnOnce(&mut ServiceConfig) {
             // Heartbeats are the bulk of the traffic, and actix tries routes
             // in this order.
             .service(
-                resource("/v1/users/{user_id}/leases/{lease_id}/heartbeat")
-                    .route(web::post().to(leases::heartbeat))
-                    .default_service(not_allowed("POST")),
+                resource(HEARTBEAT_ROUTE).route(web::post().to(leases::heartbeat)).default_service(not_allowed("POST")),
             )
             .service(
-                resource("/v1/users/{user_id}/leases")
+                resource(LEASES_ROUTE)
                     .route(web::post().to(leases::acquire))
                     .route(web::get().to(leases::list))
                     .route(web::delete().to(leases::revoke_all))
                     .default_service(not_allowed("GET, POST, DELETE")),
             )
             .service(
-                resource("/v1/users/{user_id}/leases/{lease_id}")
-                    .route(web::delete().to(leases::release))
-                    .default_service(not_allowed("DELETE")),
+                resource(LEASE_ROUTE).route(web::delete().to(leases::release)).default_service(not_allowed("DELETE")),
             )
             .service(
                 resource(RELEASE_BEACON_ROUTE)
@@ -69,7 +82,7 @@ pub fn configure(state: Data<AppState>) -> impl FnOnce(&mut ServiceConfig) {
                     .default_service(not_allowed("POST")),
             )
             .service(
-                resource("/v1/users/{user_id}/limit")
+                resource(LIMIT_ROUTE)
                     .route(web::get().to(limits::get))
                     .route(web::put().to(limits::put))
                     .route(web::delete().to(limits::delete))
@@ -78,6 +91,9 @@ pub fn configure(state: Data<AppState>) -> impl FnOnce(&mut ServiceConfig) {
             .service(resource("/healthz").route(web::get().to(health::healthz)).default_service(not_allowed("GET")))
             .service(resource("/readyz").route(web::get().to(health::readyz)).default_service(not_allowed("GET")))
             .service(resource("/metrics").route(web::get().to(health::metrics)).default_service(not_allowed("GET")))
+            .service(
+                resource("/openapi.json").route(web::get().to(health::openapi)).default_service(not_allowed("GET")),
+            )
             .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound) }));
     }
 }

@@ -14,6 +14,7 @@ mod health;
 mod heartbeat;
 mod limits;
 mod metrics;
+mod openapi;
 mod properties;
 mod races;
 mod redis_store;
