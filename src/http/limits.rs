@@ -12,9 +12,17 @@ use super::views::LimitView;
 use crate::config::MAX_LIMIT;
 use crate::domain::{LimitSource, UserLimit};
 
+/// `limit` is any JSON number with no fraction: JSON (and the OpenAPI
+/// document's `integer`) counts `5.0` as the integer 5.
 #[derive(Debug, Deserialize)]
 pub struct LimitBody {
-    limit: u32,
+    limit: serde_json::Number,
+}
+
+impl LimitBody {
+    fn whole(&self) -> Option<u64> {
+        self.limit.as_u64().or_else(|| self.limit.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
+    }
 }
 
 pub async fn get(_player: Player, state: Data<AppState>, path: Path<UserPath>) -> Result<impl Responder, ApiError> {
@@ -31,10 +39,12 @@ pub async fn put(
     path: Path<UserPath>,
     body: Json<LimitBody>,
 ) -> Result<impl Responder, ApiError> {
-    let limit = body.limit;
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::InvalidRequest(format!("limit must be 1..={MAX_LIMIT}, got {limit}")));
-    }
+    let Some(limit) = body.whole().and_then(|n| u32::try_from(n).ok()).filter(|n| (1..=MAX_LIMIT).contains(n)) else {
+        return Err(ApiError::InvalidRequest(format!(
+            "limit must be a whole number in 1..={MAX_LIMIT}, got {}",
+            body.limit
+        )));
+    };
     let user_id = path.into_inner().user_id;
     state.leases.set_limit(&user_id, Some(limit)).await?;
     Ok(Json(LimitView { user_id, limit, source: LimitSource::Override }))

@@ -51,10 +51,12 @@ async fn lowering_a_limit_keeps_running_leases_but_denies_new_ones(backend: Back
 
 async fn limits_outside_1_to_1000_are_refused_and_change_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
-    for bad in [json!(0), json!(1001), json!(-1), json!(2.5), json!("3"), json!(null)] {
+    for bad in [json!(0), json!(1001), json!(-1), json!(2.5), json!(1e300), json!("3"), json!(null)] {
         problem(app.put_limit("alice", bad.clone()).await, StatusCode::BAD_REQUEST, "invalid_request").await;
     }
     assert_eq!(app.put_limit("alice", json!(1000)).await.status(), StatusCode::OK);
+    // JSON counts 7.0 as the integer 7.
+    assert_eq!(app.put_limit("alice", json!(7.0)).await.json::<serde_json::Value>().await.unwrap()["limit"], 7);
     assert_eq!(app.put_limit("alice", json!(1)).await.status(), StatusCode::OK);
     let limit: serde_json::Value = app.get("/v1/users/alice/limit").await.json().await.unwrap();
     assert_eq!(limit["limit"], 1);
