@@ -115,9 +115,10 @@ pub enum AcquireOutcome {
     Denied { limit: u32, active: u32, leases: Vec<Lease>, terminated: Vec<LeaseId> },
 }
 
-/// What a heartbeat may carry so a lease the store lost (Redis restarted
-/// without persistence, a failover dropped writes) can be recreated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a heartbeat may carry (as its JSON body) so a lease the store lost
+/// (Redis restarted without persistence, a failover dropped writes) can be
+/// recreated. Unknown fields are ignored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct Restore {
     pub stream_id: StreamId,
     pub device_id: Option<DeviceId>,

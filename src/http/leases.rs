@@ -88,23 +88,16 @@ pub async fn acquire(
     }
 }
 
-/// What a heartbeat may carry: enough to recreate the lease if the store
-/// lost it (see `Restore`). Players that send it keep playing through a
-/// Redis restart without persistence.
-#[derive(Debug, Deserialize)]
-pub struct RestoreBody {
-    stream_id: StreamId,
-    device_id: Option<DeviceId>,
-}
-
 pub async fn heartbeat(
     _player: Player,
     state: Data<AppState>,
     path: Path<LeasePath>,
-    body: OptionalJson<RestoreBody>,
+    // Players that send their stream keep playing through a Redis restart
+    // without persistence: see `Restore`.
+    body: OptionalJson<Restore>,
 ) -> Result<HttpResponse, ApiError> {
     let LeasePath { user_id, lease_id } = path.into_inner();
-    let restore = body.0.map(|b| Restore { stream_id: b.stream_id, device_id: b.device_id });
+    let restore = body.0;
     let settings = &state.settings;
     let outcome = match state.leases.heartbeat(&user_id, lease_id, restore.as_ref()).await {
         Err(StoreError::Unavailable(_)) if settings.fail_open => {

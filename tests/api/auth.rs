@@ -25,6 +25,14 @@ async fn secured_app(backend: Backend) -> TestApp {
     .await
 }
 
+/// Acquires a lease for `user` with `bearer`; returns its id.
+async fn acquire_as(app: &TestApp, user: &str, bearer: &str) -> String {
+    let request = app.client.post(app.url(&format!("/v1/users/{user}/leases"))).bearer_auth(bearer);
+    let response = request.json(&json!({"stream_id": "s"})).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    id(&response.json::<serde_json::Value>().await.unwrap())
+}
+
 /// Every player route for `user`, with `lease` where one is needed.
 fn player_calls(app: &TestApp, user: &str, lease: &str) -> Vec<(&'static str, RequestBuilder)> {
     let c = &app.client;
@@ -63,18 +71,7 @@ async fn player_routes_need_a_valid_token(backend: Backend) {
 async fn no_route_lets_one_user_act_on_anothers_leases(backend: Backend) {
     let app = secured_app(backend).await;
     let bob = token("bob", 60, SECRET);
-    let bobs_lease: serde_json::Value = app
-        .client
-        .post(app.url("/v1/users/bob/leases"))
-        .bearer_auth(&bob)
-        .json(&json!({"stream_id": "s"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let lease = id(&bobs_lease);
+    let lease = acquire_as(&app, "bob", &bob).await;
     let alice = token("alice", 60, SECRET);
     for (what, call) in player_calls(&app, "bob", &lease) {
         let response = call.bearer_auth(&alice).send().await.unwrap();
@@ -117,18 +114,7 @@ async fn admin_routes_refuse_player_tokens_and_the_admin_token_opens_all(backend
 async fn the_beacon_release_takes_the_token_in_its_query(backend: Backend) {
     let app = secured_app(backend).await;
     let alice = token("alice", 60, SECRET);
-    let lease: serde_json::Value = app
-        .client
-        .post(app.url("/v1/users/alice/leases"))
-        .bearer_auth(&alice)
-        .json(&json!({"stream_id": "s"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let lease = id(&lease);
+    let lease = acquire_as(&app, "alice", &alice).await;
     let beacon = app.url(&format!("/v1/users/alice/leases/{lease}/release?access_token={alice}"));
     let response = app.client.post(beacon).header("content-type", "text/plain").body("bye").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
