@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use secrecy::SecretString;
+
 use crate::domain::OnLimit;
 use crate::domain::ledger::Terms;
 
@@ -19,9 +21,13 @@ pub struct Settings {
     pub heartbeat_interval_ms: u64,
     pub on_limit: OnLimit,
     pub key_prefix: String,
-    pub admin_token: Option<String>,
-    /// HS256 secret for player JWTs; unset: player routes are open.
-    pub jwt_secret: Option<String>,
+    /// Secrets are typed, so a `{:?}` of the settings prints `[REDACTED]`.
+    pub admin_token: Option<SecretString>,
+    pub jwt: Option<JwtSettings>,
+    /// Admin routes without a token while player routes need a JWT: only
+    /// when the operator says so explicitly.
+    pub admin_open: bool,
+    pub metrics: MetricsAccess,
     pub metrics_max_users: usize,
     pub metrics_refresh: Duration,
     /// While the store is down, answer acquires and heartbeats with
@@ -32,13 +38,35 @@ pub struct Settings {
     pub http: HttpLimits,
 }
 
+/// How player JWTs are checked (HS256).
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub secret: SecretString,
+    /// When set, a token's `aud` must name it; when unset, `aud` is not read.
+    pub audience: Option<String>,
+    /// When set, a token's `iss` must equal it.
+    pub issuer: Option<String>,
+}
+
+/// Who may read `/metrics`, where, and what it shows.
+#[derive(Debug, Clone)]
+pub struct MetricsAccess {
+    /// When set, `/metrics` needs `Authorization: Bearer <token>`.
+    pub token: Option<SecretString>,
+    /// When set, `/metrics` is served on this address only, not on `bind`.
+    pub bind: Option<SocketAddr>,
+    /// `streamlease_user_active_leases` (user ids as labels) on or off.
+    pub per_user: bool,
+}
+
 /// Connection handling, set deliberately rather than left to the framework.
 #[derive(Debug, Clone, Copy)]
 pub struct HttpLimits {
     /// How long an idle keep-alive connection stays open. Longer than the
     /// heartbeat interval, so a player reuses one connection.
     pub keep_alive: Duration,
-    /// How long a client may take to send a request's head.
+    /// How long a client may take to send a request's head, and again its
+    /// body once the head is in.
     pub request_timeout: Duration,
     /// How long a closing connection may take to go away.
     pub disconnect_timeout: Duration,
@@ -75,6 +103,12 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "unset",
         "HS256 secret (32+ bytes); player routes then need a JWT whose sub is the user",
     ),
+    ("STREAMLEASE_JWT_AUDIENCE", "unset", "when set, a player JWT's aud must name this"),
+    ("STREAMLEASE_JWT_ISSUER", "unset", "when set, a player JWT's iss must be this"),
+    ("STREAMLEASE_ADMIN_OPEN", "false", "true: allow admin routes without a token while STREAMLEASE_JWT_SECRET is set"),
+    ("STREAMLEASE_METRICS_TOKEN", "unset", "when set, /metrics needs this bearer token"),
+    ("STREAMLEASE_METRICS_BIND", "unset", "when set, /metrics is served on this ip:port only"),
+    ("STREAMLEASE_METRICS_PER_USER", "true", "false: no per-user series (user ids never reach /metrics)"),
     ("STREAMLEASE_METRICS_MAX_USERS", "10000", "cap on per-user metric series"),
     ("STREAMLEASE_METRICS_REFRESH_MS", "5000", "how often store-wide gauges are re-read (100..3600000)"),
     (
@@ -84,7 +118,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ),
     ("STREAMLEASE_WORKERS", "cores", "HTTP worker threads (1..256); default: the CPUs available"),
     ("STREAMLEASE_KEEP_ALIVE_MS", "60000", "idle keep-alive connections close after this (1000..3600000)"),
-    ("STREAMLEASE_REQUEST_TIMEOUT_MS", "5000", "a client must send a request's head within this (100..60000)"),
+    (
+        "STREAMLEASE_REQUEST_TIMEOUT_MS",
+        "5000",
+        "a client must send a request's head within this, then its body within this (100..60000)",
+    ),
     ("STREAMLEASE_DISCONNECT_TIMEOUT_MS", "1000", "a closing connection may linger this long (100..60000)"),
     ("STREAMLEASE_MAX_CONNECTIONS", "20000", "open connections at most, all workers together (1..1000000)"),
     ("STREAMLEASE_SHUTDOWN_TIMEOUT_MS", "10000", "on SIGTERM, in-flight requests may finish within this (0..600000)"),
@@ -115,6 +153,29 @@ impl Settings {
             redis::Client::open(url.as_str())
                 .map_err(|e| ConfigError { var: "REDIS_URL", problem: format!("not a Redis URL: {e}") })?;
         }
+        let admin_token = var("STREAMLEASE_ADMIN_TOKEN").map(SecretString::from);
+        let jwt = jwt_secret(var("STREAMLEASE_JWT_SECRET"))?.map(|secret| JwtSettings {
+            secret,
+            audience: var("STREAMLEASE_JWT_AUDIENCE"),
+            issuer: var("STREAMLEASE_JWT_ISSUER"),
+        });
+        let admin_open = flag(var("STREAMLEASE_ADMIN_OPEN"), "STREAMLEASE_ADMIN_OPEN")?;
+        if jwt.is_some() && admin_token.is_none() && !admin_open {
+            return Err(ConfigError {
+                var: "STREAMLEASE_ADMIN_TOKEN",
+                problem: "must be set when STREAMLEASE_JWT_SECRET is, or admin routes would be open to anyone \
+                          (set STREAMLEASE_ADMIN_OPEN=true to allow that on purpose)"
+                    .into(),
+            });
+        }
+        let metrics = MetricsAccess {
+            token: var("STREAMLEASE_METRICS_TOKEN").map(SecretString::from),
+            bind: match var("STREAMLEASE_METRICS_BIND") {
+                Some(_) => Some(parsed(&var, "STREAMLEASE_METRICS_BIND", "", "an ip:port address")?),
+                None => None,
+            },
+            per_user: flag_or(var("STREAMLEASE_METRICS_PER_USER"), "STREAMLEASE_METRICS_PER_USER", true)?,
+        };
         Ok(Settings {
             bind: parsed(&var, "STREAMLEASE_BIND", "127.0.0.1:8080", "an ip:port address")?,
             redis_url,
@@ -123,8 +184,10 @@ impl Settings {
             heartbeat_interval_ms,
             on_limit: on_limit(var("STREAMLEASE_ON_LIMIT"))?,
             key_prefix: key_prefix(var("STREAMLEASE_KEY_PREFIX"))?,
-            admin_token: var("STREAMLEASE_ADMIN_TOKEN"),
-            jwt_secret: jwt_secret(var("STREAMLEASE_JWT_SECRET"))?,
+            admin_token,
+            jwt,
+            admin_open,
+            metrics,
             metrics_max_users: number(&var, "STREAMLEASE_METRICS_MAX_USERS", 10_000, 0..=10_000_000)? as usize,
             metrics_refresh: Duration::from_millis(number(
                 &var,
@@ -200,18 +263,22 @@ fn millis(
 }
 
 /// Never echoes the secret: this error goes to stderr and logs.
-fn jwt_secret(raw: Option<String>) -> Result<Option<String>, ConfigError> {
+fn jwt_secret(raw: Option<String>) -> Result<Option<SecretString>, ConfigError> {
     match raw {
         Some(secret) if secret.len() < 32 => Err(ConfigError {
             var: "STREAMLEASE_JWT_SECRET",
             problem: format!("must be at least 32 bytes, got {}", secret.len()),
         }),
-        other => Ok(other),
+        other => Ok(other.map(SecretString::from)),
     }
 }
 
 fn flag(raw: Option<String>, name: &'static str) -> Result<bool, ConfigError> {
-    match raw.as_deref().unwrap_or("false") {
+    flag_or(raw, name, false)
+}
+
+fn flag_or(raw: Option<String>, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match raw.as_deref().unwrap_or(if default { "true" } else { "false" }) {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
         other => Err(ConfigError { var: name, problem: format!("expected true or false, got {other:?}") }),
@@ -256,7 +323,9 @@ mod tests {
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
         assert_eq!((s.max_streams, s.lease_ttl_ms, s.heartbeat_interval_ms), (3, 30_000, 10_000));
         assert_eq!((s.on_limit, s.key_prefix.as_str()), (OnLimit::Deny, "sl"));
-        assert_eq!((s.redis_url, s.admin_token), (None, None));
+        assert_eq!(s.redis_url, None);
+        assert!(s.admin_token.is_none() && s.jwt.is_none() && !s.admin_open);
+        assert!(s.metrics.token.is_none() && s.metrics.bind.is_none() && s.metrics.per_user);
         assert_eq!((s.metrics_max_users, s.metrics_refresh), (10_000, Duration::from_secs(5)));
         assert!(s.workers >= 1);
         for (name, default, _) in VARIABLES {
@@ -278,6 +347,9 @@ mod tests {
             ("STREAMLEASE_METRICS_REFRESH_MS", "1"),
             ("STREAMLEASE_JWT_SECRET", "too-short-secret"),
             ("STREAMLEASE_FAIL_OPEN", "yes"),
+            ("STREAMLEASE_METRICS_BIND", "metrics-host"),
+            ("STREAMLEASE_METRICS_PER_USER", "off"),
+            ("STREAMLEASE_ADMIN_OPEN", "please"),
         ];
         for (var, value) in cases {
             let err = settings(&[(var, value)]).unwrap_err();
@@ -285,6 +357,30 @@ mod tests {
         }
         let err = settings(&[("STREAMLEASE_JWT_SECRET", "too-short-secret")]).unwrap_err();
         assert!(!err.to_string().contains("too-short-secret"), "a secret must never be echoed: {err}");
+    }
+
+    #[test]
+    fn a_jwt_secret_without_an_admin_token_is_refused_unless_admin_routes_are_opened_on_purpose() {
+        let secret = ("STREAMLEASE_JWT_SECRET", "a-secret-of-at-least-32-bytes-long!");
+        let err = settings(&[secret]).unwrap_err();
+        assert_eq!(err.var, "STREAMLEASE_ADMIN_TOKEN");
+        assert!(settings(&[secret, ("STREAMLEASE_ADMIN_TOKEN", "admin")]).is_ok());
+        assert!(settings(&[secret, ("STREAMLEASE_ADMIN_OPEN", "true")]).unwrap().admin_open);
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let s = settings(&[
+            ("STREAMLEASE_JWT_SECRET", "jwt-secret-jwt-secret-jwt-secret-jwt"),
+            ("STREAMLEASE_ADMIN_TOKEN", "admin-token-value"),
+            ("STREAMLEASE_METRICS_TOKEN", "metrics-token-value"),
+        ])
+        .unwrap();
+        let shown = format!("{s:?}");
+        for secret in ["jwt-secret-jwt", "admin-token-value", "metrics-token-value"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("REDACTED"), "{shown}");
     }
 
     #[test]

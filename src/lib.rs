@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod service;
 pub mod startup;

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(e) => return complain(&e.to_string()),
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    streamlease::logging::init();
     let served = actix_web::rt::System::new().block_on(async {
         Application::build(settings)
             .await?

@@ -31,6 +31,9 @@ pub enum StartupError {
 pub struct Application {
     addr: SocketAddr,
     server: Server,
+    /// The `/metrics` listener, when `STREAMLEASE_METRICS_BIND` gives it an
+    /// address of its own.
+    metrics_server: Option<(SocketAddr, Server)>,
     /// The metrics census task; it ends with the server.
     census: JoinHandle<()>,
 }
@@ -38,8 +41,7 @@ pub struct Application {
 impl Application {
     /// Binds `settings.bind` and serves with the wall clock.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let listener =
-            TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind { addr: settings.bind, source })?;
+        let listener = bind(settings.bind)?;
         Self::build_on(listener, settings, Arc::new(SystemClock)).await
     }
 
@@ -56,44 +58,87 @@ impl Application {
         if settings.admin_token.is_none() {
             log::warn!("STREAMLEASE_ADMIN_TOKEN is unset: admin routes are open to anyone who can reach {addr}");
         }
-        let auth = Auth::new(settings.admin_token.clone(), settings.jwt_secret.as_deref());
+        let auth = Auth::new(&settings);
+        let metrics_bind = settings.metrics.bind;
         let state = Data::new(AppState { leases: Leases::new(store, metrics.clone()), settings, metrics, auth });
         let (workers, limits) = (state.settings.workers, state.settings.http);
         let served = state.clone();
-        let server =
-            HttpServer::new(move || App::new().wrap(from_fn(http::observe)).configure(http::configure(served.clone())))
-                .workers(workers)
-                .keep_alive(limits.keep_alive)
-                .client_request_timeout(limits.request_timeout)
-                .client_disconnect_timeout(limits.disconnect_timeout)
-                // actix counts connections per worker.
-                .max_connections(limits.max_connections.div_ceil(workers))
-                // actix takes whole seconds; round up so no request is cut short.
-                .shutdown_timeout(limits.shutdown_timeout.as_millis().div_ceil(1000) as u64)
-                .listen(listener)
-                .map_err(StartupError::Server)?
-                .run();
+        let with_metrics = metrics_bind.is_none();
+        let server = HttpServer::new(move || {
+            App::new().wrap(from_fn(http::observe)).configure(http::configure(served.clone(), with_metrics))
+        })
+        .workers(workers)
+        .keep_alive(limits.keep_alive)
+        .client_request_timeout(limits.request_timeout)
+        .client_disconnect_timeout(limits.disconnect_timeout)
+        // actix counts connections per worker.
+        .max_connections(limits.max_connections.div_ceil(workers))
+        // actix takes whole seconds; round up so no request is cut short.
+        .shutdown_timeout(limits.shutdown_timeout.as_millis().div_ceil(1000) as u64)
+        .listen(listener)
+        .map_err(StartupError::Server)?
+        .run();
+        let metrics_server = match metrics_bind {
+            Some(addr) => Some(serve_metrics_only(bind(addr)?, state.clone())?),
+            None => None,
+        };
         let census = tokio::spawn(census_task(state));
         log::info!("listening on http://{addr}");
-        Ok(Self { addr, server, census })
+        if let Some((metrics_addr, _)) = &metrics_server {
+            log::info!("serving /metrics on http://{metrics_addr}/metrics only");
+        }
+        Ok(Self { addr, server, metrics_server, census })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// Where `/metrics` is served when it has a listener of its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_server.as_ref().map(|(addr, _)| *addr)
+    }
+
     /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let served = self.server.await;
+        let served = match self.metrics_server {
+            // Both react to the same signal; the API's answer is the one
+            // that matters.
+            Some((_, metrics)) => futures_util::future::join(self.server, metrics).await.0,
+            None => self.server.await,
+        };
         self.census.abort();
         served
     }
 }
 
+fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })
+}
+
+/// A small server of its own for `/metrics`: one worker is plenty for a
+/// scrape every few seconds.
+fn serve_metrics_only(listener: TcpListener, state: Data<AppState>) -> Result<(SocketAddr, Server), StartupError> {
+    let addr = listener.local_addr().map_err(StartupError::Server)?;
+    let limits = state.settings.http;
+    let server = HttpServer::new(move || App::new().configure(http::configure_metrics_only(state.clone())))
+        .workers(1)
+        .keep_alive(limits.keep_alive)
+        .client_request_timeout(limits.request_timeout)
+        .client_disconnect_timeout(limits.disconnect_timeout)
+        .max_connections(64)
+        .shutdown_timeout(1)
+        .listen(listener)
+        .map_err(StartupError::Server)?
+        .run();
+    Ok((addr, server))
+}
+
 /// Re-reads the store-wide gauges every `STREAMLEASE_METRICS_REFRESH_MS`.
 async fn census_task(state: Data<AppState>) {
     let settings = &state.settings;
-    let (period, metrics, max_users) = (settings.metrics_refresh, state.metrics.clone(), settings.metrics_max_users);
+    let per_user = settings.metrics.per_user.then_some(settings.metrics_max_users);
+    let (period, metrics) = (settings.metrics_refresh, state.metrics.clone());
     let take_census = move || {
         let state = state.clone();
         async move {
@@ -106,7 +151,7 @@ async fn census_task(state: Data<AppState>) {
             }
         }
     };
-    refresh_every(period, metrics, max_users, take_census).await;
+    refresh_every(period, metrics, per_user, take_census).await;
 }
 
 async fn open_store(settings: &Settings, clock: Arc<dyn Clock>, metrics: &Metrics) -> Result<Store, StartupError> {

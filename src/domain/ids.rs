@@ -16,19 +16,26 @@ pub enum IdError {
     Length(usize),
     #[error("may contain only A-Z a-z 0-9 - _ . : @")]
     Charset,
+    #[error("must not be made only of dots")]
+    OnlyDots,
     #[error("must be a UUID")]
     NotUuid,
 }
 
 /// The id alphabet excludes `{`, `}`, `|` and `;` on purpose: `{` and `}` would
 /// break the per-user Redis Cluster hash tag, and `|` and `;` separate fields
-/// and records in what the Redis store keeps.
+/// and records in what the Redis store keeps. Ids of dots alone (`.`, `..`)
+/// are path segments to every URL library: a client that normalises
+/// `/v1/users/../leases/{id}` would call another route.
 fn check_id(s: &str) -> Result<(), IdError> {
     if s.is_empty() || s.len() > MAX_ID_LEN {
         return Err(IdError::Length(s.len()));
     }
     let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'@');
-    if s.bytes().all(allowed) { Ok(()) } else { Err(IdError::Charset) }
+    if !s.bytes().all(allowed) {
+        return Err(IdError::Charset);
+    }
+    if s.bytes().all(|b| b == b'.') { Err(IdError::OnlyDots) } else { Ok(()) }
 }
 
 macro_rules! text_id {
@@ -141,14 +148,19 @@ mod tests {
         for bad in ["a b", "a/b", "{a}", "a|b", "é", "a\n", "a%20"] {
             assert_eq!(UserId::try_from(bad), Err(IdError::Charset), "{bad:?}");
         }
+        for dots in [".", "..", "..."] {
+            assert_eq!(UserId::try_from(dots), Err(IdError::OnlyDots), "{dots:?}");
+        }
+        assert!(UserId::try_from(".a.").is_ok());
     }
 
     proptest::proptest! {
         #[test]
-        fn any_string_is_accepted_exactly_when_it_fits_the_alphabet(s in "\\PC{0,140}|[A-Za-z0-9._:@-]{0,140}") {
+        fn any_string_is_accepted_exactly_when_it_fits_the_alphabet(s in "\\PC{0,140}|[A-Za-z0-9._:@-]{0,140}|[.]{1,3}") {
             let fits = !s.is_empty()
                 && s.len() <= MAX_ID_LEN
-                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:@".contains(&b));
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:@".contains(&b))
+                && s.bytes().any(|b| b != b'.');
             proptest::prop_assert_eq!(UserId::try_from(s.as_str()).is_ok(), fits);
             proptest::prop_assert_eq!(LeaseId::try_from(s.as_str()).is_ok(), uuid::Uuid::try_parse(&s).is_ok());
         }

@@ -24,10 +24,11 @@ impl Lease {
         self.expires_at > now
     }
 
-    /// Order of listings: oldest first, ties broken by id so every store
-    /// answers the same.
+    /// Order of listings: oldest first. Both stores keep leases in the order
+    /// they were taken, and a stable sort by this key keeps that order for
+    /// leases taken within the same millisecond.
     pub fn by_age(a: &Lease, b: &Lease) -> std::cmp::Ordering {
-        (a.acquired_at, a.lease_id).cmp(&(b.acquired_at, b.lease_id))
+        a.acquired_at.cmp(&b.acquired_at)
     }
 }
 

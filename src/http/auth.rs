@@ -9,11 +9,13 @@ use actix_web::http::header;
 use actix_web::web::Data;
 use actix_web::{FromRequest, HttpRequest};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::problem::ApiError;
 use super::{AppState, RELEASE_BEACON_ROUTE};
+use crate::config::{JwtSettings, Settings};
 
 /// How far past `exp` a token is still accepted, for clocks that disagree
 /// between the token issuer and this service.
@@ -21,26 +23,51 @@ const JWT_CLOCK_SKEW_S: u64 = 30;
 
 /// The credentials this instance accepts, prepared once at startup.
 pub struct Auth {
-    admin_token: Option<String>,
+    admin_token: Option<SecretString>,
     jwt: Option<(DecodingKey, Validation)>,
+    metrics_token: Option<SecretString>,
 }
 
 impl Auth {
-    pub fn new(admin_token: Option<String>, jwt_secret: Option<&str>) -> Self {
-        let jwt = jwt_secret.map(|secret| {
-            // HS256 only: a token must not choose its own algorithm.
-            let mut validation = Validation::new(Algorithm::HS256);
-            validation.set_required_spec_claims(&["exp", "sub"]);
-            validation.leeway = JWT_CLOCK_SKEW_S;
-            (DecodingKey::from_secret(secret.as_bytes()), validation)
-        });
-        Auth { admin_token, jwt }
+    pub fn new(settings: &Settings) -> Self {
+        Auth {
+            admin_token: settings.admin_token.clone(),
+            jwt: settings.jwt.as_ref().map(jwt_checks),
+            metrics_token: settings.metrics.token.clone(),
+        }
     }
 
-    /// Constant time, so response timing does not leak the token.
     fn is_admin(&self, token: &str) -> bool {
-        self.admin_token.as_deref().is_some_and(|admin| bool::from(token.as_bytes().ct_eq(admin.as_bytes())))
+        same_secret(self.admin_token.as_ref(), token)
     }
+}
+
+/// Constant time, so response timing does not leak the secret.
+fn same_secret(secret: Option<&SecretString>, token: &str) -> bool {
+    secret.is_some_and(|s| bool::from(token.as_bytes().ct_eq(s.expose_secret().as_bytes())))
+}
+
+fn jwt_checks(settings: &JwtSettings) -> (DecodingKey, Validation) {
+    // HS256 only: a token must not choose its own algorithm.
+    let mut validation = Validation::new(Algorithm::HS256);
+    let mut required = vec!["exp", "sub"];
+    validation.leeway = JWT_CLOCK_SKEW_S;
+    // A token not yet valid is not valid (RFC 7519 §4.1.5).
+    validation.validate_nbf = true;
+    match &settings.audience {
+        Some(audience) => {
+            validation.set_audience(&[audience]);
+            required.push("aud");
+        }
+        // No audience configured: `aud` is not ours to judge.
+        None => validation.validate_aud = false,
+    }
+    if let Some(issuer) = &settings.issuer {
+        validation.set_issuer(&[issuer]);
+        required.push("iss");
+    }
+    validation.set_required_spec_claims(&required);
+    (DecodingKey::from_secret(settings.secret.expose_secret().as_bytes()), validation)
 }
 
 #[derive(Deserialize)]
@@ -52,8 +79,12 @@ fn auth(req: &HttpRequest) -> Option<&Auth> {
     req.app_data::<Data<AppState>>().map(|state| &state.auth)
 }
 
+/// The token of `Authorization: Bearer <token>`; the scheme name is
+/// case-insensitive (RFC 9110 §11.1).
 fn bearer(req: &HttpRequest) -> Option<&str> {
-    req.headers().get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim_start_matches(' ')).filter(|t| !t.is_empty())
 }
 
 /// `navigator.sendBeacon` cannot set headers, so the beacon release route
@@ -108,6 +139,33 @@ fn check_player(req: &HttpRequest) -> Result<Player, ApiError> {
     if auth.is_admin(token) {
         return Ok(Player);
     }
-    let claims = jsonwebtoken::decode::<Claims>(token, key, validation).map_err(|_| ApiError::Unauthorized)?.claims;
-    if req.match_info().get("user_id") == Some(claims.sub.as_str()) { Ok(Player) } else { Err(ApiError::Forbidden) }
+    let decoded = jsonwebtoken::decode::<Claims>(token, key, validation).map_err(|_| ApiError::Unauthorized)?;
+    // `crit` lists extensions the recipient must understand; we understand
+    // none, so such a token must be refused (RFC 7515 §4.1.11).
+    if decoded.header.crit.is_some() {
+        return Err(ApiError::Unauthorized);
+    }
+    let sub = decoded.claims.sub;
+    if req.match_info().get("user_id") == Some(sub.as_str()) { Ok(Player) } else { Err(ApiError::Forbidden) }
+}
+
+/// Proof that the caller may read `/metrics`: the metrics token, when one is
+/// set (the admin token is not accepted: a scraper's credential should open
+/// nothing else, and the admin's should not sit in a scrape config).
+pub struct MetricsReader;
+
+impl FromRequest for MetricsReader {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(expected) = auth(req).and_then(|a| a.metrics_token.as_ref()) else {
+            return ready(Ok(MetricsReader));
+        };
+        ready(if bearer(req).is_some_and(|token| same_secret(Some(expected), token)) {
+            Ok(MetricsReader)
+        } else {
+            Err(ApiError::Unauthorized)
+        })
+    }
 }

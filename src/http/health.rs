@@ -5,6 +5,7 @@ use actix_web::web::Data;
 use serde_json::json;
 
 use super::AppState;
+use super::auth::MetricsReader;
 use super::problem::ApiError;
 
 /// 200 while the process runs; never touches the store.
@@ -19,7 +20,7 @@ pub async fn readyz(state: Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(json!({"status": "ready", "store": state.leases.store_kind()})))
 }
 
-pub async fn metrics(state: Data<AppState>) -> HttpResponse {
+pub async fn metrics(_reader: MetricsReader, state: Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().content_type(prometheus::TEXT_FORMAT).body(state.metrics.render())
 }
 

@@ -55,8 +55,9 @@ pub struct AppState {
 }
 
 /// Routes, plus the JSON and path settings that turn extractor failures into
-/// problems.
-pub fn configure(state: Data<AppState>) -> impl FnOnce(&mut ServiceConfig) {
+/// problems. `with_metrics: false` leaves `/metrics` to its own listener
+/// (`STREAMLEASE_METRICS_BIND`).
+pub fn configure(state: Data<AppState>, with_metrics: bool) -> impl FnOnce(&mut ServiceConfig) {
     move |cfg| {
         cfg.app_data(state)
             .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(problem::json_error))
@@ -88,14 +89,44 @@ pub fn configure(state: Data<AppState>) -> impl FnOnce(&mut ServiceConfig) {
                     .route(web::delete().to(limits::delete))
                     .default_service(not_allowed("GET, PUT, DELETE")),
             )
-            .service(resource("/healthz").route(web::get().to(health::healthz)).default_service(not_allowed("GET")))
-            .service(resource("/readyz").route(web::get().to(health::readyz)).default_service(not_allowed("GET")))
-            .service(resource("/metrics").route(web::get().to(health::metrics)).default_service(not_allowed("GET")))
+            // Probes often send HEAD; actix answers it without a body.
+            .service(
+                resource("/healthz")
+                    .route(web::get().to(health::healthz))
+                    .route(web::head().to(health::healthz))
+                    .default_service(not_allowed("GET, HEAD")),
+            )
+            .service(
+                resource("/readyz")
+                    .route(web::get().to(health::readyz))
+                    .route(web::head().to(health::readyz))
+                    .default_service(not_allowed("GET, HEAD")),
+            )
+            .configure(|cfg| {
+                if with_metrics {
+                    cfg.service(metrics_resource());
+                }
+            })
             .service(
                 resource("/openapi.json").route(web::get().to(health::openapi)).default_service(not_allowed("GET")),
             )
             .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound) }));
     }
+}
+
+/// What the metrics listener serves: `/metrics`, and `/healthz` so its port
+/// can be probed too.
+pub fn configure_metrics_only(state: Data<AppState>) -> impl FnOnce(&mut ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(state)
+            .service(metrics_resource())
+            .service(resource("/healthz").route(web::get().to(health::healthz)).default_service(not_allowed("GET")))
+            .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound) }));
+    }
+}
+
+fn metrics_resource() -> actix_web::Resource {
+    resource("/metrics").route(web::get().to(health::metrics)).default_service(not_allowed("GET"))
 }
 
 /// A resource named after its own pattern: `HttpRequest::match_name` then

@@ -11,14 +11,18 @@ use crate::domain::{Census, UserCount};
 
 /// Sets the gauges from a census. Per-user series go to the `max_users`
 /// users with most leases (ties by id, so instances agree); users no longer
-/// among them lose their series.
-pub fn publish_census(metrics: &Metrics, mut census: Census, max_users: usize) {
+/// among them lose their series. `per_user: None` publishes no per-user
+/// series at all (`STREAMLEASE_METRICS_PER_USER=false`).
+pub fn publish_census(metrics: &Metrics, mut census: Census, per_user: Option<usize>) {
     census.users.retain(|u| u.active > 0);
     let users = &mut census.users;
     metrics.active_leases.set(users.iter().map(|u| i64::from(u.active)).sum());
     metrics.active_users.set(users.len() as i64);
     metrics.users_at_limit.set(users.iter().filter(|u| u.active >= u.limit).count() as i64);
 
+    let Some(max_users) = per_user else {
+        return;
+    };
     let truncated = users.len() > max_users;
     if truncated {
         let most_first = |a: &UserCount, b: &UserCount| b.active.cmp(&a.active).then_with(|| a.user_id.cmp(&b.user_id));
@@ -42,7 +46,7 @@ pub fn publish_census(metrics: &Metrics, mut census: Census, max_users: usize) {
 }
 
 /// Runs a census every `period`, forever; the first one at once.
-pub async fn refresh_every<F, Fut>(period: Duration, metrics: Arc<Metrics>, max_users: usize, mut take_census: F)
+pub async fn refresh_every<F, Fut>(period: Duration, metrics: Arc<Metrics>, per_user: Option<usize>, mut take_census: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<Census>>,
@@ -52,7 +56,7 @@ where
     loop {
         ticks.tick().await;
         if let Some(census) = take_census().await {
-            publish_census(&metrics, census, max_users);
+            publish_census(&metrics, census, per_user);
         }
     }
 }
@@ -86,10 +90,10 @@ mod tests {
     #[test]
     fn users_who_leave_lose_their_series() {
         let metrics = Metrics::new();
-        publish_census(&metrics, census(&[("a", 1), ("b", 3)]), 10);
+        publish_census(&metrics, census(&[("a", 1), ("b", 3)]), Some(10));
         assert_eq!(series(&metrics), [("a".into(), 1), ("b".into(), 3)]);
         assert_eq!((metrics.active_leases.get(), metrics.active_users.get(), metrics.users_at_limit.get()), (4, 2, 1));
-        publish_census(&metrics, census(&[("b", 2), ("c", 0)]), 10);
+        publish_census(&metrics, census(&[("b", 2), ("c", 0)]), Some(10));
         assert_eq!(series(&metrics), [("b".into(), 2)]);
         assert_eq!((metrics.active_leases.get(), metrics.active_users.get(), metrics.users_at_limit.get()), (2, 1, 0));
     }
@@ -97,11 +101,19 @@ mod tests {
     #[test]
     fn the_cap_keeps_the_users_with_most_leases() {
         let metrics = Metrics::new();
-        publish_census(&metrics, census(&[("a", 1), ("b", 3), ("c", 2), ("d", 2)]), 2);
+        publish_census(&metrics, census(&[("a", 1), ("b", 3), ("c", 2), ("d", 2)]), Some(2));
         assert_eq!(series(&metrics), [("b".into(), 3), ("c".into(), 2)]);
         assert_eq!(metrics.user_series_truncated.get(), 1);
         assert_eq!(metrics.active_users.get(), 4, "totals count everyone");
-        publish_census(&metrics, census(&[("a", 1)]), 2);
+        publish_census(&metrics, census(&[("a", 1)]), Some(2));
         assert_eq!(metrics.user_series_truncated.get(), 0);
+    }
+
+    #[test]
+    fn per_user_series_can_be_turned_off() {
+        let metrics = Metrics::new();
+        publish_census(&metrics, census(&[("a", 1), ("b", 3)]), None);
+        assert_eq!(series(&metrics), []);
+        assert_eq!((metrics.active_leases.get(), metrics.user_series_truncated.get()), (4, 0));
     }
 }

@@ -3,7 +3,8 @@
 
 use jsonwebtoken::{EncodingKey, Header, encode};
 use reqwest::{RequestBuilder, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
+use streamlease::config::{JwtSettings, Settings};
 
 use crate::helpers::*;
 use crate::on_both_stores;
@@ -14,15 +15,26 @@ const ADMIN: &str = "admin-token-for-tests";
 /// A JWT for `sub`, valid for `ttl_s` seconds (negative: already expired).
 fn token(sub: &str, ttl_s: i64, secret: &str) -> String {
     let exp = chrono::Utc::now().timestamp() + ttl_s;
-    encode(&Header::default(), &json!({"sub": sub, "exp": exp}), &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+    signed(&Header::default(), json!({"sub": sub, "exp": exp}), secret)
+}
+
+fn signed(header: &Header, claims: Value, secret: &str) -> String {
+    encode(header, &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+}
+
+fn secure(s: &mut Settings) {
+    s.jwt = Some(JwtSettings { secret: SECRET.into(), audience: None, issuer: None });
+    s.admin_token = Some(ADMIN.into());
 }
 
 async fn secured_app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, |s| {
-        s.jwt_secret = Some(SECRET.into());
-        s.admin_token = Some(ADMIN.into());
-    })
-    .await
+    spawn_app_with(backend, secure).await
+}
+
+/// The status of a list call for alice with `authorization` as sent.
+async fn list_status(app: &TestApp, authorization: &str) -> StatusCode {
+    let call = app.client.get(app.url("/v1/users/alice/leases")).header("authorization", authorization);
+    call.send().await.unwrap().status()
 }
 
 /// Acquires a lease for `user` with `bearer`; returns its id.
@@ -125,7 +137,57 @@ async fn the_beacon_release_takes_the_token_in_its_query(backend: Backend) {
     assert_eq!(query_only.send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
 }
 
+async fn tokens_are_checked_as_the_rfcs_say(backend: Backend) {
+    let app = secured_app(backend).await;
+    let now = chrono::Utc::now().timestamp();
+    let with = |claims: Value| signed(&Header::default(), claims, SECRET);
+    // The scheme name is case-insensitive (RFC 9110 §11.1).
+    let good = with(json!({"sub": "alice", "exp": now + 60}));
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        assert_eq!(list_status(&app, &format!("{scheme} {good}")).await, StatusCode::OK, "{scheme}");
+    }
+    assert_eq!(list_status(&app, &format!("Basic {good}")).await, StatusCode::UNAUTHORIZED);
+    // Not valid before `nbf` (RFC 7519 §4.1.5), beyond the clock skew.
+    let early = with(json!({"sub": "alice", "exp": now + 600, "nbf": now + 300}));
+    assert_eq!(list_status(&app, &format!("Bearer {early}")).await, StatusCode::UNAUTHORIZED);
+    // An extension the token says we must understand, and we do not
+    // (RFC 7515 §4.1.11).
+    let mut critical = Header { crit: Some(vec!["exp-ext".into()]), ..Header::default() };
+    critical.extras.insert("exp-ext", true);
+    let critical = signed(&critical, json!({"sub": "alice", "exp": now + 60}), SECRET);
+    assert_eq!(list_status(&app, &format!("Bearer {critical}")).await, StatusCode::UNAUTHORIZED);
+    // With no audience configured, an `aud` claim is not ours to judge.
+    let for_someone = with(json!({"sub": "alice", "exp": now + 60, "aud": "player-api"}));
+    assert_eq!(list_status(&app, &format!("Bearer {for_someone}")).await, StatusCode::OK);
+}
+
+async fn a_configured_audience_and_issuer_must_match(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        secure(s);
+        s.jwt = Some(JwtSettings {
+            secret: SECRET.into(),
+            audience: Some("streamlease".into()),
+            issuer: Some("https://id.example".into()),
+        });
+    })
+    .await;
+    let exp = chrono::Utc::now().timestamp() + 60;
+    let bearer = |claims: Value| format!("Bearer {}", signed(&Header::default(), claims, SECRET));
+    let ok = json!({"sub": "alice", "exp": exp, "aud": "streamlease", "iss": "https://id.example"});
+    assert_eq!(list_status(&app, &bearer(ok)).await, StatusCode::OK);
+    for claims in [
+        json!({"sub": "alice", "exp": exp, "iss": "https://id.example"}),
+        json!({"sub": "alice", "exp": exp, "aud": "other", "iss": "https://id.example"}),
+        json!({"sub": "alice", "exp": exp, "aud": "streamlease"}),
+        json!({"sub": "alice", "exp": exp, "aud": "streamlease", "iss": "https://evil.example"}),
+    ] {
+        assert_eq!(list_status(&app, &bearer(claims.clone())).await, StatusCode::UNAUTHORIZED, "{claims}");
+    }
+}
+
 on_both_stores!(
+    tokens_are_checked_as_the_rfcs_say,
+    a_configured_audience_and_issuer_must_match,
     player_routes_need_a_valid_token,
     no_route_lets_one_user_act_on_anothers_leases,
     admin_routes_refuse_player_tokens_and_the_admin_token_opens_all,

@@ -27,6 +27,18 @@ fn a_bad_setting_stops_startup_with_one_line_naming_the_variable_and_exit_code_2
 }
 
 #[test]
+fn a_jwt_secret_without_an_admin_token_refuses_to_start_unless_admin_routes_are_opened_on_purpose() {
+    let secret = "a-secret-of-at-least-32-bytes-long!";
+    let out = service().env("STREAMLEASE_JWT_SECRET", secret).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("streamlease: STREAMLEASE_ADMIN_TOKEN: "), "{stderr}");
+    assert!(stderr.contains("STREAMLEASE_ADMIN_OPEN=true"), "says how to opt in: {stderr}");
+    assert!(!stderr.contains(secret));
+}
+
+#[test]
 fn help_lists_every_variable_and_exits_0() {
     let out = service().arg("--help").output().unwrap();
     assert_eq!(out.status.code(), Some(0));

@@ -83,7 +83,7 @@ async fn unknown_routes_are_404_and_wrong_methods_405_with_allow(backend: Backen
         (app.client.get(app.url(&format!("/v1/users/alice/leases/{lease}"))), "DELETE"),
         (app.client.get(app.url(&format!("/v1/users/alice/leases/{lease}/heartbeat"))), "POST"),
         (app.client.post(app.url("/v1/users/alice/limit")), "GET, PUT, DELETE"),
-        (app.client.post(app.url("/healthz")), "GET"),
+        (app.client.post(app.url("/healthz")), "GET, HEAD"),
     ];
     for (request, allow) in cases {
         let response = request.send().await.unwrap();
@@ -92,7 +92,22 @@ async fn unknown_routes_are_404_and_wrong_methods_405_with_allow(backend: Backen
     }
 }
 
+async fn ids_made_only_of_dots_are_400(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // `.` and `..` are path segments to URL libraries, so they go out raw.
+    for path in ["/v1/users/../leases", "/v1/users/./leases", "/v1/users/.../leases"] {
+        let answer = raw_http(&app, &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
+        assert!(answer.contains("invalid_request"), "{answer}");
+    }
+    for body in [json!({"stream_id": "."}), json!({"stream_id": "s", "device_id": ".."})] {
+        problem(app.acquire("alice", body).await, StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
+    assert_eq!(app.active("alice").await, 0);
+}
+
 on_both_stores!(
+    ids_made_only_of_dots_are_400,
     invalid_ids_are_400_and_change_nothing,
     malformed_json_is_400,
     a_body_over_4_kib_is_413,

@@ -16,7 +16,16 @@ async fn healthz_readyz_and_metrics_answer(backend: Backend) {
     assert!(metrics.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
 }
 
-on_both_stores!(healthz_readyz_and_metrics_answer);
+async fn probes_may_send_head(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for path in ["/healthz", "/readyz"] {
+        let response = app.client.head(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.bytes().await.unwrap().len(), 0, "{path}: a HEAD answer has no body");
+    }
+}
+
+on_both_stores!(healthz_readyz_and_metrics_answer, probes_may_send_head);
 
 #[tokio::test]
 async fn readyz_is_503_store_unavailable_while_redis_does_not_answer() {

@@ -28,6 +28,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: Option<Arc<ManualClock>>,
     pub redis: Option<Arc<RedisServer>>,
+    /// Where `/metrics` is served when it has a listener of its own.
+    pub metrics_base: Option<String>,
 }
 
 /// Settings for tests: ephemeral port, defaults otherwise.
@@ -57,8 +59,9 @@ async fn spawn_app_on(redis: Option<Arc<RedisServer>>, tweak: impl FnOnce(&mut S
     let listener = TcpListener::bind(settings.bind).unwrap();
     let app = Application::build_on(listener, settings, clock.clone()).await.expect("app starts");
     let base = format!("http://{}", app.addr());
+    let metrics_base = app.metrics_addr().map(|addr| format!("http://{addr}"));
     tokio::spawn(app.run_until_stopped());
-    TestApp { base, client: reqwest::Client::new(), clock: redis.is_none().then_some(clock), redis }
+    TestApp { base, client: reqwest::Client::new(), clock: redis.is_none().then_some(clock), redis, metrics_base }
 }
 
 impl TestApp {
@@ -145,6 +148,23 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+}
+
+/// Sends `request` as raw bytes on a new connection and returns all the
+/// server answers until it closes (or 5 s pass): for requests no HTTP
+/// client library would send as written.
+pub async fn raw_http(app: &TestApp, request: &str) -> String {
+    raw_bytes(app.base.trim_start_matches("http://"), request.as_bytes()).await
+}
+
+pub async fn raw_bytes(addr: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the server kept the connection open: {}", String::from_utf8_lossy(&answer));
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 /// The value of the sample `series` (name and labels exactly as exposed).

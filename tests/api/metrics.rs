@@ -185,3 +185,86 @@ async fn process_metrics_are_exposed() {
     let m = app.metrics().await;
     assert!(sample(&m, "process_resident_memory_bytes").is_some_and(|rss| rss > 0.0), "{m}");
 }
+
+/// Every series of the HTTP duration histogram (its `_count` lines).
+fn http_series(exposition: &str) -> usize {
+    exposition.lines().filter(|l| l.starts_with("streamlease_http_request_duration_seconds_count")).count()
+}
+
+#[tokio::test]
+async fn no_request_can_add_metric_series() {
+    let app = spawn_app(Backend::Embedded).await;
+    // Warm up every label a normal client can reach.
+    let lease = id(&app.acquire_ok("alice", "s").await);
+    app.heartbeat("alice", &lease).await;
+    app.get("/nowhere").await;
+    let before = http_series(&app.metrics().await);
+
+    let mut random = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        random
+    };
+    for n in 0..2_000 {
+        let method: String = (0..1 + next() % 12).map(|_| (b'A' + (next() % 26) as u8) as char).collect();
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let path = match n % 4 {
+            0 => format!("/v1/users/u{}/leases", next()),
+            1 => format!("/x{}/{}", next(), next()),
+            2 => format!("/v1/users/u{}/leases/{}/heartbeat", next(), uuid::Uuid::new_v4()),
+            _ => "/healthz".to_owned(),
+        };
+        app.client.request(method, app.url(&path)).send().await.unwrap();
+    }
+    let exposition = app.metrics().await;
+    // Each route may gain a few series (method `other`, status 405 or 404),
+    // never one per request.
+    let after = http_series(&exposition);
+    assert!(after <= before + 12, "{before} series before, {after} after 2,000 odd requests");
+    let methods: std::collections::BTreeSet<&str> =
+        exposition.lines().filter_map(|l| l.split("method=\"").nth(1)?.split('"').next()).collect();
+    let known = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "other"];
+    assert!(methods.iter().all(|m| known.contains(m)), "{methods:?}");
+}
+
+#[tokio::test]
+async fn a_metrics_token_guards_metrics_and_nothing_else() {
+    let app = spawn_app_with(Backend::Embedded, |s| s.metrics.token = Some("scrape-token".into())).await;
+    problem(app.get("/metrics").await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let wrong = app.client.get(app.url("/metrics")).bearer_auth("guess").send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let scrape = app.client.get(app.url("/metrics")).bearer_auth("scrape-token").send().await.unwrap();
+    assert_eq!(scrape.status(), StatusCode::OK);
+    assert!(scrape.text().await.unwrap().contains("streamlease_active_leases"));
+    // Player routes do not care about it.
+    app.acquire_ok("alice", "s").await;
+}
+
+#[tokio::test]
+async fn metrics_can_have_a_listener_of_their_own() {
+    let app = spawn_app_with(Backend::Embedded, |s| s.metrics.bind = Some("127.0.0.1:0".parse().unwrap())).await;
+    problem(app.get("/metrics").await, StatusCode::NOT_FOUND, "not_found").await;
+    let metrics_base = app.metrics_base.clone().expect("a metrics listener");
+    let scrape = app.client.get(format!("{metrics_base}/metrics")).send().await.unwrap();
+    assert_eq!(scrape.status(), StatusCode::OK);
+    assert!(scrape.text().await.unwrap().contains("streamlease_lease_operations_total"));
+    // The metrics port serves no API.
+    let acquire = app.client.post(format!("{metrics_base}/v1/users/alice/leases")).json(&json!({"stream_id": "s"}));
+    assert_eq!(acquire.send().await.unwrap().status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn per_user_series_can_be_turned_off() {
+    let app = spawn_app_with(Backend::Embedded, |s| {
+        s.metrics.per_user = false;
+        s.metrics_refresh = REFRESH;
+    })
+    .await;
+    app.acquire_ok("someone@example.com", "s").await;
+    eventually(&app, REFRESH * 20, "the census", |m| sample(m, "streamlease_active_leases") == Some(1.0)).await;
+    let exposition = app.metrics().await;
+    assert!(!exposition.contains("someone@example.com"), "{exposition}");
+    assert!(!exposition.contains("streamlease_user_active_leases{"), "{exposition}");
+}

@@ -8,7 +8,7 @@ use streamlease::http::ROUTES;
 
 use crate::helpers::*;
 
-const METHODS: &[&str] = &["get", "put", "post", "delete", "patch"];
+const METHODS: &[&str] = &["get", "head", "put", "post", "delete", "patch"];
 
 fn document() -> Value {
     serde_json::from_str(include_str!("../../src/http/openapi.json")).expect("openapi.json is JSON")

@@ -1,0 +1,131 @@
+//! Logging: env_logger, with the HTTP stack's own complaints rate-limited.
+//!
+//! actix-http logs every malformed request it rejects (a bad
+//! Content-Length, an oversized head, a slow client) as one `ERROR` line.
+//! A client can send those as fast as it likes, so left alone they are a
+//! log flood on demand. Those lines go out at most once a second, and the
+//! next one says how many were held back.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use log::{Log, Metadata, Record};
+
+/// Log targets of the HTTP stack whose lines a client can cause at will.
+const PROTOCOL_TARGETS: &[&str] = &["actix_http", "actix_server", "actix_web::middleware::logger"];
+
+/// Starts logging for the process: `RUST_LOG` (default `info`).
+pub fn init() {
+    let inner = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).build();
+    let max_level = inner.filter();
+    let logger = RateLimited { inner, window_ms: 1_000, last: AtomicI64::new(i64::MIN), held_back: AtomicU64::new(0) };
+    if log::set_boxed_logger(Box::new(logger)).is_ok() {
+        log::set_max_level(max_level);
+    }
+}
+
+struct RateLimited<L> {
+    inner: L,
+    window_ms: i64,
+    /// When a protocol line last went out (ms since the epoch).
+    last: AtomicI64,
+    /// Protocol lines dropped since then.
+    held_back: AtomicU64,
+}
+
+impl<L: Log> RateLimited<L> {
+    /// True when this protocol line may go out now.
+    fn admit(&self, now_ms: i64) -> bool {
+        let last = self.last.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(last) >= self.window_ms
+            && self.last.compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            return true;
+        }
+        self.held_back.fetch_add(1, Ordering::Relaxed);
+        false
+    }
+}
+
+impl<L: Log> Log for RateLimited<L> {
+    fn enabled(&self, metadata: &Metadata) -> bool {
+        self.inner.enabled(metadata)
+    }
+
+    fn log(&self, record: &Record) {
+        if !self.inner.enabled(record.metadata()) {
+            return;
+        }
+        let from_protocol = PROTOCOL_TARGETS.iter().any(|t| record.target().starts_with(t));
+        if !from_protocol {
+            return self.inner.log(record);
+        }
+        if !self.admit(chrono::Utc::now().timestamp_millis()) {
+            return;
+        }
+        match self.held_back.swap(0, Ordering::Relaxed) {
+            0 => self.inner.log(record),
+            n => self.inner.log(
+                &Record::builder()
+                    .args(format_args!("{} ({n} similar lines held back)", record.args()))
+                    .metadata(record.metadata().clone())
+                    .module_path(record.module_path())
+                    .file(record.file())
+                    .line(record.line())
+                    .build(),
+            ),
+        }
+    }
+
+    fn flush(&self) {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use log::Level;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Captured(Mutex<Vec<String>>);
+
+    impl Log for Captured {
+        fn enabled(&self, _: &Metadata) -> bool {
+            true
+        }
+        fn log(&self, record: &Record) {
+            self.0.lock().unwrap().push(format!("{}: {}", record.target(), record.args()));
+        }
+        fn flush(&self) {}
+    }
+
+    fn emit(logger: &impl Log, target: &str, text: &str) {
+        logger.log(&Record::builder().level(Level::Error).target(target).args(format_args!("{text}")).build());
+    }
+
+    #[test]
+    fn protocol_errors_go_out_once_a_window_and_say_how_many_were_held_back() {
+        let logger = RateLimited {
+            inner: Captured::default(),
+            window_ms: i64::MAX,
+            last: AtomicI64::new(i64::MIN),
+            held_back: AtomicU64::new(0),
+        };
+        for _ in 0..1_000 {
+            emit(&logger, "actix_http::h1::dispatcher", "stream error: bad content-length");
+        }
+        emit(&logger, "streamlease::service", "store call failed");
+        let lines = logger.inner.0.lock().unwrap().clone();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[1].starts_with("streamlease::service"), "other targets are never held back");
+
+        // A window later, the next line carries the count of those held back.
+        logger.last.store(i64::MIN, Ordering::Relaxed);
+        emit(&logger, "actix_http::h1::dispatcher", "stream error");
+        let last = logger.inner.0.lock().unwrap().last().unwrap().clone();
+        assert!(last.ends_with("(999 similar lines held back)"), "{last}");
+    }
+}
