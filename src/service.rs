@@ -4,22 +4,30 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use crate::domain::*;
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreError, StoreResult};
+
+/// How often a withdraw is retried while the store stays unreachable.
+const WITHDRAW_RETRY: Duration = Duration::from_secs(1);
 
 pub struct Leases {
     store: Store,
     metrics: Arc<Metrics>,
-    /// When a store failure was last logged (ms): during an outage every
+    ttl: Duration,
+    /// When a store outage was last logged (ms): during an outage every
     /// request fails, and one line a second says enough.
-    last_failure_logged: AtomicI64,
+    last_outage_logged: AtomicI64,
+    /// The same for every other store failure, so an outage never hides
+    /// a script error or corrupt data.
+    last_fault_logged: AtomicI64,
 }
 
 impl Leases {
-    pub fn new(store: Store, metrics: Arc<Metrics>) -> Self {
-        Self { store, metrics, last_failure_logged: AtomicI64::new(0) }
+    pub fn new(store: Store, metrics: Arc<Metrics>, ttl: Duration) -> Self {
+        Self { store, metrics, ttl, last_outage_logged: AtomicI64::new(0), last_fault_logged: AtomicI64::new(0) }
     }
 
     /// Counts a fail-open answer given while the store was down.
@@ -31,8 +39,15 @@ impl Leases {
         self.store.kind()
     }
 
+    /// An acquire whose answer never came (timeout, dropped connection) may
+    /// still be applied by Redis later, taking a slot no player knows of.
+    /// The script refuses to act past its deadline; as a second line, the
+    /// lease is also withdrawn in the background.
     pub async fn acquire(&self, req: &AcquireRequest) -> StoreResult<AcquireOutcome> {
         let result = self.timed("acquire", self.store.acquire(req)).await;
+        if result.as_ref().is_err_and(StoreError::is_unavailable) {
+            self.withdraw_later(req.user_id.clone(), req.new_lease_id);
+        }
         let (outcome, evicted, terminated) = match &result {
             Ok(AcquireOutcome::Created { evicted, terminated, .. }) => ("created", evicted.len(), terminated.len()),
             Ok(AcquireOutcome::Renewed { terminated, .. }) => ("renewed", 0, terminated.len()),
@@ -101,23 +116,61 @@ impl Leases {
         self.timed("census", self.store.census()).await
     }
 
+    /// Retries until the withdraw lands or the lease would have expired on
+    /// its own anyway.
+    fn withdraw_later(&self, user: UserId, lease: LeaseId) {
+        let (store, metrics, give_up_after) = (self.store.clone(), self.metrics.clone(), self.ttl);
+        tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
+            loop {
+                let timer = metrics.store_timer("withdraw");
+                let result = store.withdraw(&user, lease).await;
+                match result {
+                    Ok(()) => return,
+                    Err(e) => {
+                        if let Some(instruments) = timer {
+                            instruments.count_error(e.kind());
+                        }
+                        if !e.is_unavailable() || started.elapsed() >= give_up_after {
+                            log::warn!("gave up withdrawing unanswered lease {lease} of {user}: {}", e.with_causes());
+                            return;
+                        }
+                    }
+                }
+                tokio::time::sleep(WITHDRAW_RETRY).await;
+            }
+        });
+    }
+
     async fn timed<T>(&self, operation: &'static str, call: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
-        let Some((duration, errors)) = self.metrics.store_timer(operation) else {
+        let Some(instruments) = self.metrics.store_timer(operation) else {
             return call.await;
         };
-        let timer = duration.start_timer();
+        let timer = instruments.duration.start_timer();
         let result = call.await;
         timer.observe_duration();
         if let Err(e) = &result {
-            errors.inc();
-            let now = chrono::Utc::now().timestamp_millis();
-            let last = self.last_failure_logged.load(Ordering::Relaxed);
-            if now - last >= 1_000
-                && self.last_failure_logged.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
-            {
-                log::warn!("store call {operation} failed: {e} (logged at most once a second)");
-            }
+            instruments.count_error(e.kind());
+            self.log_failure(operation, e);
         }
         result
+    }
+
+    /// At most one line a second per family (outage, or anything else),
+    /// with the whole chain of causes.
+    fn log_failure(&self, operation: &str, e: &StoreError) {
+        let last_logged = if e.is_unavailable() { &self.last_outage_logged } else { &self.last_fault_logged };
+        let now = chrono::Utc::now().timestamp_millis();
+        let last = last_logged.load(Ordering::Relaxed);
+        if now - last < 1_000 || last_logged.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
+        {
+            return;
+        }
+        let cause = e.with_causes();
+        if e.is_unavailable() {
+            log::warn!("store call {operation} failed: {cause} (logged at most once a second)");
+        } else {
+            log::error!("store call {operation} failed: {cause} (logged at most once a second)");
+        }
     }
 }

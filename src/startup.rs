@@ -16,7 +16,7 @@ use crate::config::Settings;
 use crate::http::{self, AppState, Auth};
 use crate::metrics::{Metrics, refresh_every};
 use crate::service::Leases;
-use crate::store::{EmbeddedStore, RedisStore, Store, StoreError};
+use crate::store::{EmbeddedStore, RedisStore, Store, StoreCounters, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -60,7 +60,8 @@ impl Application {
         }
         let auth = Auth::new(&settings);
         let metrics_bind = settings.metrics.bind;
-        let state = Data::new(AppState { leases: Leases::new(store, metrics.clone()), settings, metrics, auth });
+        let leases = Leases::new(store, metrics.clone(), std::time::Duration::from_millis(settings.lease_ttl_ms));
+        let state = Data::new(AppState { leases, settings, metrics, auth });
         let (workers, limits) = (state.settings.workers, state.settings.http);
         let served = state.clone();
         let with_metrics = metrics_bind.is_none();
@@ -145,7 +146,7 @@ async fn census_task(state: Data<AppState>) {
             match state.leases.census().await {
                 Ok(census) => Some(census),
                 Err(e) => {
-                    log::warn!("metrics census failed, gauges keep their last values: {e}");
+                    log::warn!("metrics census failed, gauges keep their last values: {}", e.with_causes());
                     None
                 }
             }
@@ -162,10 +163,11 @@ async fn open_store(settings: &Settings, clock: Arc<dyn Clock>, metrics: &Metric
         );
         return Ok(Store::Embedded(EmbeddedStore::start(settings.terms(), clock, expired)));
     };
-    let store = RedisStore::connect(url, &settings.key_prefix, settings.terms(), expired)?;
+    let counters = StoreCounters { expired, census_skipped: metrics.census_skipped_users.clone() };
+    let store = RedisStore::connect(url, &settings.key_prefix, settings.terms(), counters)?;
     match store.load_scripts().await {
         Ok(()) => log::info!("Redis store ready"),
-        Err(e) => log::warn!("Redis is not answering yet ({e}); /readyz reports 503 until it does"),
+        Err(e) => log::warn!("Redis is not ready yet ({}); /readyz reports 503 until it is", e.with_causes()),
     }
     Ok(Store::Redis(store))
 }

@@ -10,8 +10,11 @@ use super::lease::*;
 
 /// Most tombstones kept per user. A player ends a few leases per TTL; a
 /// client ending leases in a tight loop must not make every operation on
-/// its user walk thousands of them. Past the cap the oldest go first (their
-/// player then gets 404 instead of 410). `lua/prelude.lua` keeps the same.
+/// its user walk thousands of them. Past the cap the oldest go first, by
+/// (ended_at, lease_id) (their player then gets 404 instead of 410), and
+/// the user's restores are blocked for as long as a dropped tombstone would
+/// have lasted, so no ended lease comes back. `lua/prelude.lua` keeps the
+/// same rule.
 pub const MAX_TOMBSTONES: usize = 64;
 
 /// The service-wide settings every decision needs.
@@ -27,6 +30,9 @@ pub struct Ledger {
     leases: Vec<Lease>,
     ended: HashMap<LeaseId, Ended>,
     limit_override: Option<u32>,
+    /// Until when restores are refused because the tombstone cap forgot
+    /// leases that ended (0: not blocked).
+    restores_blocked_until: Millis,
 }
 
 impl Ledger {
@@ -36,13 +42,20 @@ impl Ledger {
         let before = self.leases.len();
         self.leases.retain(|l| l.is_live(now));
         self.ended.retain(|_, e| e.ended_at + terms.ttl_ms > now);
+        if self.restores_blocked_until <= now {
+            self.restores_blocked_until = 0;
+        }
         before - self.leases.len()
     }
 
     /// True when nothing here is worth keeping: no live lease, no tombstone
-    /// still within its TTL, no limit override. Call after `prune`.
+    /// still within its TTL, no restore block, no limit override. Call after
+    /// `prune`.
     pub fn is_idle(&self) -> bool {
-        self.leases.is_empty() && self.ended.is_empty() && self.limit_override.is_none()
+        self.leases.is_empty()
+            && self.ended.is_empty()
+            && self.restores_blocked_until == 0
+            && self.limit_override.is_none()
     }
 
     pub fn limit(&self, terms: Terms) -> UserLimit {
@@ -69,7 +82,7 @@ impl Ledger {
             lease.stream_id = req.stream_id.clone();
             lease.expires_at = now + terms.ttl_ms;
             let lease = lease.clone();
-            self.end(&terminate, EndReason::Terminated, Some(lease.lease_id), now);
+            self.end(&terminate, EndReason::Terminated, Some(lease.lease_id), now, terms);
             return AcquireOutcome::Renewed { granted: self.granted(lease, limit), terminated: terminate };
         }
 
@@ -78,7 +91,7 @@ impl Ledger {
         if room == 0 && req.on_limit == OnLimit::Deny {
             // The terminations were asked for in their own right: they hold
             // even when the acquire is still denied.
-            self.end(&terminate, EndReason::Terminated, None, now);
+            self.end(&terminate, EndReason::Terminated, None, now, terms);
             let mut leases = self.leases.clone();
             leases.sort_by(Lease::by_age);
             return AcquireOutcome::Denied { limit, active: leases.len() as u32, leases, terminated: terminate };
@@ -94,8 +107,8 @@ impl Ledger {
             Vec::new()
         };
         let new_id = req.new_lease_id;
-        self.end(&terminate, EndReason::Terminated, Some(new_id), now);
-        self.end(&evicted, EndReason::Evicted, Some(new_id), now);
+        self.end(&terminate, EndReason::Terminated, Some(new_id), now, terms);
+        self.end(&evicted, EndReason::Evicted, Some(new_id), now, terms);
         let lease = Lease {
             lease_id: new_id,
             stream_id: req.stream_id.clone(),
@@ -130,7 +143,8 @@ impl Ledger {
         };
         // A device holds at most one lease: restoring must not give it two.
         let device_busy = restore.device_id.is_some() && self.leases.iter().any(|l| l.device_id == restore.device_id);
-        if device_busy {
+        // The cap may have forgotten that this lease ended: it stays gone.
+        if device_busy || self.restores_blocked_until > now {
             return HeartbeatOutcome::NotFound;
         }
         if self.leases.len() >= limit as usize {
@@ -152,7 +166,7 @@ impl Ledger {
     pub fn release(&mut self, lease_id: LeaseId, now: Millis, terms: Terms) -> ReleaseOutcome {
         self.prune(now, terms);
         if self.leases.iter().any(|l| l.lease_id == lease_id) {
-            self.end(&[lease_id], EndReason::Released, None, now);
+            self.end(&[lease_id], EndReason::Released, None, now, terms);
             ReleaseOutcome::Released
         } else {
             ReleaseOutcome::AlreadyGone
@@ -163,7 +177,7 @@ impl Ledger {
     pub fn revoke_all(&mut self, now: Millis, terms: Terms) -> u32 {
         self.prune(now, terms);
         let ids: Vec<LeaseId> = self.leases.iter().map(|l| l.lease_id).collect();
-        self.end(&ids, EndReason::Revoked, None, now);
+        self.end(&ids, EndReason::Revoked, None, now, terms);
         ids.len() as u32
     }
 
@@ -191,15 +205,18 @@ impl Ledger {
         found
     }
 
-    fn end(&mut self, ids: &[LeaseId], reason: EndReason, by_lease_id: Option<LeaseId>, now: Millis) {
+    fn end(&mut self, ids: &[LeaseId], reason: EndReason, by_lease_id: Option<LeaseId>, now: Millis, terms: Terms) {
         self.leases.retain(|l| !ids.contains(&l.lease_id));
         for id in ids {
             self.ended.insert(*id, Ended { reason, by_lease_id, ended_at: now });
         }
-        while self.ended.len() > MAX_TOMBSTONES {
-            let oldest = self.ended.iter().min_by_key(|(id, e)| (e.ended_at, **id)).map(|(id, _)| *id);
-            if let Some(oldest) = oldest {
-                self.ended.remove(&oldest);
+        let excess = self.ended.len().saturating_sub(MAX_TOMBSTONES);
+        if excess > 0 {
+            let mut oldest_first: Vec<(Millis, LeaseId)> = self.ended.iter().map(|(id, e)| (e.ended_at, *id)).collect();
+            oldest_first.sort_unstable();
+            for (ended_at, id) in oldest_first.into_iter().take(excess) {
+                self.ended.remove(&id);
+                self.restores_blocked_until = self.restores_blocked_until.max(ended_at + terms.ttl_ms);
             }
         }
     }

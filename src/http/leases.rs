@@ -11,7 +11,6 @@ use super::body::OptionalJson;
 use super::problem::ApiError;
 use super::views::{DegradedLease, LeaseList, LeaseView, Revoked};
 use crate::domain::*;
-use crate::store::StoreError;
 
 #[derive(Debug, Deserialize)]
 pub struct UserPath {
@@ -55,7 +54,7 @@ pub async fn acquire(
     let outcome = match state.leases.acquire(&request).await {
         // Fail-open: playback goes on; the player's heartbeats after the
         // store returns restore a real lease, subject to the limit.
-        Err(StoreError::Unavailable(_)) if settings.fail_open => {
+        Err(e) if e.is_unavailable() && settings.fail_open => {
             state.leases.count_degraded("acquire");
             let lease_id = request.new_lease_id;
             let location = format!("/v1/users/{user}/leases/{lease_id}");
@@ -100,7 +99,7 @@ pub async fn heartbeat(
     let restore = body.0;
     let settings = &state.settings;
     let outcome = match state.leases.heartbeat(&user_id, lease_id, restore.as_ref()).await {
-        Err(StoreError::Unavailable(_)) if settings.fail_open => {
+        Err(e) if e.is_unavailable() && settings.fail_open => {
             state.leases.count_degraded("heartbeat");
             let (stream, device) = restore.map_or((None, None), |r| (Some(r.stream_id), r.device_id));
             return Ok(HttpResponse::Ok().json(DegradedLease::new(&user_id, lease_id, stream, device, settings)));

@@ -47,6 +47,14 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("the lease store did not answer; retry shortly")]
     StoreUnavailable,
+    #[error("the lease store is out of memory and takes no new leases; playing streams go on; retry later")]
+    StoreOutOfMemory,
+    #[error("the lease store is a read-only replica and takes no writes; retry later")]
+    StoreReadOnly,
+    #[error("the lease store failed this call; the cause was logged")]
+    StoreError,
+    #[error("the request body did not arrive within {0} ms")]
+    RequestTimeout(u64),
 }
 
 impl ApiError {
@@ -63,6 +71,10 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::StoreUnavailable => "store_unavailable",
+            ApiError::StoreOutOfMemory => "store_out_of_memory",
+            ApiError::StoreReadOnly => "store_read_only",
+            ApiError::StoreError => "store_error",
+            ApiError::RequestTimeout(_) => "request_timeout",
         }
     }
 
@@ -88,11 +100,16 @@ impl ApiError {
     }
 }
 
-/// Store failures are logged (rate-limited) and counted where they happen,
-/// in `service::Leases`.
+/// Store failures are logged (rate-limited, with their cause) and counted
+/// where they happen, in `service::Leases`; here each kind gets its answer.
 impl From<StoreError> for ApiError {
-    fn from(_: StoreError) -> Self {
-        ApiError::StoreUnavailable
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Timeout(_) | StoreError::Unavailable(_) => ApiError::StoreUnavailable,
+            StoreError::OutOfMemory(_) => ApiError::StoreOutOfMemory,
+            StoreError::ReadOnly(_) => ApiError::StoreReadOnly,
+            StoreError::Failed(_) | StoreError::Corrupt(_) => ApiError::StoreError,
+        }
     }
 }
 
@@ -108,7 +125,11 @@ impl ResponseError for ApiError {
             ApiError::LeaseEnded { .. } => StatusCode::GONE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StoreUnavailable | ApiError::StoreOutOfMemory | ApiError::StoreReadOnly => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::StoreError => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -128,6 +149,14 @@ impl ResponseError for ApiError {
         match self {
             ApiError::StoreUnavailable => {
                 response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            // Memory or a failover takes an operator; no point retrying at once.
+            ApiError::StoreOutOfMemory | ApiError::StoreReadOnly => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            // A client that sends half a body gets no more of our time.
+            ApiError::RequestTimeout(_) => {
+                response.force_close();
             }
             ApiError::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, *allow));

@@ -13,6 +13,8 @@ use prometheus::{
 
 pub use census::{publish_census, refresh_every};
 
+use crate::store::STORE_ERROR_KINDS;
+
 /// Every lease operation and the outcomes it can have; each pair exists
 /// (at 0) from startup, so rates and alerts work before the first event.
 pub const OPERATION_OUTCOMES: &[(&str, &[&str])] = &[
@@ -28,7 +30,7 @@ pub const OPERATION_OUTCOMES: &[(&str, &[&str])] = &[
 
 /// Every store call the service makes, for the store histograms.
 pub const STORE_OPERATIONS: &[&str] =
-    &["acquire", "heartbeat", "release", "list", "revoke", "get_limit", "set_limit", "ping", "census"];
+    &["acquire", "heartbeat", "release", "list", "revoke", "get_limit", "set_limit", "ping", "census", "withdraw"];
 
 /// Latency buckets from 100 µs to 5 s: a heartbeat should sit near the
 /// bottom, and anything at the top is an outage.
@@ -44,6 +46,7 @@ pub struct Metrics {
     pub users_at_limit: IntGauge,
     pub lease_operations: IntCounterVec,
     pub leases_expired: IntCounter,
+    pub census_skipped_users: IntCounter,
     pub http_request_duration: HistogramVec,
     pub store_request_duration: HistogramVec,
     pub store_errors: IntCounterVec,
@@ -53,7 +56,23 @@ pub struct Metrics {
     /// The fixed label sets, resolved once: a request then costs a map
     /// lookup on static strings instead of hashing labels under a lock.
     operation_counters: HashMap<(&'static str, &'static str), IntCounter>,
-    store_timers: HashMap<&'static str, (Histogram, IntCounter)>,
+    store_timers: HashMap<&'static str, StoreInstruments>,
+}
+
+/// A store operation's duration histogram and its error counters by kind.
+pub struct StoreInstruments {
+    pub duration: Histogram,
+    errors: HashMap<&'static str, IntCounter>,
+}
+
+impl StoreInstruments {
+    /// Counts one failure of `kind` (one of `STORE_ERROR_KINDS`).
+    pub fn count_error(&self, kind: &'static str) {
+        match self.errors.get(kind) {
+            Some(counter) => counter.inc(),
+            None => debug_assert!(false, "unlisted store error kind {kind}"),
+        }
+    }
 }
 
 impl Metrics {
@@ -90,6 +109,13 @@ impl Metrics {
                 &registry,
                 IntCounter::new("streamlease_leases_expired_total", "Leases that ended by expiry (abandoned)."),
             ),
+            census_skipped_users: register(
+                &registry,
+                IntCounter::new(
+                    "streamlease_census_skipped_users_total",
+                    "Users a census left out because their data in the store could not be read.",
+                ),
+            ),
             http_request_duration: histogram(
                 "streamlease_http_request_duration_seconds",
                 "HTTP requests by method, route pattern and status.",
@@ -103,8 +129,8 @@ impl Metrics {
             store_errors: register(
                 &registry,
                 IntCounterVec::new(
-                    Opts::new("streamlease_store_errors_total", "Store calls that failed."),
-                    &["operation"],
+                    Opts::new("streamlease_store_errors_total", "Store calls that failed, by kind of failure."),
+                    &["operation", "kind"],
                 ),
             ),
             published_users: Default::default(),
@@ -119,9 +145,11 @@ impl Metrics {
             }
         }
         for operation in STORE_OPERATIONS {
-            let timer = metrics.store_request_duration.with_label_values(&[operation]);
-            let errors = metrics.store_errors.with_label_values(&[operation]);
-            metrics.store_timers.insert(operation, (timer, errors));
+            let duration = metrics.store_request_duration.with_label_values(&[operation]);
+            let errors = STORE_ERROR_KINDS
+                .iter()
+                .map(|kind| (*kind, metrics.store_errors.with_label_values(&[operation, kind])));
+            metrics.store_timers.insert(operation, StoreInstruments { duration, errors: errors.collect() });
         }
         #[cfg(target_os = "linux")]
         metrics
@@ -140,9 +168,9 @@ impl Metrics {
         }
     }
 
-    /// The duration histogram and error counter of a store operation from
+    /// The duration histogram and error counters of a store operation from
     /// `STORE_OPERATIONS`.
-    pub fn store_timer(&self, operation: &'static str) -> Option<&(Histogram, IntCounter)> {
+    pub fn store_timer(&self, operation: &'static str) -> Option<&StoreInstruments> {
         let found = self.store_timers.get(operation);
         debug_assert!(found.is_some(), "unlisted store operation {operation}");
         found

@@ -9,18 +9,69 @@ use std::sync::Arc;
 
 use crate::domain::*;
 
-pub use self::redis::RedisStore;
+pub use self::redis::{RedisStore, StoreCounters};
 pub use embedded::EmbeddedStore;
 
+/// Why a store call failed. The kind decides the answer: only a store that
+/// could not be reached in time is `store_unavailable` (and may fail open);
+/// the rest keep their cause for the log.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// Redis did not answer, or not in time.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    /// Redis answered something our scripts never return: a bug or a
+    /// No answer within the call's deadline.
+    #[error("no answer from the store within {0:?}")]
+    Timeout(std::time::Duration),
+    /// The store could not be reached, or said it cannot serve right now
+    /// (loading, failing over, busy).
+    #[error("the store is unavailable")]
+    Unavailable(#[source] ::redis::RedisError),
+    /// Redis reached `maxmemory` and refuses to grow (`noeviction`).
+    #[error("the store is out of memory")]
+    OutOfMemory(#[source] ::redis::RedisError),
+    /// Redis is a read-only replica (a failover gone wrong).
+    #[error("the store is read-only")]
+    ReadOnly(#[source] ::redis::RedisError),
+    /// The store answered with an error: a script failed, a command was
+    /// refused. A bug or a misconfiguration, not an outage.
+    #[error("the store failed the call")]
+    Failed(#[source] ::redis::RedisError),
+    /// The store holds or returned data we cannot read: corruption, or a
     /// foreign writer under our key prefix.
-    #[error("unexpected reply from the store: {0}")]
-    BadReply(String),
+    #[error("corrupt data in the store: {0}")]
+    Corrupt(String),
+}
+
+/// The `kind` label of `streamlease_store_errors_total`, one per variant.
+pub const STORE_ERROR_KINDS: &[&str] = &["unavailable", "out_of_memory", "read_only", "failed", "corrupt"];
+
+impl StoreError {
+    /// Could not reach the store in time: the one failure that may be brief
+    /// and that fail-open mode answers for.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Timeout(_) | StoreError::Unavailable(_))
+    }
+
+    /// One of `STORE_ERROR_KINDS`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::Timeout(_) | StoreError::Unavailable(_) => "unavailable",
+            StoreError::OutOfMemory(_) => "out_of_memory",
+            StoreError::ReadOnly(_) => "read_only",
+            StoreError::Failed(_) => "failed",
+            StoreError::Corrupt(_) => "corrupt",
+        }
+    }
+
+    /// This error and every cause below it, for the log.
+    pub fn with_causes(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(inner) = cause {
+            text.push_str(": ");
+            text.push_str(&inner.to_string());
+            cause = inner.source();
+        }
+        text
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -108,10 +159,21 @@ impl Store {
         }
     }
 
-    /// Answers when the store can serve requests.
+    /// Answers when the store can serve requests, writes included.
     pub async fn ping(&self) -> StoreResult<()> {
         match self {
             Store::Redis(s) => s.ping().await,
+            Store::Embedded(_) => Ok(()),
+        }
+    }
+
+    /// Takes back a lease whose acquire may have been applied after its
+    /// player was told it failed: nobody knows that lease, so it must not
+    /// hold a slot. Leaves no tombstone. The embedded store never fails an
+    /// acquire, so it has nothing to take back.
+    pub async fn withdraw(&self, user: &UserId, lease: LeaseId) -> StoreResult<()> {
+        match self {
+            Store::Redis(s) => s.withdraw(user, lease).await,
             Store::Embedded(_) => Ok(()),
         }
     }

@@ -130,7 +130,69 @@ async fn terminate_cannot_touch_another_users_leases(backend: Backend) {
     assert_eq!(app.heartbeat("bob", &bobs).await.status(), StatusCode::OK);
 }
 
+/// The reason and successor a heartbeat of an ended lease reports.
+async fn end_of(app: &TestApp, user: &str, lease: &str) -> (String, Option<String>) {
+    let ended = problem(app.heartbeat(user, lease).await, StatusCode::GONE, "lease_ended").await;
+    (ended["reason"].as_str().unwrap().to_owned(), ended["by_lease_id"].as_str().map(str::to_owned))
+}
+
+async fn a_device_renewal_can_terminate_other_leases_in_the_same_step(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.max_streams = 2).await;
+    let tv = id(&app.acquire(&"alice", json!({"stream_id": "a", "device_id": "tv"})).await.json().await.unwrap());
+    let other = id(&app.acquire_ok("alice", "b").await);
+    let response = app.acquire("alice", json!({"stream_id": "c", "device_id": "tv", "terminate": [other]})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let renewed: serde_json::Value = response.json().await.unwrap();
+    assert_eq!((id(&renewed), &renewed["terminated"]), (tv.clone(), &json!([other])));
+    assert_eq!((renewed["active"].as_u64(), renewed["stream_id"].as_str()), (Some(1), Some("c")));
+    assert_eq!(end_of(&app, "alice", &other).await, ("terminated".into(), Some(tv)));
+}
+
+async fn terminating_the_devices_own_lease_gives_it_a_new_one(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.max_streams = 1).await;
+    let old = id(&app.acquire(&"alice", json!({"stream_id": "a", "device_id": "tv"})).await.json().await.unwrap());
+    let response = app.acquire("alice", json!({"stream_id": "b", "device_id": "tv", "terminate": [old]})).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let new: serde_json::Value = response.json().await.unwrap();
+    assert_ne!(id(&new), old);
+    assert_eq!(new["terminated"], json!([old]));
+    assert_eq!(end_of(&app, "alice", &old).await, ("terminated".into(), Some(id(&new))));
+    assert_eq!(app.active("alice").await, 1);
+}
+
+async fn terminations_hold_when_the_acquire_is_still_denied(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.max_streams = 2).await;
+    let a = id(&app.acquire_ok("alice", "a").await);
+    let b = id(&app.acquire_ok("alice", "b").await);
+    app.put_limit("alice", json!(1)).await;
+    let response = app.acquire("alice", json!({"stream_id": "c", "terminate": [a]})).await;
+    let denied = problem(response, StatusCode::CONFLICT, "limit_reached").await;
+    assert_eq!((denied["active"].as_u64(), denied["leases"][0]["lease_id"].as_str()), (Some(1), Some(b.as_str())));
+    assert_eq!(end_of(&app, "alice", &a).await, ("terminated".into(), None));
+}
+
+async fn evict_oldest_after_a_lowered_limit_evicts_as_many_as_needed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut taken = Vec::new();
+    for n in 0..3 {
+        taken.push(id(&app.acquire_ok("alice", &format!("s{n}")).await));
+        app.let_time_pass(2).await;
+    }
+    app.put_limit("alice", json!(1)).await;
+    let response = app.acquire("alice", json!({"stream_id": "new", "on_limit": "evict_oldest"})).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let new: serde_json::Value = response.json().await.unwrap();
+    assert_eq!((new["evicted"].clone(), new["active"].as_u64()), (json!(taken), Some(1)));
+    for lease in &taken {
+        assert_eq!(end_of(&app, "alice", lease).await, ("evicted".into(), Some(id(&new))));
+    }
+}
+
 on_both_stores!(
+    a_device_renewal_can_terminate_other_leases_in_the_same_step,
+    terminating_the_devices_own_lease_gives_it_a_new_one,
+    terminations_hold_when_the_acquire_is_still_denied,
+    evict_oldest_after_a_lowered_limit_evicts_as_many_as_needed,
     acquire_returns_201_with_a_lease_and_its_location,
     acquire_returns_409_with_the_live_leases_when_the_user_is_at_the_limit,
     users_do_not_share_a_limit,

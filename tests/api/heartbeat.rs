@@ -91,7 +91,26 @@ async fn a_user_keeps_at_most_64_tombstones_newest_first(backend: Backend) {
     }
 }
 
+/// Revoking 70 leases at once: all end in the same millisecond, and the 64
+/// with the highest ids keep their tombstones, on both stores alike.
+async fn one_call_ending_more_than_64_leases_keeps_64_tombstones(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.max_streams = 100).await;
+    let mut leases = Vec::new();
+    for n in 0..70 {
+        leases.push(id(&app.acquire_ok("alice", &format!("s{n}")).await));
+    }
+    let revoked = app.client.delete(app.url("/v1/users/alice/leases")).send().await.unwrap();
+    assert_eq!(revoked.json::<serde_json::Value>().await.unwrap()["revoked"], 70);
+    leases.sort();
+    for (n, lease) in leases.iter().enumerate() {
+        let status = app.heartbeat("alice", lease).await.status();
+        let expected = if n < 6 { StatusCode::NOT_FOUND } else { StatusCode::GONE };
+        assert_eq!(status, expected, "lease {n} of 70 by id");
+    }
+}
+
 on_both_stores!(
+    one_call_ending_more_than_64_leases_keeps_64_tombstones,
     heartbeat_renews_the_lease_and_moves_its_expiry,
     heartbeat_of_an_unknown_lease_is_404_lease_not_found,
     a_lease_is_only_found_under_its_own_user,

@@ -122,7 +122,7 @@ async fn operation_counters_exist_from_startup_and_count_outcomes(backend: Backe
         assert_eq!(sample(&before, &counter(op, outcome)), Some(0.0), "{op}/{outcome}");
     }
     assert_eq!(sample(&before, "streamlease_leases_expired_total"), Some(0.0));
-    assert_eq!(sample(&before, r#"streamlease_store_errors_total{operation="acquire"}"#), Some(0.0));
+    assert_eq!(sample(&before, r#"streamlease_store_errors_total{kind="unavailable",operation="acquire"}"#), Some(0.0));
 
     let first = id(&app.acquire_ok("alice", "a").await);
     assert_eq!(app.acquire("alice", json!({"stream_id": "b"})).await.status(), StatusCode::CONFLICT);
@@ -171,8 +171,8 @@ async fn store_errors_are_counted_per_operation() {
     assert_eq!(app.get("/readyz").await.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(app.acquire("alice", json!({"stream_id": "s"})).await.status(), StatusCode::SERVICE_UNAVAILABLE);
     let m = app.metrics().await;
-    assert!(sample(&m, r#"streamlease_store_errors_total{operation="ping"}"#) >= Some(1.0));
-    assert_eq!(sample(&m, r#"streamlease_store_errors_total{operation="acquire"}"#), Some(1.0));
+    assert!(sample(&m, r#"streamlease_store_errors_total{kind="unavailable",operation="ping"}"#) >= Some(1.0));
+    assert_eq!(sample(&m, r#"streamlease_store_errors_total{kind="unavailable",operation="acquire"}"#), Some(1.0));
     assert_eq!(
         sample(&m, r#"streamlease_lease_operations_total{operation="acquire",outcome="store_error"}"#),
         Some(1.0)

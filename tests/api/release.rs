@@ -61,7 +61,21 @@ async fn list_shows_the_live_leases_oldest_first(backend: Backend) {
     assert!(listed["leases"][0].get("evicted").is_none());
 }
 
+/// On the embedded store the test clock stands still, so these leases share
+/// one millisecond; on Redis some may. Either way the list keeps the order
+/// they were taken in.
+async fn leases_taken_within_one_millisecond_list_in_the_order_taken(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.max_streams = 8).await;
+    let mut taken = Vec::new();
+    for n in 0..8 {
+        taken.push(id(&app.acquire_ok("alice", &format!("s{n}")).await));
+    }
+    let listed: Vec<String> = app.list("alice").await["leases"].as_array().unwrap().iter().map(id).collect();
+    assert_eq!(listed, taken);
+}
+
 on_both_stores!(
+    leases_taken_within_one_millisecond_list_in_the_order_taken,
     release_frees_the_slot_and_is_safe_to_repeat,
     release_of_a_lease_never_known_is_204,
     beacon_release_accepts_any_body_and_content_type,

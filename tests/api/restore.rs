@@ -50,6 +50,22 @@ async fn an_ended_lease_is_never_restored(backend: Backend) {
     assert_eq!(app.active("alice").await, 0);
 }
 
+/// The tombstone cap may forget why a lease ended (404 instead of 410), but
+/// it must never let the ended lease come back.
+async fn an_ended_lease_pushed_out_of_the_tombstone_cap_is_still_never_restored(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ended = id(&app.acquire_ok("alice", "movie").await);
+    app.release("alice", &ended).await;
+    for n in 0..64 {
+        app.let_time_pass(1).await;
+        let lease = id(&app.acquire_ok("alice", &format!("s{n}")).await);
+        app.release("alice", &lease).await;
+    }
+    let response = app.heartbeat_with("alice", &ended, json!({"stream_id": "movie"})).await;
+    problem(response, StatusCode::NOT_FOUND, "lease_not_found").await;
+    assert_eq!(app.active("alice").await, 0);
+}
+
 async fn restore_without_a_free_slot_is_409(backend: Backend) {
     let app = short_ttl_app(backend, 1).await;
     let lost = id(&app.acquire_ok("alice", "movie").await);
@@ -91,6 +107,7 @@ async fn a_heartbeat_body_follows_the_json_rules(backend: Backend) {
 }
 
 on_both_stores!(
+    an_ended_lease_pushed_out_of_the_tombstone_cap_is_still_never_restored,
     a_lost_lease_is_restored_by_a_heartbeat_that_carries_its_stream,
     an_ended_lease_is_never_restored,
     restore_without_a_free_slot_is_409,

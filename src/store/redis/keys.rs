@@ -32,6 +32,11 @@ impl KeySpace {
         UserId::try_from(inner).ok()
     }
 
+    /// The key `/readyz` writes (with a TTL) to prove Redis takes writes.
+    pub fn ready_key(&self) -> String {
+        format!("{}:readyz", self.prefix)
+    }
+
     pub fn user(&self, user: &UserId) -> UserKeys {
         let base = format!("{}:{{{}}}:", self.prefix, user);
         UserKeys { leases: format!("{base}l"), ended: format!("{base}e"), limit: format!("{base}limit") }

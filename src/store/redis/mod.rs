@@ -2,6 +2,8 @@
 //! every decision is atomic and judged by Redis' clock, however many service
 //! instances share the Redis.
 
+mod clock;
+mod errors;
 mod keys;
 mod reply;
 mod scripts;
@@ -13,21 +15,39 @@ use futures_util::TryStreamExt;
 use prometheus::IntCounter;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::TcpSettings;
-use redis::{Cmd, IntoConnectionInfo, RedisError, ScriptInvocation, ServerErrorKind, Value};
+use redis::{Cmd, ErrorKind, IntoConnectionInfo, ScriptInvocation, ServerErrorKind, Value};
 
+use crate::clock::Clock;
 use crate::domain::ledger::Terms;
 use crate::domain::*;
 use crate::store::{StoreError, StoreResult};
+use clock::RedisClock;
 use keys::KeySpace;
 use reply::Reply;
 
 /// How long one store call may take before the request gets 503.
 const CALL_TIMEOUT: Duration = Duration::from_secs(1);
+/// An acquire that Redis runs later than this after it was sent takes
+/// nothing (see `acquire.lua`): by then its caller has, or soon will have,
+/// answered 503. Shorter than `CALL_TIMEOUT`, leaving room for the reply's
+/// way back and for the error in our estimate of Redis' clock.
+const ACQUIRE_DEADLINE: Duration = Duration::from_millis(750);
+/// How long a readiness probe's key lives.
+const READY_KEY_TTL_MS: u64 = 10_000;
 const RECONNECT_RETRIES: usize = 1;
 const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
 /// Keys per SCAN page, and so census scripts per pipelined batch.
 const CENSUS_BATCH: usize = 1000;
 const CENSUS_PAGES_IN_FLIGHT: usize = 4;
+
+/// Counters the store feeds as a side effect of its calls.
+#[derive(Clone)]
+pub struct StoreCounters {
+    /// Expired leases the scripts report dropping.
+    pub expired: IntCounter,
+    /// Users a census could not read (corrupt data) and left out.
+    pub census_skipped: IntCounter,
+}
 
 #[derive(Clone)]
 pub struct RedisStore {
@@ -36,24 +56,21 @@ pub struct RedisStore {
     conn: ConnectionManager,
     keys: Arc<KeySpace>,
     terms: Terms,
-    /// Counts the expired leases the scripts report dropping.
-    expired: IntCounter,
-}
-
-impl From<RedisError> for StoreError {
-    fn from(e: RedisError) -> Self {
-        StoreError::Unavailable(e.to_string())
-    }
+    counters: StoreCounters,
+    clock: Arc<RedisClock>,
 }
 
 impl RedisStore {
     /// Connects lazily: the service starts (and reports not ready) while
     /// Redis is down, and serves as soon as it answers.
-    pub fn connect(url: &str, key_prefix: &str, terms: Terms, expired: IntCounter) -> StoreResult<Self> {
+    pub fn connect(url: &str, key_prefix: &str, terms: Terms, counters: StoreCounters) -> StoreResult<Self> {
         // TCP_NODELAY: every call is a small request waiting for its answer,
         // which Nagle's algorithm would hold back (redis-rs leaves it off).
-        let info = url.into_connection_info()?.set_tcp_settings(TcpSettings::default().set_nodelay(true));
-        let client = redis::Client::open(info)?;
+        let info = url
+            .into_connection_info()
+            .map_err(StoreError::Failed)?
+            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info).map_err(StoreError::Failed)?;
         // While Redis is down, a request should learn it at once (503) rather
         // than wait out a series of reconnect attempts; each new request tries
         // again, so service resumes with the first request after Redis is back.
@@ -62,8 +79,16 @@ impl RedisStore {
             .set_response_timeout(Some(CALL_TIMEOUT))
             .set_number_of_retries(RECONNECT_RETRIES)
             .set_max_delay(RECONNECT_MAX_DELAY);
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(Self { conn, keys: Arc::new(KeySpace::new(key_prefix)), terms, expired })
+        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(StoreError::Failed)?;
+        let keys = Arc::new(KeySpace::new(key_prefix));
+        Ok(Self { conn, keys, terms, counters, clock: Arc::new(RedisClock::new()) })
+    }
+
+    /// Runs the scripts on `clock` instead of Redis `TIME`: for tests that
+    /// compare this store with the embedded one step by step.
+    pub fn with_test_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Arc::new(RedisClock::fixed_by(clock));
+        self
     }
 
     /// Loads every script ahead of the first request, so that request is a
@@ -73,7 +98,7 @@ impl RedisStore {
         for script in scripts::all() {
             script.prepare_invoke().load_async(&mut conn).await?;
         }
-        Ok(())
+        self.calibrate_clock().await
     }
 
     pub async fn acquire(&self, req: &AcquireRequest) -> StoreResult<AcquireOutcome> {
@@ -82,6 +107,8 @@ impl RedisStore {
         call.key(&keys.leases)
             .key(&keys.ended)
             .key(&keys.limit)
+            .arg(self.clock.now_arg())
+            .arg(self.clock.deadline_arg(ACQUIRE_DEADLINE))
             .arg(req.new_lease_id.to_string())
             .arg(req.stream_id.as_str())
             .arg(req.device_id.as_ref().map_or("", |d| d.as_str()))
@@ -91,7 +118,11 @@ impl RedisStore {
         for id in &req.terminate {
             call.arg(id.to_string());
         }
-        reply::acquire(self.run(&call).await?).map(|r| self.tally(r))
+        let value = self.run(&call).await?;
+        if reply::is_too_late(&value) {
+            return Err(StoreError::Timeout(ACQUIRE_DEADLINE));
+        }
+        reply::acquire(value).map(|r| self.tally(r))
     }
 
     pub async fn heartbeat(
@@ -111,6 +142,7 @@ impl RedisStore {
                     .key(&keys.leases)
                     .key(&keys.ended)
                     .key(&keys.limit)
+                    .arg(self.clock.now_arg())
                     .arg(lease.to_string())
                     .arg(self.terms.ttl_ms)
                     .arg(self.terms.default_limit)
@@ -122,22 +154,49 @@ impl RedisStore {
     }
 
     pub async fn release(&self, user: &UserId, lease: LeaseId) -> StoreResult<ReleaseOutcome> {
+        self.end_one(user, lease, true).await
+    }
+
+    /// Removes the lease with no tombstone (see `Store::withdraw`).
+    pub async fn withdraw(&self, user: &UserId, lease: LeaseId) -> StoreResult<()> {
+        self.end_one(user, lease, false).await.map(drop)
+    }
+
+    async fn end_one(&self, user: &UserId, lease: LeaseId, tombstone: bool) -> StoreResult<ReleaseOutcome> {
         let keys = self.keys.user(user);
         let value = self
-            .run(scripts::RELEASE.key(&keys.leases).key(&keys.ended).arg(lease.to_string()).arg(self.terms.ttl_ms))
+            .run(
+                scripts::RELEASE
+                    .key(&keys.leases)
+                    .key(&keys.ended)
+                    .arg(self.clock.now_arg())
+                    .arg(lease.to_string())
+                    .arg(self.terms.ttl_ms)
+                    .arg(if tombstone { "1" } else { "0" }),
+            )
             .await?;
         reply::release(value).map(|r| self.tally(r))
     }
 
     pub async fn list(&self, user: &UserId) -> StoreResult<UserLeases> {
         let keys = self.keys.user(user);
-        let value = self.run(scripts::LIST.key(&keys.leases).key(&keys.limit).arg(self.terms.default_limit)).await?;
+        let value = self
+            .run(
+                scripts::LIST
+                    .key(&keys.leases)
+                    .key(&keys.limit)
+                    .arg(self.clock.now_arg())
+                    .arg(self.terms.default_limit),
+            )
+            .await?;
         reply::list(value)
     }
 
     pub async fn revoke_all(&self, user: &UserId) -> StoreResult<u32> {
         let keys = self.keys.user(user);
-        let value = self.run(scripts::REVOKE.key(&keys.leases).key(&keys.ended).arg(self.terms.ttl_ms)).await?;
+        let value = self
+            .run(scripts::REVOKE.key(&keys.leases).key(&keys.ended).arg(self.clock.now_arg()).arg(self.terms.ttl_ms))
+            .await?;
         reply::revoke(value).map(|r| self.tally(r))
     }
 
@@ -145,13 +204,13 @@ impl RedisStore {
         let key = self.keys.user(user).limit;
         let stored = self.query(redis::cmd("GET").arg(&key)).await?;
         let stored: Option<String> =
-            redis::from_redis_value(stored).map_err(|e| StoreError::BadReply(format!("{key}: {e}")))?;
+            redis::from_redis_value(stored).map_err(|e| StoreError::Corrupt(format!("{key}: {e}")))?;
         match stored {
             None => Ok(UserLimit { limit: self.terms.default_limit, source: LimitSource::Default }),
             Some(s) => s
                 .parse()
                 .map(|limit| UserLimit { limit, source: LimitSource::Override })
-                .map_err(|_| StoreError::BadReply(format!("limit override {s:?} at {key}"))),
+                .map_err(|_| StoreError::Corrupt(format!("limit override {s:?} at {key}"))),
         }
     }
 
@@ -170,6 +229,9 @@ impl RedisStore {
     /// page one pipelined batch of census scripts, which also drop and count
     /// the leases that expired with nobody asking.
     pub async fn census(&self) -> StoreResult<Census> {
+        // Every census also re-reads Redis' clock, so acquire deadlines
+        // follow any drift between the two clocks.
+        self.calibrate_clock().await?;
         // The stream owns a handle (an Arc and a connection clone) so the
         // future stays Send for the census task.
         let store = self.clone();
@@ -195,8 +257,8 @@ impl RedisStore {
     async fn scan_users(&self, cursor: u64) -> StoreResult<(u64, Vec<UserId>)> {
         let mut scan = redis::cmd("SCAN");
         scan.arg(cursor).arg("MATCH").arg(self.keys.leases_pattern()).arg("COUNT").arg(CENSUS_BATCH);
-        let (next, keys): (u64, Vec<String>) = redis::from_redis_value(self.query(&scan).await?)
-            .map_err(|e| StoreError::BadReply(format!("SCAN: {e}")))?;
+        let (next, keys): (u64, Vec<String>) =
+            redis::from_redis_value(self.query(&scan).await?).map_err(|e| StoreError::Corrupt(format!("SCAN: {e}")))?;
         Ok((next, keys.iter().filter_map(|k| self.keys.user_of_leases_key(k)).collect()))
     }
 
@@ -214,6 +276,7 @@ impl RedisStore {
                 .arg(2)
                 .arg(&keys.leases)
                 .arg(&keys.limit)
+                .arg(self.clock.now_arg())
                 .arg(self.terms.default_limit)
                 .arg(self.terms.ttl_ms);
         }
@@ -224,25 +287,76 @@ impl RedisStore {
             scripts::CENSUS.prepare_invoke().load_async(&mut self.conn.clone()).await?;
             replies = self.pipeline(&pipe).await?;
         }
-        users
-            .into_iter()
-            .zip(replies)
-            .map(|(user_id, value)| {
-                let (limit, active) = self.tally(reply::census(value)?);
-                Ok(UserCount { user_id, active, limit })
-            })
-            .collect()
+        let mut counted = Vec::with_capacity(users.len());
+        let mut skipped: Option<(UserId, StoreError)> = None;
+        for (user_id, value) in users.into_iter().zip(replies) {
+            match reply::census(value) {
+                Ok(reply) => {
+                    let (limit, active) = self.tally(reply);
+                    counted.push(UserCount { user_id, active, limit });
+                }
+                // One user's unreadable data must not freeze every gauge:
+                // that user is left out, counted and logged.
+                Err(e @ StoreError::Corrupt(_)) => {
+                    self.counters.census_skipped.inc();
+                    skipped.get_or_insert((user_id, e));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some((user, e)) = skipped {
+            log::error!("census left out user {user} and maybe others of this page: {}", e.with_causes());
+        }
+        Ok(counted)
     }
 
+    /// Ready means able to write: a tiny key with a TTL, so an instance on a
+    /// Redis that is out of memory or read-only is taken out of rotation.
+    /// The same round trip reads Redis' clock.
     pub async fn ping(&self) -> StoreResult<()> {
-        self.query(&redis::cmd("PING")).await.map(drop)
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(self.keys.ready_key()).arg(1).arg("PX").arg(READY_KEY_TTL_MS).ignore();
+        pipe.cmd("TIME");
+        self.timed_clock_read(&pipe).await
+    }
+
+    async fn calibrate_clock(&self) -> StoreResult<()> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("TIME");
+        self.timed_clock_read(&pipe).await
+    }
+
+    /// Runs `pipe`, whose last reply is Redis `TIME`, and learns the offset
+    /// between Redis' clock and ours from it.
+    async fn timed_clock_read(&self, pipe: &redis::Pipeline) -> StoreResult<()> {
+        let sent = RedisClock::local_now_ms();
+        let replies = self.pipeline(pipe).await?;
+        let received = RedisClock::local_now_ms();
+        let time: (i64, i64) = replies
+            .last()
+            .cloned()
+            .ok_or_else(|| StoreError::Corrupt("TIME: no reply".into()))
+            .and_then(|v| redis::from_redis_value(v).map_err(|e| StoreError::Corrupt(format!("TIME: {e}"))))?;
+        self.clock.learn(time.0 * 1000 + time.1 / 1000, sent, received);
+        Ok(())
     }
 
     /// One script call, bounded by `CALL_TIMEOUT` in total: the connection's
     /// own timeouts do not cover waiting for a reconnect.
     async fn run(&self, call: &ScriptInvocation<'_>) -> StoreResult<Value> {
         let mut conn = self.conn.clone();
-        within_deadline(call.invoke_async(&mut conn)).await
+        within_deadline(async move {
+            // redis-rs loads the script once on NOSCRIPT and retries; a
+            // second flush or restart in between needs another go.
+            let mut attempts = 0;
+            loop {
+                match call.invoke_async(&mut conn).await {
+                    Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) && attempts < 3 => attempts += 1,
+                    answer => return answer,
+                }
+            }
+        })
+        .await
     }
 
     async fn query(&self, cmd: &Cmd) -> StoreResult<Value> {
@@ -253,11 +367,11 @@ impl RedisStore {
     async fn pipeline(&self, pipe: &redis::Pipeline) -> StoreResult<Vec<Value>> {
         let mut conn = self.conn.clone();
         let replies = within_deadline(pipe.query_async(&mut conn)).await?;
-        redis::from_redis_value(replies).map_err(|e| StoreError::BadReply(format!("pipeline: {e}")))
+        redis::from_redis_value(replies).map_err(|e| StoreError::Corrupt(format!("pipeline: {e}")))
     }
 
     fn tally<T>(&self, reply: Reply<T>) -> T {
-        self.expired.inc_by(reply.expired);
+        self.counters.expired.inc_by(reply.expired);
         reply.outcome
     }
 }
@@ -265,6 +379,6 @@ impl RedisStore {
 async fn within_deadline(call: impl Future<Output = redis::RedisResult<Value>>) -> StoreResult<Value> {
     match tokio::time::timeout(CALL_TIMEOUT, call).await {
         Ok(answer) => answer.map_err(StoreError::from),
-        Err(_) => Err(StoreError::Unavailable(format!("no answer within {CALL_TIMEOUT:?}"))),
+        Err(_) => Err(StoreError::Timeout(CALL_TIMEOUT)),
     }
 }

@@ -7,7 +7,7 @@ use crate::domain::*;
 use crate::store::{StoreError, StoreResult};
 
 fn bad(what: impl Into<String>) -> StoreError {
-    StoreError::BadReply(what.into())
+    StoreError::Corrupt(what.into())
 }
 
 fn items(value: &Value) -> StoreResult<&[Value]> {
@@ -96,6 +96,11 @@ fn tagged(value: &Value) -> StoreResult<(&str, u64, &[Value])> {
     };
     let expired = u64::try_from(int(expired)?).map_err(|_| bad("negative expired count"))?;
     Ok((text(tag)?, expired, rest))
+}
+
+/// The acquire script ran after its deadline and took nothing.
+pub fn is_too_late(value: &Value) -> bool {
+    matches!(items(value), Ok([tag, ..]) if text(tag).is_ok_and(|t| t == "too_late"))
 }
 
 pub fn acquire(value: Value) -> StoreResult<Reply<AcquireOutcome>> {

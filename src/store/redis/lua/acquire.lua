@@ -1,31 +1,37 @@
 -- acquire: take a slot for a stream, or renew the device's lease, or refuse.
 --
 -- KEYS[1] leases string, KEYS[2] tombstones hash, KEYS[3] limit override
--- ARGV[1] new lease id (minted by the caller)   ARGV[2] stream_id
--- ARGV[3] device_id, '' for none               ARGV[4] TTL in ms
--- ARGV[5] default limit                        ARGV[6] 'deny' | 'evict_oldest'
--- ARGV[7..] lease ids to terminate first
+-- ARGV[1] now ('' = Redis TIME)                ARGV[2] deadline in ms, '' for none
+-- ARGV[3] new lease id (minted by the caller)  ARGV[4] stream_id
+-- ARGV[5] device_id, '' for none               ARGV[6] TTL in ms
+-- ARGV[7] default limit                        ARGV[8] 'deny' | 'evict_oldest'
+-- ARGV[9..] lease ids to terminate first
 --
 -- Returns one of
 --   {'created', expired, limit, active, record, {evicted ids}, {terminated ids}}
 --   {'renewed', expired, limit, active, record, {}, {terminated ids}}
 --   {'denied',  expired, limit, active, {record, ...}, {terminated ids}}
+--   {'too_late', 0}   run after the deadline: the caller gave up; nothing changed
 -- where `expired` counts the expired leases this call dropped.
+--
+-- The deadline is the caller's: by then it has answered 503, so a slot taken
+-- later (Redis stalled, then resumed) would belong to nobody.
 --
 -- Example:
 --   EVALSHA <sha> 3 sl:{alice}:l sl:{alice}:e sl:{alice}:limit
---           0b7c...e1 movie-42 living-room-tv 30000 3 deny
+--           '' 1700000000750 0b7c...e1 movie-42 living-room-tv 30000 3 deny
 --   -> {'created', 0, 3, 1, '0b7c...e1|1700000030000|1700000000000|movie-42|living-room-tv', {}, {}}
 
 local now = now_ms()
-local ttl = tonumber(ARGV[4])
-local limit = user_limit(KEYS[3], ARGV[5])
+if ARGV[2] ~= '' and now > tonumber(ARGV[2]) then return { 'too_late', 0 } end
+local ttl = tonumber(ARGV[6])
+local limit = user_limit(KEYS[3], ARGV[7])
 local live, expired = load_live(KEYS[1], now)
 
 -- Terminations: the named ids that are live leases of this user, once each.
 local is_live, doomed, terminate = {}, {}, {}
 for _, l in ipairs(live) do is_live[l.id] = true end
-for i = 7, #ARGV do
+for i = 9, #ARGV do
   local id = ARGV[i]
   if is_live[id] and not doomed[id] then
     doomed[id] = true
@@ -34,11 +40,11 @@ for i = 7, #ARGV do
 end
 
 -- A device holds at most one lease: renew it instead of taking a slot.
-local device = ARGV[3]
+local device = ARGV[5]
 if device ~= '' then
   for _, l in ipairs(live) do
     if l.device == device and not doomed[l.id] then
-      l.stream, l.expires = ARGV[2], now + ttl
+      l.stream, l.expires = ARGV[4], now + ttl
       end_leases(KEYS[2], live, terminate, 'terminated', l.id, now, ttl)
       save(KEYS[1], live, ttl)
       return { 'renewed', expired, limit, #live, encode(l), {}, terminate }
@@ -47,7 +53,7 @@ if device ~= '' then
 end
 
 local staying = #live - #terminate
-if staying >= limit and ARGV[6] == 'deny' then
+if staying >= limit and ARGV[8] == 'deny' then
   -- The terminations were asked for in their own right: they hold even
   -- when the acquire is still denied.
   end_leases(KEYS[2], live, terminate, 'terminated', '', now, ttl)
@@ -72,10 +78,10 @@ if staying >= limit then
   for i = 1, staying + 1 - limit do evicted[i] = candidates[i].id end
 end
 
-local id = ARGV[1]
+local id = ARGV[3]
 end_leases(KEYS[2], live, terminate, 'terminated', id, now, ttl)
 end_leases(KEYS[2], live, evicted, 'evicted', id, now, ttl)
-local lease = { id = id, expires = now + ttl, acquired = now, stream = ARGV[2], device = device }
+local lease = { id = id, expires = now + ttl, acquired = now, stream = ARGV[4], device = device }
 live[#live + 1] = lease
 save(KEYS[1], live, ttl)
 return { 'created', expired, limit, #live, encode(lease), evicted, terminate }

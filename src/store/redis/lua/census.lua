@@ -3,19 +3,19 @@
 -- leases are counted even when no request for the user ever comes again.
 --
 -- KEYS[1] leases string, KEYS[2] limit override
--- ARGV[1] default limit   ARGV[2] TTL in ms
+-- ARGV[1] now ('' = Redis TIME)   ARGV[2] default limit   ARGV[3] TTL in ms
 --
 -- Returns {'census', expired, limit, active}
 --
 -- Example:
---   EVALSHA <sha> 2 sl:{alice}:l sl:{alice}:limit 3 30000  -> {'census', 1, 3, 2}
+--   EVALSHA <sha> 2 sl:{alice}:l sl:{alice}:limit '' 3 30000  -> {'census', 1, 3, 2}
 
 local active, expired, kept, last = count_live(redis.call('GET', KEYS[1]) or '', now_ms())
 if expired > 0 then
   if active == 0 then
     redis.call('DEL', KEYS[1])
   else
-    redis.call('SET', KEYS[1], kept, 'PXAT', last + tonumber(ARGV[2]))
+    redis.call('SET', KEYS[1], kept, 'PXAT', last + tonumber(ARGV[3]))
   end
 end
-return { 'census', expired, user_limit(KEYS[2], ARGV[1]), active }
+return { 'census', expired, user_limit(KEYS[2], ARGV[2]), active }

@@ -1,63 +1,66 @@
 -- heartbeat: renew a live lease, restore a lost one, or say why neither.
 --
 -- KEYS[1] leases string, KEYS[2] tombstones hash, KEYS[3] limit override
--- ARGV[1] lease id   ARGV[2] TTL in ms   ARGV[3] default limit
--- ARGV[4] stream_id to restore with, '' for no restore
--- ARGV[5] device_id to restore with, '' for none
+-- ARGV[1] now ('' = Redis TIME)   ARGV[2] lease id   ARGV[3] TTL in ms
+-- ARGV[4] default limit
+-- ARGV[5] stream_id to restore with, '' for no restore
+-- ARGV[6] device_id to restore with, '' for none
 --
 -- Returns one of
 --   {'renewed', expired, limit, active, record}
 --   {'restored', expired, limit, active, record}    unknown, not ended, a slot was free
 --   {'denied', expired, limit, active, {record, ...}}   restore asked, no free slot
 --   {'ended', expired, reason, by_lease_id or '', ended_at}   ended on purpose, within one TTL
---   {'not_found', expired}                                    expired, or never known
+--   {'not_found', expired}        expired or never known (and no restore, or restores blocked)
 -- where `expired` counts the expired leases this call dropped.
 --
 -- Example:
---   EVALSHA <sha> 3 sl:{alice}:l sl:{alice}:e sl:{alice}:limit 0b7c...e1 30000 3 '' ''
+--   EVALSHA <sha> 3 sl:{alice}:l sl:{alice}:e sl:{alice}:limit '' 0b7c...e1 30000 3 '' ''
 --   -> {'renewed', 0, 3, 2, '0b7c...e1|1700000040000|1700000000000|movie-42|'}
 
 local now = now_ms()
-local ttl = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
 local live, expired = load_live(KEYS[1], now)
 
 for _, l in ipairs(live) do
-  if l.id == ARGV[1] then
+  if l.id == ARGV[2] then
     l.expires = now + ttl
     save(KEYS[1], live, ttl)
-    return { 'renewed', expired, user_limit(KEYS[3], ARGV[3]), #live, encode(l) }
+    return { 'renewed', expired, user_limit(KEYS[3], ARGV[4]), #live, encode(l) }
   end
 end
 
 -- Ended on purpose (within one TTL): never restored.
-local tomb = redis.call('HGET', KEYS[2], ARGV[1])
+local tomb = redis.call('HGET', KEYS[2], ARGV[2])
 if tomb then
-  local reason, by, ended_at = string.match(tomb, '^([^|]*)|([^|]*)|(%d+)$')
-  if tonumber(ended_at) + ttl > now then
+  local reason, by = string.match(tomb, '^([^|]*)|([^|]*)|')
+  local ended_at = ended_at_of(tomb)
+  if ended_at + ttl > now then
     if expired > 0 then save(KEYS[1], live, ttl) end
     return { 'ended', expired, reason, by, ended_at }
   end
 end
 
 -- Restore: recreate the lost lease under its id, if the device holds no
--- other lease and the user has a free slot.
-local stream, device = ARGV[4], ARGV[5]
+-- other lease, the user has a free slot, and the tombstone cap has not
+-- blocked restores (it may have forgotten that this lease ended).
+local stream, device = ARGV[5], ARGV[6]
 local device_busy = false
 if device ~= '' then
   for _, l in ipairs(live) do
     if l.device == device then device_busy = true end
   end
 end
-if stream == '' or device_busy then
+if stream == '' or device_busy or restores_blocked(KEYS[2], now) then
   if expired > 0 then save(KEYS[1], live, ttl) end
   return { 'not_found', expired }
 end
-local limit = user_limit(KEYS[3], ARGV[3])
+local limit = user_limit(KEYS[3], ARGV[4])
 if #live >= limit then
   if expired > 0 then save(KEYS[1], live, ttl) end
   return { 'denied', expired, limit, #live, records(live) }
 end
-local lease = { id = ARGV[1], expires = now + ttl, acquired = now, stream = stream, device = device }
+local lease = { id = ARGV[2], expires = now + ttl, acquired = now, stream = stream, device = device }
 live[#live + 1] = lease
 save(KEYS[1], live, ttl)
 return { 'restored', expired, limit, #live, encode(lease) }

@@ -1,13 +1,13 @@
 -- list: the user's live leases and limit. Read-only.
 --
 -- KEYS[1] leases string, KEYS[2] limit override
--- ARGV[1] default limit
+-- ARGV[1] now ('' = Redis TIME)   ARGV[2] default limit
 --
--- Returns {limit, {record, ...}}
+-- Returns {limit, {record, ...}}, records in the order the leases were taken
 --
 -- Example:
---   EVALSHA <sha> 2 sl:{alice}:l sl:{alice}:limit 3
+--   EVALSHA <sha> 2 sl:{alice}:l sl:{alice}:limit '' 3
 --   -> {3, {'0b7c...e1|1700000030000|1700000000000|movie-42|'}}
 
 local live = load_live(KEYS[1], now_ms())
-return { user_limit(KEYS[2], ARGV[1]), records(live) }
+return { user_limit(KEYS[2], ARGV[2]), records(live) }

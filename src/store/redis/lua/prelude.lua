@@ -6,9 +6,20 @@
 --   <prefix>:{u}:e      HASH lease_id -> tombstone; expires one TTL after the last end
 --   <prefix>:{u}:limit  STRING limit override; the only key without a TTL
 --
--- The leases string is records joined by ';', one per lease:
+-- The leases string is records joined by ';', one per lease, in the order
+-- the leases were taken:
 --   "lease_id|expires_at|acquired_at|stream_id|device_id"
--- A tombstone is "reason|by_lease_id|ended_at".
+-- A tombstone is "reason|by_lease_id|ended_at". Beside the tombstones, the
+-- field '~' may hold "restores blocked until" (ms): set when the cap below
+-- drops tombstones that were still within their TTL, so the leases they
+-- stood for cannot be restored in that time (they ended; they must not come
+-- back just because the cap forgot why).
+--
+-- ARGV[1] of every script is '' in production, where Redis TIME decides;
+-- tests may pass a time in ms to run the scripts on their own clock.
+--
+-- A record this file cannot read raises an error whose code is CORRUPT:
+-- the service then answers 500 and logs it, rather than guessing.
 -- Times are ms since the epoch by Redis TIME: the one clock that decides.
 -- Ids cannot contain '|' or ';' (the service validates them); device_id and
 -- by_lease_id are '' when absent.
@@ -22,15 +33,29 @@
 -- leases in a tight loop must not make each call walk thousands of them.
 -- Same as MAX_TOMBSTONES in src/domain/ledger.rs.
 local MAX_TOMBSTONES = 64
+local RESTORES_BLOCKED = '~'
 
 local function now_ms()
+  if ARGV[1] ~= '' then return tonumber(ARGV[1]) end
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+local function corrupt(what, value)
+  error({ err = 'CORRUPT ' .. what .. ' ' .. string.format('%q', string.sub(tostring(value), 1, 200)) })
+end
+
 local function decode(record)
   local id, e, a, s, d = string.match(record, '^([^|]+)|(%d+)|(%d+)|([^|]+)|([^|]*)$')
+  if not id then corrupt('lease record', record) end
   return { id = id, expires = tonumber(e), acquired = tonumber(a), stream = s, device = d }
+end
+
+-- When a tombstone "reason|by_lease_id|ended_at" ended.
+local function ended_at_of(tombstone)
+  local at = tonumber(string.match(tombstone, '^[^|]*|[^|]*|(%d+)$'))
+  if not at then corrupt('tombstone', tombstone) end
+  return at
 end
 
 local function encode(l)
@@ -38,7 +63,11 @@ local function encode(l)
 end
 
 local function user_limit(limit_key, default)
-  return tonumber(redis.call('GET', limit_key) or default)
+  local stored = redis.call('GET', limit_key)
+  if not stored then return tonumber(default) end
+  local limit = tonumber(stored)
+  if not limit then corrupt('limit override', stored) end
+  return limit
 end
 
 -- The user's live leases, in the order they were taken, and how many
@@ -61,8 +90,10 @@ local function count_live(raw, now)
   local at = 1
   while at <= #raw do
     local bar = string.find(raw, '|', at, true)
-    local bar2 = string.find(raw, '|', bar + 1, true)
-    if tonumber(string.sub(raw, bar + 1, bar2 - 1)) > now then live = live + 1 else expired = expired + 1 end
+    local bar2 = bar and string.find(raw, '|', bar + 1, true)
+    local expires = bar2 and tonumber(string.sub(raw, bar + 1, bar2 - 1))
+    if not expires then corrupt('leases', raw) end
+    if expires > now then live = live + 1 else expired = expired + 1 end
     at = (string.find(raw, ';', bar2, true) or #raw) + 1
   end
   if expired == 0 then return live, 0 end
@@ -94,8 +125,10 @@ local function save(leases_key, live, ttl)
 end
 
 -- Removes the leases `ids` from `live` and leaves a tombstone for each that a
--- heartbeat will find for one TTL. Tombstones older than that are dropped,
--- and the oldest beyond MAX_TOMBSTONES. The caller saves `live`.
+-- heartbeat will find for one TTL. Tombstones older than that are dropped.
+-- Beyond MAX_TOMBSTONES the oldest go, by (ended_at, lease_id), whether old
+-- or just made; restores stay blocked while a dropped one would have lasted.
+-- The same rule as `Ledger::end`. The caller saves `live`.
 local function end_leases(ended_key, live, ids, reason, by, now, ttl)
   if #ids == 0 then return end
   local gone = {}
@@ -105,31 +138,55 @@ local function end_leases(ended_key, live, ids, reason, by, now, ttl)
   end
 
   local flat = redis.call('HGETALL', ended_key)
-  local stale, kept = {}, {}
+  local stale, kept, blocked = {}, {}, 0
   for i = 1, #flat, 2 do
-    local ended_at = tonumber(string.match(flat[i + 1], '(%d+)$'))
-    if ended_at + ttl <= now then
-      stale[#stale + 1] = flat[i]
+    local field, value = flat[i], flat[i + 1]
+    if field == RESTORES_BLOCKED then
+      blocked = tonumber(value) or corrupt('restore block', value)
+      if blocked <= now then stale[#stale + 1] = field end
     else
-      kept[#kept + 1] = { id = flat[i], ended_at = ended_at }
+      local ended_at = ended_at_of(value)
+      if ended_at + ttl <= now then
+        stale[#stale + 1] = field
+      else
+        kept[#kept + 1] = { id = field, ended_at = ended_at }
+      end
     end
   end
-  local excess = #kept + #ids - MAX_TOMBSTONES
+  for _, id in ipairs(ids) do kept[#kept + 1] = { id = id, ended_at = now, new = true } end
+  local excess = #kept - MAX_TOMBSTONES
   if excess > 0 then
     table.sort(kept, function(a, b)
       if a.ended_at ~= b.ended_at then return a.ended_at < b.ended_at end
       return a.id < b.id
     end)
-    for i = 1, math.min(excess, #kept) do stale[#stale + 1] = kept[i].id end
+    for i = 1, excess do
+      local dropped = kept[i]
+      dropped.dropped = true
+      if not dropped.new then stale[#stale + 1] = dropped.id end
+      if dropped.ended_at + ttl > blocked then blocked = dropped.ended_at + ttl end
+    end
   end
   if #stale > 0 then redis.call('HDEL', ended_key, unpack(stale)) end
   local fields = {}
-  for _, id in ipairs(ids) do
-    fields[#fields + 1] = id
-    fields[#fields + 1] = string.format('%s|%s|%d', reason, by, now)
+  for _, t in ipairs(kept) do
+    if t.new and not t.dropped then
+      fields[#fields + 1] = t.id
+      fields[#fields + 1] = string.format('%s|%s|%d', reason, by, now)
+    end
   end
-  redis.call('HSET', ended_key, unpack(fields))
+  if blocked > now then
+    fields[#fields + 1] = RESTORES_BLOCKED
+    fields[#fields + 1] = blocked
+  end
+  if #fields > 0 then redis.call('HSET', ended_key, unpack(fields)) end
   redis.call('PEXPIREAT', ended_key, now + ttl)
+end
+
+-- True while the cap above has blocked restores for this user.
+local function restores_blocked(ended_key, now)
+  local until_ms = redis.call('HGET', ended_key, RESTORES_BLOCKED)
+  return until_ms and tonumber(until_ms) > now
 end
 
 -- Records of `leases`, for replies.

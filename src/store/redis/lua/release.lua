@@ -1,21 +1,28 @@
 -- release: end a live lease on the player's request. Idempotent.
 --
 -- KEYS[1] leases string, KEYS[2] tombstones hash
--- ARGV[1] lease id   ARGV[2] TTL in ms
+-- ARGV[1] now ('' = Redis TIME)   ARGV[2] lease id   ARGV[3] TTL in ms
+-- ARGV[4] '1': leave a tombstone ('released'); '0': withdraw quietly, for an
+--         acquire whose answer never reached its player (no tombstone, so a
+--         player that did learn the id in fail-open mode can still restore)
 --
 -- Returns {'released', expired} when the lease was live and is now
 -- released, {'already_gone', expired} when it was released, ended, expired
 -- or never known; `expired` counts the expired leases this call dropped.
 --
 -- Example:
---   EVALSHA <sha> 2 sl:{alice}:l sl:{alice}:e 0b7c...e1 30000  -> {'released', 0}
+--   EVALSHA <sha> 2 sl:{alice}:l sl:{alice}:e '' 0b7c...e1 30000 1  -> {'released', 0}
 
 local now = now_ms()
-local ttl = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
 local live, expired = load_live(KEYS[1], now)
-for _, l in ipairs(live) do
-  if l.id == ARGV[1] then
-    end_leases(KEYS[2], live, { l.id }, 'released', '', now, ttl)
+for i, l in ipairs(live) do
+  if l.id == ARGV[2] then
+    if ARGV[4] == '1' then
+      end_leases(KEYS[2], live, { l.id }, 'released', '', now, ttl)
+    else
+      table.remove(live, i)
+    end
     save(KEYS[1], live, ttl)
     return { 'released', expired }
   end

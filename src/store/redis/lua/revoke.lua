@@ -1,16 +1,16 @@
 -- revoke: end every live lease of the user ("sign out everywhere").
 --
 -- KEYS[1] leases string, KEYS[2] tombstones hash
--- ARGV[1] TTL in ms
+-- ARGV[1] now ('' = Redis TIME)   ARGV[2] TTL in ms
 --
 -- Returns {'revoked', expired, number of leases revoked}, where `expired`
 -- counts the expired leases this call dropped.
 --
 -- Example:
---   EVALSHA <sha> 2 sl:{alice}:l sl:{alice}:e 30000  -> {'revoked', 0, 2}
+--   EVALSHA <sha> 2 sl:{alice}:l sl:{alice}:e '' 30000  -> {'revoked', 0, 2}
 
 local now = now_ms()
-local ttl = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
 local live, expired = load_live(KEYS[1], now)
 local ids = {}
 for i, l in ipairs(live) do ids[i] = l.id end

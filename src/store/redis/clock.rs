@@ -1,0 +1,75 @@
+//! What the scripts are told about time. In production they read Redis
+//! `TIME` themselves (one clock decides); this side only estimates Redis'
+//! clock to give an acquire a deadline in it. Tests may instead fix the
+//! time the scripts see.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::domain::Millis;
+
+/// No estimate yet (Redis has not answered since startup).
+const UNKNOWN: i64 = i64::MIN;
+
+pub struct RedisClock {
+    /// Redis' clock minus ours, in ms, from the last `TIME` we read.
+    offset_ms: AtomicI64,
+    /// Set only in tests: the scripts run on this clock instead of `TIME`.
+    fixed: Option<Arc<dyn Clock>>,
+}
+
+impl RedisClock {
+    pub fn new() -> Self {
+        Self { offset_ms: AtomicI64::new(UNKNOWN), fixed: None }
+    }
+
+    pub fn fixed_by(clock: Arc<dyn Clock>) -> Self {
+        Self { offset_ms: AtomicI64::new(UNKNOWN), fixed: Some(clock) }
+    }
+
+    pub fn local_now_ms() -> Millis {
+        SystemClock.now_ms()
+    }
+
+    /// Learns the offset from a `TIME` reading taken between `sent` and
+    /// `received` (our clock): its error is at most half the round trip.
+    pub fn learn(&self, redis_now: Millis, sent: Millis, received: Millis) {
+        self.offset_ms.store(redis_now - (sent + received) / 2, Ordering::Relaxed);
+    }
+
+    /// The scripts' ARGV[1]: empty, so Redis `TIME` decides, unless a test
+    /// fixed the time.
+    pub fn now_arg(&self) -> String {
+        self.fixed.as_ref().map(|clock| clock.now_ms().to_string()).unwrap_or_default()
+    }
+
+    /// The latest Redis time at which a call sent now may still act, or
+    /// empty when unknown (then only the compensating withdraw protects).
+    pub fn deadline_arg(&self, within: Duration) -> String {
+        let offset = self.offset_ms.load(Ordering::Relaxed);
+        if self.fixed.is_some() || offset == UNKNOWN {
+            return String::new();
+        }
+        (Self::local_now_ms() + offset + within.as_millis() as i64).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deadline_is_in_redis_time_once_an_offset_is_known() {
+        let clock = RedisClock::new();
+        assert_eq!(clock.deadline_arg(Duration::from_millis(750)), "");
+        // Redis runs 10 s ahead of us.
+        let now = RedisClock::local_now_ms();
+        clock.learn(now + 10_000, now - 1, now + 1);
+        let deadline: i64 = clock.deadline_arg(Duration::from_millis(750)).parse().unwrap();
+        let expected = RedisClock::local_now_ms() + 10_750;
+        assert!((deadline - expected).abs() <= 5, "{deadline} vs {expected}");
+        assert_eq!(clock.now_arg(), "");
+    }
+}

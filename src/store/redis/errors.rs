@@ -1,0 +1,66 @@
+//! What kind of failure a Redis error is. The kind decides the answer (see
+//! `StoreError`), so it is read from the error's code, never from its text.
+
+use redis::{ErrorKind, RedisError, ServerErrorKind};
+
+use crate::store::StoreError;
+
+/// The code our scripts raise on a record they cannot read (`prelude.lua`).
+const CORRUPT: &str = "CORRUPT";
+
+impl From<RedisError> for StoreError {
+    fn from(e: RedisError) -> Self {
+        if e.is_timeout() || e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() {
+            return StoreError::Unavailable(e);
+        }
+        match e.kind() {
+            // Redis is there but cannot serve this moment: loading a dump,
+            // mid-failover, stuck in a long script, or still forgetting our
+            // scripts after several reloads (restarts or flushes in a row).
+            ErrorKind::Server(
+                ServerErrorKind::NoScript
+                | ServerErrorKind::BusyLoading
+                | ServerErrorKind::MasterDown
+                | ServerErrorKind::ClusterDown
+                | ServerErrorKind::TryAgain,
+            ) => return StoreError::Unavailable(e),
+            ErrorKind::Server(ServerErrorKind::ReadOnly) => return StoreError::ReadOnly(e),
+            ErrorKind::Parse | ErrorKind::UnexpectedReturnType => return StoreError::Corrupt(e.to_string()),
+            _ => {}
+        }
+        match e.code() {
+            Some("OOM") => StoreError::OutOfMemory(e),
+            Some("BUSY") => StoreError::Unavailable(e),
+            Some(CORRUPT) => StoreError::Corrupt(e.detail().unwrap_or_default().to_owned()),
+            _ => StoreError::Failed(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use redis::{ErrorKind, RedisError};
+
+    use super::*;
+
+    fn server_error(line: &str) -> RedisError {
+        let parsed = redis::parse_redis_value(format!("-{line}\r\n").as_bytes()).unwrap();
+        match parsed {
+            redis::Value::ServerError(e) => e.into(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_redis_failure_gets_its_kind() {
+        let kind = |e: RedisError| StoreError::from(e).kind();
+        assert_eq!(kind(std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into()), "unavailable");
+        assert_eq!(kind(server_error("LOADING Redis is loading the dataset in memory")), "unavailable");
+        assert_eq!(kind(server_error("OOM command not allowed when used memory > 'maxmemory'.")), "out_of_memory");
+        assert_eq!(kind(server_error("READONLY You can't write against a read only replica.")), "read_only");
+        assert_eq!(kind(server_error("CORRUPT lease record \"x\" script: abc")), "corrupt");
+        assert_eq!(kind(server_error("ERR user_script:1: attempt to compare nil with number")), "failed");
+        assert_eq!(kind(server_error("WRONGTYPE Operation against a key holding the wrong kind of value")), "failed");
+        assert_eq!(kind((ErrorKind::UnexpectedReturnType, "not a string").into()), "corrupt");
+    }
+}
