@@ -15,7 +15,7 @@ use prometheus::IntCounter;
 use streamlease::clock::SystemClock;
 use streamlease::domain::ledger::Terms;
 use streamlease::domain::*;
-use streamlease::store::{EmbeddedStore, RedisStore, Store};
+use streamlease::store::{EmbeddedStore, RedisStore, Store, StoreCounters};
 
 const TERMS: Terms = Terms { ttl_ms: 30_000, default_limit: 3 };
 
@@ -75,7 +75,7 @@ fn stores(c: &mut Criterion) {
     let redis = redis_server::RedisServer::start();
     // The connection task is spawned on the runtime.
     let _runtime = rt.enter();
-    let store = RedisStore::connect(&redis.url(), "sl", TERMS, expired()).unwrap();
+    let store = RedisStore::connect(&redis.url(), "sl", TERMS, StoreCounters::detached()).unwrap();
     rt.block_on(store.load_scripts()).unwrap();
     bench_store(c, "redis", &rt, Store::Redis(store));
 }

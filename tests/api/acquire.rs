@@ -138,7 +138,7 @@ async fn end_of(app: &TestApp, user: &str, lease: &str) -> (String, Option<Strin
 
 async fn a_device_renewal_can_terminate_other_leases_in_the_same_step(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.max_streams = 2).await;
-    let tv = id(&app.acquire(&"alice", json!({"stream_id": "a", "device_id": "tv"})).await.json().await.unwrap());
+    let tv = id(&app.acquire("alice", json!({"stream_id": "a", "device_id": "tv"})).await.json().await.unwrap());
     let other = id(&app.acquire_ok("alice", "b").await);
     let response = app.acquire("alice", json!({"stream_id": "c", "device_id": "tv", "terminate": [other]})).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -150,7 +150,7 @@ async fn a_device_renewal_can_terminate_other_leases_in_the_same_step(backend: B
 
 async fn terminating_the_devices_own_lease_gives_it_a_new_one(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.max_streams = 1).await;
-    let old = id(&app.acquire(&"alice", json!({"stream_id": "a", "device_id": "tv"})).await.json().await.unwrap());
+    let old = id(&app.acquire("alice", json!({"stream_id": "a", "device_id": "tv"})).await.json().await.unwrap());
     let response = app.acquire("alice", json!({"stream_id": "b", "device_id": "tv", "terminate": [old]})).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let new: serde_json::Value = response.json().await.unwrap();

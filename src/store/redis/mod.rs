@@ -49,6 +49,15 @@ pub struct StoreCounters {
     pub census_skipped: IntCounter,
 }
 
+impl StoreCounters {
+    /// Counters in no registry: for a store used outside the service
+    /// (benchmarks, tests).
+    pub fn detached() -> Self {
+        let counter = |name: &str| IntCounter::new(name, "detached").expect("valid counter name");
+        Self { expired: counter("expired"), census_skipped: counter("census_skipped") }
+    }
+}
+
 #[derive(Clone)]
 pub struct RedisStore {
     /// One multiplexed connection for the whole process, shared by every
