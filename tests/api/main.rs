@@ -21,4 +21,5 @@ mod redis_store;
 mod release;
 mod restore;
 mod shutdown;
+mod store_faults;
 mod walkthrough;

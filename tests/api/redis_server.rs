@@ -42,6 +42,23 @@ impl RedisServer {
         let _ = child.wait();
     }
 
+    /// Freezes the server (SIGSTOP): connections stay open, nothing is
+    /// answered, as with a Redis stuck or descheduled.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused server go on (SIGCONT); it then runs what queued up.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.lock().unwrap().id().to_string();
+        let sent = Command::new("kill").args([signal, &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill {signal} {pid} failed");
+    }
+
     /// Starts it again on the same port, empty (no persistence).
     pub fn restart(&self) {
         *self.child.lock().unwrap() = spawn_redis(self.port, self.dir.path());

@@ -28,13 +28,23 @@ impl From<RedisError> for StoreError {
             ErrorKind::Parse | ErrorKind::UnexpectedReturnType => return StoreError::Corrupt(e.to_string()),
             _ => {}
         }
-        match e.code() {
+        match server_code(&e).as_deref() {
             Some("OOM") => StoreError::OutOfMemory(e),
             Some("BUSY") => StoreError::Unavailable(e),
             Some(CORRUPT) => StoreError::Corrupt(e.detail().unwrap_or_default().to_owned()),
             _ => StoreError::Failed(e),
         }
     }
+}
+
+/// The server's error code, also when the error came from a pipeline (whose
+/// `code()` is empty): the first failing command's.
+fn server_code(e: &RedisError) -> Option<String> {
+    if let Some(code) = e.code() {
+        return Some(code.to_owned());
+    }
+    let failures = e.clone().into_server_errors()?;
+    failures.first().map(|(_, failure)| failure.code().to_owned())
 }
 
 #[cfg(test)]
