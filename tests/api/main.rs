@@ -7,6 +7,7 @@ mod redis_server;
 mod acquire;
 mod auth;
 mod cli;
+mod differential;
 mod errors;
 mod expiry;
 mod fail_open;

@@ -302,7 +302,11 @@ impl RedisStore {
             match reply::census(value) {
                 Ok(reply) => {
                     let (limit, active) = self.tally(reply);
-                    counted.push(UserCount { user_id, active, limit });
+                    // A key whose leases all expired still shows up in SCAN
+                    // until Redis drops it; a census lists live users only.
+                    if active > 0 {
+                        counted.push(UserCount { user_id, active, limit });
+                    }
                 }
                 // One user's unreadable data must not freeze every gauge:
                 // that user is left out, counted and logged.

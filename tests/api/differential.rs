@@ -1,0 +1,243 @@
+//! One rulebook, written twice: `domain/ledger.rs` for the embedded store
+//! and the Lua scripts for Redis. Random sequences of operations (acquire
+//! with every option, heartbeat with and without restore, release, revoke,
+//! limit changes, censuses, time passing) run through both, on one manual
+//! clock, and every answer must be the same.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use proptest::prelude::*;
+use streamlease::clock::{Clock, ManualClock};
+use streamlease::domain::ledger::Terms;
+use streamlease::domain::*;
+use streamlease::store::{EmbeddedStore, RedisStore, Store, StoreCounters};
+
+use crate::redis_server::RedisServer;
+
+/// Short enough that time steps expire leases and tombstones often.
+const TERMS: Terms = Terms { ttl_ms: 1_000, default_limit: 2 };
+const USERS: u8 = 3;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Acquire {
+        user: u8,
+        stream: u8,
+        device: Option<u8>,
+        evict: bool,
+        terminate: Vec<usize>,
+    },
+    Heartbeat {
+        user: u8,
+        lease: usize,
+        restore: Option<(u8, Option<u8>)>,
+    },
+    Release {
+        user: u8,
+        lease: usize,
+    },
+    Revoke {
+        user: u8,
+    },
+    /// Ends more leases than the tombstone cap keeps, one by one or at once.
+    Churn {
+        user: u8,
+        leases: u8,
+        at_once: bool,
+    },
+    SetLimit {
+        user: u8,
+        limit: Option<u32>,
+    },
+    List {
+        user: u8,
+    },
+    GetLimit {
+        user: u8,
+    },
+    Census,
+    /// Lets time pass; 0 keeps operations in one millisecond (ties).
+    Advance {
+        ms: i64,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let user = 0..USERS;
+    let lease = any::<usize>();
+    prop_oneof![
+        6 => (user.clone(), 0..3u8, prop::option::of(0..3u8), any::<bool>(), prop::collection::vec(any::<usize>(), 0..3))
+            .prop_map(|(user, stream, device, evict, terminate)| Op::Acquire { user, stream, device, evict, terminate }),
+        5 => (user.clone(), lease.clone(), prop::option::of((0..3u8, prop::option::of(0..3u8))))
+            .prop_map(|(user, lease, restore)| Op::Heartbeat { user, lease, restore }),
+        2 => (user.clone(), lease).prop_map(|(user, lease)| Op::Release { user, lease }),
+        1 => user.clone().prop_map(|user| Op::Revoke { user }),
+        1 => (user.clone(), 60..70u8, any::<bool>()).prop_map(|(user, leases, at_once)| Op::Churn { user, leases, at_once }),
+        1 => (user.clone(), prop::option::of(1..4u32)).prop_map(|(user, limit)| Op::SetLimit { user, limit }),
+        1 => user.clone().prop_map(|user| Op::List { user }),
+        1 => user.prop_map(|user| Op::GetLimit { user }),
+        1 => Just(Op::Census),
+        4 => prop_oneof![Just(0i64), 1..50i64, 300..1_200i64].prop_map(|ms| Op::Advance { ms }),
+    ]
+}
+
+/// Every answer a store can give, in one comparable shape.
+#[derive(Debug, PartialEq)]
+enum Answer {
+    Acquire(AcquireOutcome),
+    Heartbeat(HeartbeatOutcome),
+    Release(ReleaseOutcome),
+    Revoked(u32),
+    Limit(UserLimit),
+    List(UserLeases),
+    Census(Vec<UserCount>),
+    Churned(Vec<Answer>),
+    Done,
+}
+
+/// Takes `leases` under a raised limit, then ends them all (released one by
+/// one, or revoked at once), then puts the limit back as it was.
+async fn churn(store: &Store, user: &UserId, leases: &[LeaseId], at_once: bool) -> Vec<Answer> {
+    let before = store.user_limit(user).await.unwrap();
+    store.set_limit(user, Some(1_000)).await.unwrap();
+    let mut answers = Vec::new();
+    for (n, lease) in leases.iter().enumerate() {
+        let request = AcquireRequest {
+            user_id: user.clone(),
+            stream_id: StreamId::try_from(format!("churn{n}")).unwrap(),
+            device_id: None,
+            on_limit: OnLimit::Deny,
+            terminate: Vec::new(),
+            new_lease_id: *lease,
+        };
+        answers.push(Answer::Acquire(store.acquire(&request).await.unwrap()));
+        if !at_once {
+            answers.push(Answer::Release(store.release(user, *lease).await.unwrap()));
+        }
+    }
+    if at_once {
+        answers.push(Answer::Revoked(store.revoke_all(user).await.unwrap()));
+    }
+    let limit = (before.source == LimitSource::Override).then_some(before.limit);
+    store.set_limit(user, limit).await.unwrap();
+    answers
+}
+
+/// The two stores under test, and what the sequence has minted so far.
+struct Pair {
+    embedded: Store,
+    redis: Store,
+    clock: Arc<ManualClock>,
+    /// Lease ids the sequence may refer to: every one minted, plus one
+    /// nobody ever held.
+    leases: Vec<LeaseId>,
+}
+
+static CASES: AtomicU64 = AtomicU64::new(0);
+
+impl Pair {
+    fn new(redis: &RedisServer) -> Self {
+        // An hour ahead of real time: Redis expires keys by its own clock,
+        // and keys written for this clock then outlive the whole run.
+        let clock = Arc::new(ManualClock::starting_now());
+        clock.advance_ms(3_600_000);
+        let expired = prometheus::IntCounter::new("expired", "test").unwrap();
+        let embedded = Store::Embedded(EmbeddedStore::start(TERMS, clock.clone(), expired));
+        // A key prefix per case, so cases never see each other's keys.
+        let prefix = format!("diff{}", CASES.fetch_add(1, Ordering::Relaxed));
+        let redis = RedisStore::connect(&redis.url(), &prefix, TERMS, StoreCounters::detached())
+            .unwrap()
+            .with_test_clock(clock.clone() as Arc<dyn Clock>);
+        Pair { embedded, redis: Store::Redis(redis), clock, leases: vec![LeaseId::new_random()] }
+    }
+
+    fn lease(&self, pick: usize) -> LeaseId {
+        self.leases[pick % self.leases.len()]
+    }
+
+    fn request(&mut self, user: &UserId, op: &Op) -> Option<AcquireRequest> {
+        let Op::Acquire { stream, device, evict, terminate, .. } = op else { return None };
+        let request = AcquireRequest {
+            user_id: user.clone(),
+            stream_id: StreamId::try_from(format!("s{stream}")).unwrap(),
+            device_id: device.map(|d| DeviceId::try_from(format!("d{d}")).unwrap()),
+            on_limit: if *evict { OnLimit::EvictOldest } else { OnLimit::Deny },
+            terminate: terminate.iter().map(|pick| self.lease(*pick)).collect(),
+            new_lease_id: LeaseId::new_random(),
+        };
+        self.leases.push(request.new_lease_id);
+        Some(request)
+    }
+
+    /// Runs `op` on both stores; their answers, embedded first.
+    async fn run(&mut self, op: &Op) -> (Answer, Answer) {
+        if let Op::Advance { ms } = op {
+            self.clock.advance_ms(*ms);
+            return (Answer::Done, Answer::Done);
+        }
+        let user = match op {
+            Op::Acquire { user, .. }
+            | Op::Heartbeat { user, .. }
+            | Op::Release { user, .. }
+            | Op::Revoke { user }
+            | Op::Churn { user, .. }
+            | Op::SetLimit { user, .. }
+            | Op::List { user }
+            | Op::GetLimit { user } => UserId::try_from(format!("u{user}")).unwrap(),
+            Op::Census | Op::Advance { .. } => UserId::try_from("nobody").unwrap(),
+        };
+        let request = self.request(&user, op);
+        let minted = match op {
+            Op::Churn { leases, .. } => (0..*leases).map(|_| LeaseId::new_random()).collect(),
+            _ => Vec::new(),
+        };
+        self.leases.extend(&minted);
+        let mut answers = Vec::new();
+        for store in [&self.embedded, &self.redis] {
+            let answer = match op {
+                Op::Acquire { .. } => Answer::Acquire(store.acquire(request.as_ref().unwrap()).await.unwrap()),
+                Op::Heartbeat { lease, restore, .. } => {
+                    let restore = restore.map(|(stream, device)| Restore {
+                        stream_id: StreamId::try_from(format!("s{stream}")).unwrap(),
+                        device_id: device.map(|d| DeviceId::try_from(format!("d{d}")).unwrap()),
+                    });
+                    Answer::Heartbeat(store.heartbeat(&user, self.lease(*lease), restore.as_ref()).await.unwrap())
+                }
+                Op::Release { lease, .. } => Answer::Release(store.release(&user, self.lease(*lease)).await.unwrap()),
+                Op::Revoke { .. } => Answer::Revoked(store.revoke_all(&user).await.unwrap()),
+                Op::Churn { leases, at_once, .. } => Answer::Churned(churn(store, &user, &minted, *at_once).await),
+                Op::SetLimit { limit, .. } => {
+                    store.set_limit(&user, *limit).await.unwrap();
+                    Answer::Done
+                }
+                Op::List { .. } => Answer::List(store.list(&user).await.unwrap()),
+                Op::GetLimit { .. } => Answer::Limit(store.user_limit(&user).await.unwrap()),
+                Op::Census => {
+                    let mut users = store.census().await.unwrap().users;
+                    users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+                    Answer::Census(users)
+                }
+                Op::Advance { .. } => unreachable!(),
+            };
+            answers.push(answer);
+        }
+        let redis = answers.pop().unwrap();
+        (answers.pop().unwrap(), redis)
+    }
+}
+
+#[test]
+fn both_stores_give_the_same_answer_to_every_sequence() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let redis = RedisServer::start();
+    let config = ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() };
+    proptest!(config, |(ops in prop::collection::vec(op(), 1..50))| {
+        let _entered = runtime.enter();
+        let mut pair = Pair::new(&redis);
+        for (step, op) in ops.iter().enumerate() {
+            let (embedded, redis) = runtime.block_on(pair.run(op));
+            prop_assert_eq!(embedded, redis, "step {} of {:?}", step, ops);
+        }
+    });
+}
