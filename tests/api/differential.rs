@@ -69,7 +69,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (user.clone(), 0..3u8, prop::option::of(0..3u8), any::<bool>(), prop::collection::vec(any::<usize>(), 0..3))
             .prop_map(|(user, stream, device, evict, terminate)| Op::Acquire { user, stream, device, evict, terminate }),
-        5 => (user.clone(), lease.clone(), prop::option::of((0..3u8, prop::option::of(0..3u8))))
+        5 => (user.clone(), lease, prop::option::of((0..3u8, prop::option::of(0..3u8))))
             .prop_map(|(user, lease, restore)| Op::Heartbeat { user, lease, restore }),
         2 => (user.clone(), lease).prop_map(|(user, lease)| Op::Release { user, lease }),
         1 => user.clone().prop_map(|user| Op::Revoke { user }),
@@ -206,7 +206,7 @@ impl Pair {
                 }
                 Op::Release { lease, .. } => Answer::Release(store.release(&user, self.lease(*lease)).await.unwrap()),
                 Op::Revoke { .. } => Answer::Revoked(store.revoke_all(&user).await.unwrap()),
-                Op::Churn { leases, at_once, .. } => Answer::Churned(churn(store, &user, &minted, *at_once).await),
+                Op::Churn { at_once, .. } => Answer::Churned(churn(store, &user, &minted, *at_once).await),
                 Op::SetLimit { limit, .. } => {
                     store.set_limit(&user, *limit).await.unwrap();
                     Answer::Done
