@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::auth::{Admin, Player};
-use super::body::OptionalJson;
+use super::body::{JsonBody, OptionalJson};
 use super::problem::ApiError;
 use super::views::{DegradedLease, LeaseList, LeaseView, Revoked};
 use crate::domain::*;
@@ -37,7 +37,7 @@ pub async fn acquire(
     _player: Player,
     state: Data<AppState>,
     path: Path<UserPath>,
-    body: Json<AcquireBody>,
+    body: JsonBody<AcquireBody>,
 ) -> Result<HttpResponse, ApiError> {
     let AcquireBody { stream_id, device_id, on_limit, terminate } = body.into_inner();
     let user_id = path.into_inner().user_id;

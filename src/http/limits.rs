@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::auth::{Admin, Player};
+use super::body::JsonBody;
 use super::leases::UserPath;
 use super::problem::ApiError;
 use super::views::LimitView;
@@ -37,7 +38,7 @@ pub async fn put(
     _admin: Admin,
     state: Data<AppState>,
     path: Path<UserPath>,
-    body: Json<LimitBody>,
+    body: JsonBody<LimitBody>,
 ) -> Result<impl Responder, ApiError> {
     let Some(limit) = body.whole().and_then(|n| u32::try_from(n).ok()).filter(|n| (1..=MAX_LIMIT).contains(n)) else {
         return Err(ApiError::InvalidRequest(format!(

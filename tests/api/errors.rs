@@ -106,6 +106,42 @@ async fn ids_made_only_of_dots_are_400(backend: Backend) {
     assert_eq!(app.active("alice").await, 0);
 }
 
+/// A body that stops arriving holds its connection no longer than the
+/// request deadline: the answer is 408 problem+json and the connection
+/// closes. Even with every connection slot taken by such clients, the
+/// service answers again once their deadline passed.
+#[tokio::test]
+async fn a_stalled_body_gets_408_and_frees_its_connection() {
+    let app = spawn_app_with(Backend::Embedded, |s| {
+        s.http.request_timeout = std::time::Duration::from_millis(300);
+        s.http.max_connections = 4;
+        s.workers = 1;
+    })
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let stall = |path: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+        )
+    };
+    let lease = uuid::Uuid::new_v4();
+    let stalled = [
+        stall("/v1/users/alice/leases"),
+        stall(&format!("/v1/users/alice/leases/{lease}/heartbeat")),
+        stall("/v1/users/alice/leases"),
+        stall("/v1/users/alice/leases"),
+    ];
+    let started = std::time::Instant::now();
+    let answers = futures::future::join_all(stalled.iter().map(|r| raw_bytes(&addr, r.as_bytes()))).await;
+    for answer in answers {
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("application/problem+json") && answer.contains("request_timeout"), "{answer}");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    assert_eq!(app.active("alice").await, 0);
+}
+
 on_both_stores!(
     ids_made_only_of_dots_are_400,
     invalid_ids_are_400_and_change_nothing,
