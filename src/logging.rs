@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use log::{Log, Metadata, Record};
 
 /// Log targets of the HTTP stack whose lines a client can cause at will.
-const PROTOCOL_TARGETS: &[&str] = &["actix_http", "actix_server", "actix_web::middleware::logger"];
+const PROTOCOL_TARGETS: &[&str] = &["actix_http"];
 
 /// Starts logging for the process: `RUST_LOG` (default `info`).
 pub fn init() {

@@ -5,14 +5,15 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
+use actix_web::App;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::web::Data;
-use actix_web::{App, HttpServer};
 use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::Settings;
+use crate::config::{HttpLimits, Settings};
+use crate::http::server::Serving;
 use crate::http::{self, AppState, Auth};
 use crate::metrics::{Metrics, refresh_every};
 use crate::service::Leases;
@@ -65,20 +66,11 @@ impl Application {
         let (workers, limits) = (state.settings.workers, state.settings.http);
         let served = state.clone();
         let with_metrics = metrics_bind.is_none();
-        let server = HttpServer::new(move || {
+        let serving = Serving { name: "streamlease", workers, limits, max_connections: limits.max_connections };
+        let server = http::server::serve(listener, serving, move || {
             App::new().wrap(from_fn(http::observe)).configure(http::configure(served.clone(), with_metrics))
         })
-        .workers(workers)
-        .keep_alive(limits.keep_alive)
-        .client_request_timeout(limits.request_timeout)
-        .client_disconnect_timeout(limits.disconnect_timeout)
-        // actix counts connections per worker.
-        .max_connections(limits.max_connections.div_ceil(workers))
-        // actix takes whole seconds; round up so no request is cut short.
-        .shutdown_timeout(limits.shutdown_timeout.as_millis().div_ceil(1000) as u64)
-        .listen(listener)
-        .map_err(StartupError::Server)?
-        .run();
+        .map_err(StartupError::Server)?;
         let metrics_server = match metrics_bind {
             Some(addr) => Some(serve_metrics_only(bind(addr)?, state.clone())?),
             None => None,
@@ -121,17 +113,12 @@ fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
 /// scrape every few seconds.
 fn serve_metrics_only(listener: TcpListener, state: Data<AppState>) -> Result<(SocketAddr, Server), StartupError> {
     let addr = listener.local_addr().map_err(StartupError::Server)?;
-    let limits = state.settings.http;
-    let server = HttpServer::new(move || App::new().configure(http::configure_metrics_only(state.clone())))
-        .workers(1)
-        .keep_alive(limits.keep_alive)
-        .client_request_timeout(limits.request_timeout)
-        .client_disconnect_timeout(limits.disconnect_timeout)
-        .max_connections(64)
-        .shutdown_timeout(1)
-        .listen(listener)
-        .map_err(StartupError::Server)?
-        .run();
+    let limits = HttpLimits { shutdown_timeout: std::time::Duration::from_secs(1), ..state.settings.http };
+    let serving = Serving { name: "streamlease-metrics", workers: 1, limits, max_connections: 64 };
+    let server = http::server::serve(listener, serving, move || {
+        App::new().configure(http::configure_metrics_only(state.clone()))
+    })
+    .map_err(StartupError::Server)?;
     Ok((addr, server))
 }
 

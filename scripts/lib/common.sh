@@ -75,9 +75,10 @@ metric() {
 }
 
 # load_script NAME: loads src/store/redis/lua/NAME.lua exactly as the service
-# builds it (prelude, newline, body) into the private Redis; prints its SHA.
+# builds it (its shebang line, the prelude, a newline, the rest of the file)
+# into the private Redis; prints its SHA.
 load_script() {
   local lua="$ROOT/src/store/redis/lua"
-  { cat "$lua/prelude.lua"; echo; cat "$lua/$1.lua"; } > "$WORK/$1.lua"
+  { head -n 1 "$lua/$1.lua"; cat "$lua/prelude.lua"; echo; tail -n +2 "$lua/$1.lua"; } > "$WORK/$1.lua"
   redis_cli -x script load < "$WORK/$1.lua"
 }

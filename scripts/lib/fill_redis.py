@@ -25,4 +25,6 @@ for u in range(users):
     keys = ["%s:{%s}:l" % (prefix, user), "%s:{%s}:e" % (prefix, user), "%s:{%s}:limit" % (prefix, user)]
     for n in range(per_user):
         stream = "title-%06d" % (u * 7 + n)
-        command("EVALSHA", sha, "3", *keys, str(uuid.uuid4()), stream, str(uuid.uuid4()), ttl, str(per_user), "deny")
+        # ARGV: now ('' = Redis TIME), deadline ('' = none), lease id, stream,
+        # device, TTL, default limit, on_limit (see acquire.lua).
+        command("EVALSHA", sha, "3", *keys, "", "", str(uuid.uuid4()), stream, str(uuid.uuid4()), ttl, str(per_user), "deny")

@@ -7,7 +7,9 @@ mod leases;
 mod limits;
 mod observe;
 pub mod problem;
+pub mod server;
 pub mod views;
+mod wire;
 
 use std::sync::Arc;
 

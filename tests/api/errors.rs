@@ -106,6 +106,66 @@ async fn ids_made_only_of_dots_are_400(backend: Backend) {
     assert_eq!(app.active("alice").await, 0);
 }
 
+/// What the HTTP parser refuses on its own still gets a problem+json body.
+#[tokio::test]
+async fn requests_the_http_parser_refuses_get_problem_json() {
+    let app =
+        spawn_app_with(Backend::Embedded, |s| s.http.request_timeout = std::time::Duration::from_millis(300)).await;
+    let many_headers: String = (0..200).map(|n| format!("X-{n}: y\r\n")).collect();
+    let cases = [
+        (
+            "POST /v1/users/a/leases HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n".to_owned(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "POST /v1/users/a/leases HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+                .into(),
+            400,
+            "invalid_request",
+        ),
+        (format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000)), 400, "invalid_request"),
+        (format!("GET /healthz HTTP/1.1\r\n{many_headers}\r\n"), 431, "headers_too_large"),
+        ("GET /healthz HTTP/1.1\r\nHost".into(), 408, "request_timeout"),
+    ];
+    for (request, status, code) in cases {
+        let answer = raw_http(&app, &request).await;
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{answer}"));
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+        assert!(head.contains("content-type: application/problem+json"), "{head}");
+        let problem: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        assert_eq!((problem["status"].as_u64(), problem["code"].as_str()), (Some(status), Some(code)), "{problem}");
+    }
+    // A good request, then garbage on the same connection: the first answer
+    // is untouched, the second is a problem.
+    let answer = raw_http(&app, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(answer.contains("{\"status\":\"ok\"}HTTP/1.1 400 Bad Request"), "{answer}");
+    assert!(answer.ends_with("\"code\":\"invalid_request\"}"), "{answer}");
+}
+
+/// A client can send malformed requests as fast as it likes; the log gets
+/// at most a line a second about them.
+#[tokio::test]
+async fn malformed_requests_cannot_flood_the_log() {
+    let service = ServiceProcess::start(&[("RUST_LOG", "info")]).await;
+    let addr = service.base.trim_start_matches("http://").to_owned();
+    let started = std::time::Instant::now();
+    for _ in 0..200 {
+        raw_bytes(&addr, b"POST /v1/users/a/leases HTTP/1.1\r\nContent-Length: abc\r\n\r\n").await;
+    }
+    let protocol_lines = || service.log.lock().unwrap().iter().filter(|l| l.contains("actix_http")).count() as u64;
+    // Lines reach us through a pipe: wait (with a deadline) for the first.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while protocol_lines() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no line about malformed requests at all");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let seconds = started.elapsed().as_secs() + 1;
+    let lines = protocol_lines();
+    assert!(lines <= seconds + 1, "{lines} lines in {seconds} s: {:#?}", service.log.lock().unwrap());
+}
+
 /// A body that stops arriving holds its connection no longer than the
 /// request deadline: the answer is 408 problem+json and the connection
 /// closes. Even with every connection slot taken by such clients, the
@@ -120,9 +180,7 @@ async fn a_stalled_body_gets_408_and_frees_its_connection() {
     .await;
     let addr = app.base.trim_start_matches("http://").to_owned();
     let stall = |path: &str| {
-        format!(
-            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
-        )
+        format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{")
     };
     let lease = uuid::Uuid::new_v4();
     let stalled = [

@@ -191,6 +191,8 @@ pub fn id(lease: &Value) -> String {
 pub struct ServiceProcess {
     pub base: String,
     child: Child,
+    /// Every line the process wrote to stderr so far.
+    pub log: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl ServiceProcess {
@@ -207,6 +209,8 @@ impl ServiceProcess {
             .expect("spawn streamlease");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
         // Keeps draining stderr after the address is found, so the service
         // never blocks on a full pipe.
         std::thread::spawn(move || {
@@ -214,10 +218,11 @@ impl ServiceProcess {
                 if let Some(addr) = line.split("listening on ").nth(1) {
                     let _ = tx.send(addr.trim().to_owned());
                 }
+                kept.lock().unwrap().push(line);
             }
         });
         let base = rx.recv_timeout(Duration::from_secs(20)).expect("service logged its address");
-        let process = ServiceProcess { base, child };
+        let process = ServiceProcess { base, child, log };
         process.wait_healthy().await;
         process
     }

@@ -1,3 +1,4 @@
+#!lua
 -- acquire: take a slot for a stream, or renew the device's lease, or refuse.
 --
 -- KEYS[1] leases string, KEYS[2] tombstones hash, KEYS[3] limit override

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- census: one user's live lease count and limit, for the metrics gauges.
 -- Drops the user's expired leases and reports how many, so abandoned
 -- leases are counted even when no request for the user ever comes again.

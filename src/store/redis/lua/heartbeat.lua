@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- heartbeat: renew a live lease, restore a lost one, or say why neither.
 --
 -- KEYS[1] leases string, KEYS[2] tombstones hash, KEYS[3] limit override

@@ -1,3 +1,4 @@
+#!lua flags=no-writes
 -- list: the user's live leases and limit. Read-only.
 --
 -- KEYS[1] leases string, KEYS[2] limit override

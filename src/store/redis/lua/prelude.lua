@@ -1,4 +1,4 @@
--- Helpers shared by every lease script; prepended to each one when the
+-- Helpers shared by every lease script; put after each one's shebang line when the
 -- scripts are built (see scripts.rs), so they exist once in the source.
 --
 -- Keys of one user, all with the hash tag {u} (one cluster slot):

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- release: end a live lease on the player's request. Idempotent.
 --
 -- KEYS[1] leases string, KEYS[2] tombstones hash

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- revoke: end every live lease of the user ("sign out everywhere").
 --
 -- KEYS[1] leases string, KEYS[2] tombstones hash

@@ -1,0 +1,81 @@
+//! The HTTP server: actix-web's app on actix-http's HTTP/1 service, built by
+//! hand rather than with `HttpServer` for one reason: each connection's
+//! socket is wrapped (`wire::ProblemIo`) so the parser's own error answers
+//! carry problem+json too. Connection limits and timeouts are the ones
+//! `HttpServer` would set.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_http::{HttpService, Protocol};
+use actix_server::Server;
+use actix_service::{ServiceFactoryExt, fn_service, map_config};
+use actix_web::body::MessageBody;
+use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
+use actix_web::rt::net::TcpStream;
+use actix_web::{App, Error};
+
+use super::wire::ProblemIo;
+use crate::config::HttpLimits;
+
+/// How an app is served: its workers, limits and the listener.
+pub struct Serving {
+    pub name: &'static str,
+    pub workers: usize,
+    pub limits: HttpLimits,
+    /// Open connections at most, over all workers.
+    pub max_connections: usize,
+}
+
+/// Serves the app `make_app` builds (once per worker) on `listener`.
+pub fn serve<F, T, B>(listener: TcpListener, serving: Serving, make_app: F) -> std::io::Result<Server>
+where
+    F: Fn() -> App<T> + Send + Clone + 'static,
+    T: actix_service::ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+{
+    let Serving { name, workers, limits, max_connections } = serving;
+    let addr = listener.local_addr()?;
+    let builder = Server::build()
+        .workers(workers)
+        // actix counts connections per worker.
+        .max_concurrent_connections(max_connections.div_ceil(workers))
+        // actix takes whole seconds; round up so no request is cut short.
+        .shutdown_timeout(whole_seconds(limits.shutdown_timeout));
+    // In-flight connections learn of a shutdown, finish their request and
+    // close instead of waiting for the next one.
+    let shutdown = builder.graceful_shutdown_signal();
+    builder
+        .listen(name, listener, move || {
+            let shutdown = shutdown.clone();
+            let http = HttpService::build()
+                .keep_alive(limits.keep_alive)
+                .client_request_timeout(limits.request_timeout)
+                .client_disconnect_timeout(limits.disconnect_timeout)
+                .local_addr(addr)
+                .graceful_shutdown_signal(move || {
+                    let shutdown = shutdown.clone();
+                    async move { shutdown.notified().await }
+                })
+                .finish(map_config(make_app(), |_| AppConfig::default()));
+            fn_service(|io: TcpStream| async move {
+                // Every answer is small and awaited: Nagle would only delay it.
+                io.set_nodelay(true)?;
+                let peer = io.peer_addr().ok();
+                Ok::<_, std::io::Error>((ProblemIo::new(io), Protocol::Http1, peer))
+            })
+            .map_err(|e| log::debug!("connection setup failed: {e}"))
+            .and_then(http.map_err(|_| ()))
+        })
+        .map(|builder| builder.run())
+}
+
+fn whole_seconds(duration: Duration) -> u64 {
+    duration.as_millis().div_ceil(1000) as u64
+}
