@@ -123,12 +123,10 @@ impl Leases {
         tokio::spawn(async move {
             let started = tokio::time::Instant::now();
             loop {
-                let timer = metrics.store_timer("withdraw");
-                let result = store.withdraw(&user, lease).await;
-                match result {
+                match store.withdraw(&user, lease).await {
                     Ok(()) => return,
                     Err(e) => {
-                        if let Some(instruments) = timer {
+                        if let Some(instruments) = metrics.store_timer("withdraw") {
                             instruments.count_error(e.kind());
                         }
                         if !e.is_unavailable() || started.elapsed() >= give_up_after {

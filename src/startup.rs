@@ -66,7 +66,7 @@ impl Application {
         let (workers, limits) = (state.settings.workers, state.settings.http);
         let served = state.clone();
         let with_metrics = metrics_bind.is_none();
-        let serving = Serving { name: "streamlease", workers, limits, max_connections: limits.max_connections };
+        let serving = Serving { name: "streamlease", workers, limits };
         let server = http::server::serve(listener, serving, move || {
             App::new().wrap(from_fn(http::observe)).configure(http::configure(served.clone(), with_metrics))
         })
@@ -113,8 +113,9 @@ fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
 /// scrape every few seconds.
 fn serve_metrics_only(listener: TcpListener, state: Data<AppState>) -> Result<(SocketAddr, Server), StartupError> {
     let addr = listener.local_addr().map_err(StartupError::Server)?;
-    let limits = HttpLimits { shutdown_timeout: std::time::Duration::from_secs(1), ..state.settings.http };
-    let serving = Serving { name: "streamlease-metrics", workers: 1, limits, max_connections: 64 };
+    let limits =
+        HttpLimits { max_connections: 64, shutdown_timeout: std::time::Duration::from_secs(1), ..state.settings.http };
+    let serving = Serving { name: "streamlease-metrics", workers: 1, limits };
     let server = http::server::serve(listener, serving, move || {
         App::new().configure(http::configure_metrics_only(state.clone()))
     })

@@ -38,13 +38,13 @@ impl Auth {
     }
 
     fn is_admin(&self, token: &str) -> bool {
-        same_secret(self.admin_token.as_ref(), token)
+        self.admin_token.as_ref().is_some_and(|admin| same_secret(admin, token))
     }
 }
 
 /// Constant time, so response timing does not leak the secret.
-fn same_secret(secret: Option<&SecretString>, token: &str) -> bool {
-    secret.is_some_and(|s| bool::from(token.as_bytes().ct_eq(s.expose_secret().as_bytes())))
+fn same_secret(secret: &SecretString, token: &str) -> bool {
+    bool::from(token.as_bytes().ct_eq(secret.expose_secret().as_bytes()))
 }
 
 fn jwt_checks(settings: &JwtSettings) -> (DecodingKey, Validation) {
@@ -98,6 +98,12 @@ fn beacon_token(req: &HttpRequest) -> Option<String> {
     Some(percent_encoding::percent_decode_str(token).decode_utf8_lossy().into_owned())
 }
 
+/// Ok when no `secret` is set, or the request's bearer token is it.
+fn bearer_is(req: &HttpRequest, secret: Option<&SecretString>) -> Result<(), ApiError> {
+    let Some(secret) = secret else { return Ok(()) };
+    if bearer(req).is_some_and(|token| same_secret(secret, token)) { Ok(()) } else { Err(ApiError::Unauthorized) }
+}
+
 /// Proof that the request carried the admin token (or that none is set).
 pub struct Admin;
 
@@ -106,14 +112,7 @@ impl FromRequest for Admin {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(auth) = auth(req).filter(|a| a.admin_token.is_some()) else {
-            return ready(Ok(Admin));
-        };
-        ready(if bearer(req).is_some_and(|token| auth.is_admin(token)) {
-            Ok(Admin)
-        } else {
-            Err(ApiError::Unauthorized)
-        })
+        ready(bearer_is(req, auth(req).and_then(|a| a.admin_token.as_ref())).map(|()| Admin))
     }
 }
 
@@ -159,13 +158,6 @@ impl FromRequest for MetricsReader {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(expected) = auth(req).and_then(|a| a.metrics_token.as_ref()) else {
-            return ready(Ok(MetricsReader));
-        };
-        ready(if bearer(req).is_some_and(|token| same_secret(Some(expected), token)) {
-            Ok(MetricsReader)
-        } else {
-            Err(ApiError::Unauthorized)
-        })
+        ready(bearer_is(req, auth(req).and_then(|a| a.metrics_token.as_ref())).map(|()| MetricsReader))
     }
 }

@@ -18,13 +18,11 @@ use actix_web::{App, Error};
 use super::wire::ProblemIo;
 use crate::config::HttpLimits;
 
-/// How an app is served: its workers, limits and the listener.
+/// How an app is served: its name (in actix' logs), workers and limits.
 pub struct Serving {
     pub name: &'static str,
     pub workers: usize,
     pub limits: HttpLimits,
-    /// Open connections at most, over all workers.
-    pub max_connections: usize,
 }
 
 /// Serves the app `make_app` builds (once per worker) on `listener`.
@@ -40,12 +38,12 @@ where
         > + 'static,
     B: MessageBody + 'static,
 {
-    let Serving { name, workers, limits, max_connections } = serving;
+    let Serving { name, workers, limits } = serving;
     let addr = listener.local_addr()?;
     let builder = Server::build()
         .workers(workers)
         // actix counts connections per worker.
-        .max_concurrent_connections(max_connections.div_ceil(workers))
+        .max_concurrent_connections(limits.max_connections.div_ceil(workers))
         // actix takes whole seconds; round up so no request is cut short.
         .shutdown_timeout(whole_seconds(limits.shutdown_timeout));
     // In-flight connections learn of a shutdown, finish their request and
