@@ -18,16 +18,35 @@ pub struct Leases {
     metrics: Arc<Metrics>,
     ttl: Duration,
     /// When a store outage was last logged (ms): during an outage every
-    /// request fails, and one line a second says enough.
-    last_outage_logged: AtomicI64,
+    /// request fails, and one line a second says enough. Shared by every
+    /// worker's copy.
+    last_outage_logged: Arc<AtomicI64>,
     /// The same for every other store failure, so an outage never hides
     /// a script error or corrupt data.
-    last_fault_logged: AtomicI64,
+    last_fault_logged: Arc<AtomicI64>,
 }
 
 impl Leases {
     pub fn new(store: Store, metrics: Arc<Metrics>, ttl: Duration) -> Self {
-        Self { store, metrics, ttl, last_outage_logged: AtomicI64::new(0), last_fault_logged: AtomicI64::new(0) }
+        let (last_outage_logged, last_fault_logged) = Default::default();
+        Self { store, metrics, ttl, last_outage_logged, last_fault_logged }
+    }
+
+    /// The same operations over a store connection of the calling worker's
+    /// own. Should that fail (it cannot, with a URL that was accepted at
+    /// startup), the shared connection serves.
+    pub fn for_this_worker(&self) -> Self {
+        let store = self.store.for_this_worker().unwrap_or_else(|e| {
+            log::warn!("worker shares the main store connection: {}", e.with_causes());
+            self.store.clone()
+        });
+        Self {
+            store,
+            metrics: self.metrics.clone(),
+            ttl: self.ttl,
+            last_outage_logged: self.last_outage_logged.clone(),
+            last_fault_logged: self.last_fault_logged.clone(),
+        }
     }
 
     /// Counts a fail-open answer given while the store was down.

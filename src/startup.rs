@@ -62,13 +62,15 @@ impl Application {
         let auth = Auth::new(&settings);
         let metrics_bind = settings.metrics.bind;
         let leases = Leases::new(store, metrics.clone(), std::time::Duration::from_millis(settings.lease_ttl_ms));
-        let state = Data::new(AppState { leases, settings, metrics, auth });
+        let state = Data::new(AppState { leases, settings: Arc::new(settings), metrics, auth: Arc::new(auth) });
         let (workers, limits) = (state.settings.workers, state.settings.http);
         let served = state.clone();
         let with_metrics = metrics_bind.is_none();
         let serving = Serving { name: "streamlease", workers, limits };
+        // Runs on each worker's thread as it starts.
         let server = http::server::serve(listener, serving, move || {
-            App::new().wrap(from_fn(http::observe)).configure(http::configure(served.clone(), with_metrics))
+            let state = Data::new(served.for_this_worker());
+            App::new().wrap(from_fn(http::observe)).configure(http::configure(state, with_metrics))
         })
         .map_err(StartupError::Server)?;
         let metrics_server = match metrics_bind {

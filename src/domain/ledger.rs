@@ -72,6 +72,12 @@ impl Ledger {
     pub fn acquire(&mut self, req: &AcquireRequest, now: Millis, terms: Terms) -> AcquireOutcome {
         self.prune(now, terms);
         let limit = self.limit(terms).limit;
+        // The same acquire again (sent anew after a broken connection): it
+        // already holds its slot, so it is answered without taking another.
+        if let Some(lease) = self.leases.iter().find(|l| l.lease_id == req.new_lease_id) {
+            let granted = self.granted(lease.clone(), limit);
+            return AcquireOutcome::Created { granted, evicted: Vec::new(), terminated: Vec::new() };
+        }
         let terminate = self.live_among(&req.terminate);
 
         let device_lease = req.device_id.as_ref().and_then(|device| {

@@ -76,7 +76,7 @@ struct Claims {
 }
 
 fn auth(req: &HttpRequest) -> Option<&Auth> {
-    req.app_data::<Data<AppState>>().map(|state| &state.auth)
+    req.app_data::<Data<AppState>>().map(|state| &*state.auth)
 }
 
 /// The token of `Authorization: Bearer <token>`; the scheme name is

@@ -48,12 +48,25 @@ pub use observe::observe;
 /// JSON bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 4 * 1024;
 
-/// Shared by every worker.
+/// What handlers share. Each HTTP worker has its own copy, whose `leases`
+/// talk to the store over the worker's own connection; the rest is shared.
 pub struct AppState {
     pub leases: Leases,
-    pub settings: Settings,
+    pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
-    pub auth: Auth,
+    pub auth: Arc<Auth>,
+}
+
+impl AppState {
+    /// This state for the HTTP worker it is called on (see `Leases`).
+    pub fn for_this_worker(&self) -> Self {
+        AppState {
+            leases: self.leases.for_this_worker(),
+            settings: self.settings.clone(),
+            metrics: self.metrics.clone(),
+            auth: self.auth.clone(),
+        }
+    }
 }
 
 /// Routes, plus the JSON and path settings that turn extractor failures into

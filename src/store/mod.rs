@@ -92,6 +92,15 @@ impl Store {
         }
     }
 
+    /// The handle an HTTP worker uses: on Redis, a connection of the
+    /// worker's own; the embedded store is shared as it is.
+    pub fn for_this_worker(&self) -> StoreResult<Self> {
+        match self {
+            Store::Redis(s) => s.for_this_worker().map(Store::Redis),
+            Store::Embedded(s) => Ok(Store::Embedded(s.clone())),
+        }
+    }
+
     pub async fn acquire(&self, req: &AcquireRequest) -> StoreResult<AcquireOutcome> {
         match self {
             Store::Redis(s) => s.acquire(req).await,

@@ -28,6 +28,8 @@ enum Op {
         evict: bool,
         terminate: Vec<usize>,
     },
+    /// The last acquire sent again, as after a broken connection.
+    RepeatAcquire,
     Heartbeat {
         user: u8,
         lease: usize,
@@ -69,6 +71,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (user.clone(), 0..3u8, prop::option::of(0..3u8), any::<bool>(), prop::collection::vec(any::<usize>(), 0..3))
             .prop_map(|(user, stream, device, evict, terminate)| Op::Acquire { user, stream, device, evict, terminate }),
+        1 => Just(Op::RepeatAcquire),
         5 => (user.clone(), lease, prop::option::of((0..3u8, prop::option::of(0..3u8))))
             .prop_map(|(user, lease, restore)| Op::Heartbeat { user, lease, restore }),
         2 => (user.clone(), lease).prop_map(|(user, lease)| Op::Release { user, lease }),
@@ -132,6 +135,7 @@ struct Pair {
     /// Lease ids the sequence may refer to: every one minted, plus one
     /// nobody ever held.
     leases: Vec<LeaseId>,
+    last_acquire: Option<AcquireRequest>,
 }
 
 static CASES: AtomicU64 = AtomicU64::new(0);
@@ -149,7 +153,7 @@ impl Pair {
         let redis = RedisStore::connect(&redis.url(), &prefix, TERMS, StoreCounters::detached())
             .unwrap()
             .with_test_clock(clock.clone() as Arc<dyn Clock>);
-        Pair { embedded, redis: Store::Redis(redis), clock, leases: vec![LeaseId::new_random()] }
+        Pair { embedded, redis: Store::Redis(redis), clock, leases: vec![LeaseId::new_random()], last_acquire: None }
     }
 
     fn lease(&self, pick: usize) -> LeaseId {
@@ -157,6 +161,9 @@ impl Pair {
     }
 
     fn request(&mut self, user: &UserId, op: &Op) -> Option<AcquireRequest> {
+        if let Op::RepeatAcquire = op {
+            return self.last_acquire.clone();
+        }
         let Op::Acquire { stream, device, evict, terminate, .. } = op else { return None };
         let request = AcquireRequest {
             user_id: user.clone(),
@@ -167,6 +174,7 @@ impl Pair {
             new_lease_id: LeaseId::new_random(),
         };
         self.leases.push(request.new_lease_id);
+        self.last_acquire = Some(request.clone());
         Some(request)
     }
 
@@ -185,9 +193,12 @@ impl Pair {
             | Op::SetLimit { user, .. }
             | Op::List { user }
             | Op::GetLimit { user } => UserId::try_from(format!("u{user}")).unwrap(),
-            Op::Census | Op::Advance { .. } => UserId::try_from("nobody").unwrap(),
+            Op::Census | Op::Advance { .. } | Op::RepeatAcquire => UserId::try_from("nobody").unwrap(),
         };
         let request = self.request(&user, op);
+        if matches!(op, Op::RepeatAcquire) && request.is_none() {
+            return (Answer::Done, Answer::Done);
+        }
         let minted = match op {
             Op::Churn { leases, .. } => (0..*leases).map(|_| LeaseId::new_random()).collect(),
             _ => Vec::new(),
@@ -196,7 +207,9 @@ impl Pair {
         let mut answers = Vec::new();
         for store in [&self.embedded, &self.redis] {
             let answer = match op {
-                Op::Acquire { .. } => Answer::Acquire(store.acquire(request.as_ref().unwrap()).await.unwrap()),
+                Op::Acquire { .. } | Op::RepeatAcquire => {
+                    Answer::Acquire(store.acquire(request.as_ref().unwrap()).await.unwrap())
+                }
                 Op::Heartbeat { lease, restore, .. } => {
                     let restore = restore.map(|(stream, device)| Restore {
                         stream_id: StreamId::try_from(format!("s{stream}")).unwrap(),

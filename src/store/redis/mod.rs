@@ -60,9 +60,12 @@ impl StoreCounters {
 
 #[derive(Clone)]
 pub struct RedisStore {
-    /// One multiplexed connection for the whole process, shared by every
-    /// worker; it reconnects by itself.
+    /// A multiplexed connection; it reconnects by itself. Each HTTP worker
+    /// gets one of its own (`for_this_worker`), driven on that worker's
+    /// thread, so a call never hops to another thread and back.
     conn: ConnectionManager,
+    /// Where more connections come from (one per worker).
+    client: Arc<redis::Client>,
     keys: Arc<KeySpace>,
     terms: Terms,
     counters: StoreCounters,
@@ -80,17 +83,15 @@ impl RedisStore {
             .map_err(StoreError::Failed)?
             .set_tcp_settings(TcpSettings::default().set_nodelay(true));
         let client = redis::Client::open(info).map_err(StoreError::Failed)?;
-        // While Redis is down, a request should learn it at once (503) rather
-        // than wait out a series of reconnect attempts; each new request tries
-        // again, so service resumes with the first request after Redis is back.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CALL_TIMEOUT))
-            .set_response_timeout(Some(CALL_TIMEOUT))
-            .set_number_of_retries(RECONNECT_RETRIES)
-            .set_max_delay(RECONNECT_MAX_DELAY);
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(StoreError::Failed)?;
+        let conn = connection(&client)?;
         let keys = Arc::new(KeySpace::new(key_prefix));
-        Ok(Self { conn, keys, terms, counters, clock: Arc::new(RedisClock::new()) })
+        Ok(Self { conn, client: Arc::new(client), keys, terms, counters, clock: Arc::new(RedisClock::new()) })
+    }
+
+    /// The same store on a connection of its own, driven by the runtime
+    /// this is called on: an HTTP worker calls it once, at startup.
+    pub fn for_this_worker(&self) -> StoreResult<Self> {
+        Ok(Self { conn: connection(&self.client)?, ..self.clone() })
     }
 
     /// Runs the scripts on `clock` instead of Redis `TIME`: for tests that
@@ -127,6 +128,8 @@ impl RedisStore {
         for id in &req.terminate {
             call.arg(id.to_string());
         }
+        // Safe to send again on a broken connection: the script knows its
+        // own lease id and answers a repeat without taking a second slot.
         let value = self.run(&call).await?;
         if reply::is_too_late(&value) {
             return Err(StoreError::Timeout(ACQUIRE_DEADLINE));
@@ -356,15 +359,19 @@ impl RedisStore {
 
     /// One script call, bounded by `CALL_TIMEOUT` in total: the connection's
     /// own timeouts do not cover waiting for a reconnect.
+    /// One script call. Every lease script is safe to send again, so when
+    /// the call finds its connection broken (Redis restarted), it goes again
+    /// on the new one: each worker's first call after a restart succeeds.
     async fn run(&self, call: &ScriptInvocation<'_>) -> StoreResult<Value> {
         let mut conn = self.conn.clone();
         within_deadline(async move {
-            // redis-rs loads the script once on NOSCRIPT and retries; a
-            // second flush or restart in between needs another go.
-            let mut attempts = 0;
+            let (mut reloads, mut reconnected) = (0, false);
             loop {
                 match call.invoke_async(&mut conn).await {
-                    Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) && attempts < 3 => attempts += 1,
+                    // redis-rs loads the script once on NOSCRIPT and retries;
+                    // a second flush or restart in between needs another go.
+                    Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) && reloads < 3 => reloads += 1,
+                    Err(e) if !reconnected && broken(&e) => reconnected = true,
                     answer => return answer,
                 }
             }
@@ -374,12 +381,24 @@ impl RedisStore {
 
     async fn query(&self, cmd: &Cmd) -> StoreResult<Value> {
         let mut conn = self.conn.clone();
-        within_deadline(cmd.query_async(&mut conn)).await
+        within_deadline(async move {
+            match cmd.query_async(&mut conn).await {
+                Err(e) if broken(&e) => cmd.query_async(&mut conn).await,
+                answer => answer,
+            }
+        })
+        .await
     }
 
     async fn pipeline(&self, pipe: &redis::Pipeline) -> StoreResult<Vec<Value>> {
         let mut conn = self.conn.clone();
-        let replies = within_deadline(pipe.query_async(&mut conn)).await?;
+        let replies = within_deadline(async move {
+            match pipe.query_async(&mut conn).await {
+                Err(e) if broken(&e) => pipe.query_async(&mut conn).await,
+                answer => answer,
+            }
+        })
+        .await?;
         redis::from_redis_value(replies).map_err(|e| StoreError::Corrupt(format!("pipeline: {e}")))
     }
 
@@ -387,6 +406,25 @@ impl RedisStore {
         self.counters.expired.inc_by(reply.expired);
         reply.outcome
     }
+}
+
+/// The connection broke under the call (not: Redis refused it, or was slow).
+fn broken(e: &redis::RedisError) -> bool {
+    e.is_connection_dropped() || (e.is_io_error() && !e.is_timeout())
+}
+
+/// A lazily connecting multiplexed connection, its task on the current
+/// runtime. While Redis is down, a request should learn it at once (503)
+/// rather than wait out a series of reconnect attempts; each new request
+/// tries again, so service resumes with the first request after Redis is
+/// back.
+fn connection(client: &redis::Client) -> StoreResult<ConnectionManager> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(CALL_TIMEOUT))
+        .set_response_timeout(Some(CALL_TIMEOUT))
+        .set_number_of_retries(RECONNECT_RETRIES)
+        .set_max_delay(RECONNECT_MAX_DELAY);
+    ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(StoreError::Failed)
 }
 
 async fn within_deadline(call: impl Future<Output = redis::RedisResult<Value>>) -> StoreResult<Value> {

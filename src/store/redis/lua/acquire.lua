@@ -29,6 +29,13 @@ local ttl = tonumber(ARGV[6])
 local limit = user_limit(KEYS[3], ARGV[7])
 local live, expired = load_live(KEYS[1], now)
 
+-- The same acquire again (the connection broke before its answer came
+-- back, and the store sent it anew): it already holds its slot. Nothing is
+-- written, so nothing expired is dropped or counted here.
+for _, l in ipairs(live) do
+  if l.id == ARGV[3] then return { 'created', 0, limit, #live, encode(l), {}, {} } end
+end
+
 -- Terminations: the named ids that are live leases of this user, once each.
 local is_live, doomed, terminate = {}, {}, {}
 for _, l in ipairs(live) do is_live[l.id] = true end

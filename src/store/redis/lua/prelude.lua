@@ -153,7 +153,14 @@ local function end_leases(ended_key, live, ids, reason, by, now, ttl)
       end
     end
   end
-  for _, id in ipairs(ids) do kept[#kept + 1] = { id = id, ended_at = now, new = true } end
+  -- A lease ended again (its id was acquired anew) replaces its old
+  -- tombstone, as a map entry would.
+  local at = {}
+  for i, t in ipairs(kept) do at[t.id] = i end
+  for _, id in ipairs(ids) do
+    local tombstone = { id = id, ended_at = now, new = true, stored = at[id] ~= nil }
+    if at[id] then kept[at[id]] = tombstone else kept[#kept + 1] = tombstone end
+  end
   local excess = #kept - MAX_TOMBSTONES
   if excess > 0 then
     table.sort(kept, function(a, b)
@@ -163,7 +170,7 @@ local function end_leases(ended_key, live, ids, reason, by, now, ttl)
     for i = 1, excess do
       local dropped = kept[i]
       dropped.dropped = true
-      if not dropped.new then stale[#stale + 1] = dropped.id end
+      if dropped.stored or not dropped.new then stale[#stale + 1] = dropped.id end
       if dropped.ended_at + ttl > blocked then blocked = dropped.ended_at + ttl end
     end
   end
