@@ -10,7 +10,11 @@
 #      (player simulation, coordinated-omission aware);
 #   5. service RSS with 10,000 keep-alive connections, Redis memory per live
 #      lease (scripts/redis-memory.sh on a fresh Redis: the run above leaves
-#      tombstones of every release behind), Redis calls per heartbeat.
+#      tombstones of every release behind), Redis calls per heartbeat;
+#   6. CPU per operation, from /proc (user + system time of the process over
+#      a run, divided by the operations in it): the service per heartbeat and
+#      per /healthz exchange, Redis per heartbeat and per no-op script call,
+#      and their ratios. Unlike throughput, these hold on a noisy machine.
 # Everything listens on loopback, is bounded in time, and stops on exit.
 #
 # Usage: scripts/bench.sh   (CONNECTIONS=64 SECONDS_PER_RUN=10)
@@ -50,6 +54,7 @@ start_redis
 say "1. Redis ceiling"
 sha=$(load_script heartbeat)
 acquire_sha=$(load_script acquire)
+noop_sha=$(redis_cli script load "return 1")
 lease=6f9619ff-8b86-4011-b42d-00c04fc964ff
 redis_cli evalsha "$acquire_sha" 3 'sl:{ceiling}:l' 'sl:{ceiling}:e' 'sl:{ceiling}:limit' \
   '' '' "$lease" title-1 '' 3600000 3 deny >/dev/null
@@ -59,13 +64,21 @@ ceiling() {
     awk -F'","' 'NR == 2 { printf "%d", $2 }'
 }
 redis_p1=$(ceiling 1 $((RUN * 40000)))
+before=$(cpu_ticks "$REDIS_PID")
 redis_p16=$(ceiling 16 $((RUN * 100000)))
+redis_us_script=$(us_per_op $(($(cpu_ticks "$REDIS_PID") - before)) $((RUN * 100000)))
+before=$(cpu_ticks "$REDIS_PID")
+redis-benchmark -p "$REDIS_PORT" -c "$CONNECTIONS" -n $((RUN * 200000)) -P 16 -q evalsha "$noop_sha" 0 >/dev/null
+redis_us_noop=$(us_per_op $(($(cpu_ticks "$REDIS_PID") - before)) $((RUN * 200000)))
 
 say "2. HTTP ceiling"
 start_service STREAMLEASE_METRICS_REFRESH_MS=3600000
 embedded=$SERVICE_URL
 embedded_pid=${STARTED_PIDS[-1]}
-healthz=$(wrk -t1 -c"$CONNECTIONS" -d"${RUN}s" "$embedded/healthz" | rps)
+before=$(cpu_ticks "$embedded_pid")
+wrk -t1 -c"$CONNECTIONS" -d"${RUN}s" "$embedded/healthz" > "$WORK/healthz.txt"
+service_us_healthz=$(us_per_op $(($(cpu_ticks "$embedded_pid") - before)) "$(total_requests < "$WORK/healthz.txt")")
+healthz=$(rps < "$WORK/healthz.txt")
 
 say "3. through the service"
 start_service REDIS_URL="$REDIS_URL" STREAMLEASE_METRICS_REFRESH_MS=3600000
@@ -74,17 +87,35 @@ redis_pid=${STARTED_PIDS[-1]}
 make_leases "$redis_svc" "$WORK/leases-redis" 1000 hb
 make_leases "$embedded" "$WORK/leases-embedded" 1000 hb
 calls_before=$(calls)
+service_before=$(cpu_ticks "$redis_pid")
+redis_before=$(cpu_ticks "$REDIS_PID")
 LEASES="$WORK/leases-redis" wrk -t1 -c"$CONNECTIONS" -d"${RUN}s" -s "$ROOT/scripts/wrk/heartbeat.lua" "$redis_svc" > "$WORK/hb-redis.txt" &
 wrk_pid=$!
 # Mid-run, the service's CPU per thread: shows what bounds the Redis store.
 sleep $((RUN / 2))
-cpu() { top -w 512 -b -n 2 -d 1 "$@" | awk '/^ *PID/ { block++ } block == 2 && $1 ~ /^[0-9]+$/ { printf "%s %s%%, ", $12, $9 }'; }
-threads=$(cpu -H -p "$redis_pid")
-redis_cpu=$(cpu -p "$REDIS_PID")
+# Share of a core each thread of PID used over one second, from /proc (top's
+# per-thread view of a process is not to be trusted here).
+thread_cpu() {
+  local pid=$1 tick
+  tick=$(getconf CLK_TCK)
+  snapshot() { for t in /proc/"$pid"/task/*; do echo "$(basename "$t") $(tr ' ' '_' < "$t/comm") $(awk '{ print $14 + $15 }' "$t/stat")"; done; }
+  snapshot > "$WORK/cpu.1"
+  sleep 1
+  snapshot > "$WORK/cpu.2"
+  join "$WORK/cpu.1" "$WORK/cpu.2" | awk -v tick="$tick" '{ printf "%s %.0f%%, ", $2, ($5 - $3) * 100 / tick }'
+}
+threads=$(thread_cpu "$redis_pid")
+redis_cpu=$(thread_cpu "$REDIS_PID")
 wait "$wrk_pid"
+heartbeats=$(total_requests < "$WORK/hb-redis.txt")
+service_us_hb=$(us_per_op $(($(cpu_ticks "$redis_pid") - service_before)) "$heartbeats")
+redis_us_hb=$(us_per_op $(($(cpu_ticks "$REDIS_PID") - redis_before)) "$heartbeats")
 calls_per_heartbeat=$(python3 -c "print(f'{($(calls) - $calls_before) / $(total_requests < "$WORK/hb-redis.txt"):.3f}')")
 hb_redis=$(rps < "$WORK/hb-redis.txt")
-hb_embedded=$(LEASES="$WORK/leases-embedded" wrk -t1 -c"$CONNECTIONS" -d"${RUN}s" -s "$ROOT/scripts/wrk/heartbeat.lua" "$embedded" | rps)
+before=$(cpu_ticks "$embedded_pid")
+LEASES="$WORK/leases-embedded" wrk -t1 -c"$CONNECTIONS" -d"${RUN}s" -s "$ROOT/scripts/wrk/heartbeat.lua" "$embedded" > "$WORK/hb-embedded.txt"
+service_us_hb_embedded=$(us_per_op $(($(cpu_ticks "$embedded_pid") - before)) "$(total_requests < "$WORK/hb-embedded.txt")")
+hb_embedded=$(rps < "$WORK/hb-embedded.txt")
 pairs_redis=$(($(wrk -t1 -c"$CONNECTIONS" -d"${RUN}s" -s "$ROOT/scripts/wrk/acquire-release.lua" "$redis_svc" | rps) / 2))
 pairs_embedded=$(($(wrk -t1 -c"$CONNECTIONS" -d"${RUN}s" -s "$ROOT/scripts/wrk/acquire-release.lua" "$embedded" | rps) / 2))
 
@@ -129,8 +160,17 @@ Service, Redis and load generators share these cores.
 | 5 | Service peak RSS, 10,000 keep-alive connections heartbeating ($hb_10k /s) | $rss_10k MiB | ≤ 64 MiB $(mark "$rss_10k <= 64") |
 | 5 | Redis used_memory per live lease (20,000 users × 3) | $per_lease B | ≤ 250 B $(mark "$per_lease <= 250") |
 | 5 | Redis calls per heartbeat (EVALSHA calls / requests) | $calls_per_heartbeat | 1 $(mark "abs($calls_per_heartbeat - 1) < 0.01") |
+| 6 | Service CPU per /healthz exchange (floor) | $service_us_healthz µs | |
+| 6 | Service CPU per heartbeat, Redis store | $service_us_hb µs | |
+| 6 | Service CPU per heartbeat, embedded store | $service_us_hb_embedded µs | |
+| 6 | Service CPU: heartbeat (Redis store) / /healthz | $(ratio "$service_us_hb" "$service_us_healthz") | ≤ 1.50 $(mark "$service_us_hb / $service_us_healthz <= 1.5") |
+| 6 | Redis CPU per no-op script call, redis-benchmark -P 16 (floor) | $redis_us_noop µs | |
+| 6 | Redis CPU per heartbeat script, redis-benchmark -P 16 | $redis_us_script µs | |
+| 6 | Redis CPU per heartbeat through the service | $redis_us_hb µs | |
+| 6 | Redis CPU: heartbeat through the service / no-op | $(ratio "$redis_us_hb" "$redis_us_noop") | ≤ 3.00 $(mark "$redis_us_hb / $redis_us_noop <= 3.0") |
+| 6 | Redis CPU: heartbeat script / no-op, both -P 16 | $(ratio "$redis_us_script" "$redis_us_noop") | |
 TABLE
 echo
 echo "CPU during the Redis-store heartbeat run: service threads ${threads%, }; ${redis_cpu%, }."
-echo "(The main thread, streamlease, drives the one shared Redis connection.)"
+echo "(Each worker, actix-rt|system, drives its own Redis connection.)"
 [ -z "$errors_10k" ] || echo "10k-connection run: $errors_10k"

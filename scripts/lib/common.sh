@@ -46,6 +46,13 @@ start_redis() {
 
 redis_cli() { redis-cli -p "$REDIS_PORT" "$@"; }
 
+# cpu_ticks PID: CPU time the process used so far (user + system), in clock
+# ticks (getconf CLK_TCK a second).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# us_per_op TICKS OPS: microseconds of CPU per operation.
+us_per_op() { python3 -c "print(f'{$1 * 1e6 / $(getconf CLK_TCK) / $2:.2f}')"; }
+
 # build_service PROFILE: builds the binary (release or debug); sets SERVICE_BIN.
 build_service() {
   local profile=${1:-release}
