@@ -3,6 +3,7 @@
 //! Players hold a lease per stream and renew it by heartbeat; a lease nobody
 //! renews expires by itself. See README.md for the API and the design.
 
+pub mod census;
 pub mod clock;
 pub mod config;
 pub mod domain;

@@ -135,6 +135,18 @@ impl Leases {
         self.timed("census", self.store.census()).await
     }
 
+    pub async fn hold_census_lease(&self, holder: &str, ttl: Duration) -> StoreResult<bool> {
+        self.timed("census_lease", self.store.hold_census_lease(holder, ttl)).await
+    }
+
+    pub async fn save_census_summary(&self, summary: &str, ttl: Duration) -> StoreResult<()> {
+        self.timed("census_summary", self.store.save_census_summary(summary, ttl)).await
+    }
+
+    pub async fn load_census_summary(&self) -> StoreResult<Option<String>> {
+        self.timed("census_summary", self.store.load_census_summary()).await
+    }
+
     /// Retries until the withdraw lands or the lease would have expired on
     /// its own anyway.
     fn withdraw_later(&self, user: UserId, lease: LeaseId) {

@@ -11,11 +11,12 @@ use actix_web::middleware::from_fn;
 use actix_web::web::Data;
 use tokio::task::JoinHandle;
 
+use crate::census::CensusTaker;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{HttpLimits, Settings};
 use crate::http::server::Serving;
 use crate::http::{self, AppState, Auth};
-use crate::metrics::{Metrics, refresh_every};
+use crate::metrics::Metrics;
 use crate::service::Leases;
 use crate::store::{EmbeddedStore, RedisStore, Store, StoreCounters, StoreError};
 
@@ -125,24 +126,18 @@ fn serve_metrics_only(listener: TcpListener, state: Data<AppState>) -> Result<(S
     Ok((addr, server))
 }
 
-/// Re-reads the store-wide gauges every `STREAMLEASE_METRICS_REFRESH_MS`.
+/// Keeps the store-wide gauges current (see `census.rs`).
 async fn census_task(state: Data<AppState>) {
     let settings = &state.settings;
-    let per_user = settings.metrics.per_user.then_some(settings.metrics_max_users);
-    let (period, metrics) = (settings.metrics_refresh, state.metrics.clone());
-    let take_census = move || {
-        let state = state.clone();
-        async move {
-            match state.leases.census().await {
-                Ok(census) => Some(census),
-                Err(e) => {
-                    log::warn!("metrics census failed, gauges keep their last values: {}", e.with_causes());
-                    None
-                }
-            }
-        }
+    let taker = CensusTaker {
+        // A connection of its own: census pipelines delay no other call.
+        leases: state.leases.for_this_worker(),
+        metrics: state.metrics.clone(),
+        refresh: settings.metrics_refresh,
+        max_users: settings.metrics_max_users,
+        per_user: settings.metrics.per_user,
     };
-    refresh_every(period, metrics, per_user, take_census).await;
+    taker.run().await;
 }
 
 async fn open_store(settings: &Settings, clock: Arc<dyn Clock>, metrics: &Metrics) -> Result<Store, StartupError> {

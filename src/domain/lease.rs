@@ -159,7 +159,7 @@ pub struct UserLeases {
 }
 
 /// One user's live leases and limit, as a census finds them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UserCount {
     pub user_id: UserId,
     pub active: u32,
@@ -170,6 +170,44 @@ pub struct UserCount {
 #[derive(Debug, Default)]
 pub struct Census {
     pub users: Vec<UserCount>,
+}
+
+/// What the store-wide gauges show, from one census: totals over every user,
+/// and the users with most leases (at most the per-user cap, ties by id).
+/// One instance takes the census; every instance publishes this.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CensusSummary {
+    /// When the census was taken, by the taking instance's clock.
+    pub taken_at_ms: Millis,
+    pub active_leases: u64,
+    pub active_users: u64,
+    pub users_at_limit: u64,
+    /// True when the cap left users out of `top`.
+    pub truncated: bool,
+    /// The users with most leases, most first.
+    pub top: Vec<UserCount>,
+}
+
+impl CensusSummary {
+    pub fn of(mut census: Census, max_users: usize, taken_at_ms: Millis) -> Self {
+        let users = &mut census.users;
+        users.retain(|u| u.active > 0);
+        let most_first = |a: &UserCount, b: &UserCount| b.active.cmp(&a.active).then_with(|| a.user_id.cmp(&b.user_id));
+        let summary = CensusSummary {
+            taken_at_ms,
+            active_leases: users.iter().map(|u| u64::from(u.active)).sum(),
+            active_users: users.len() as u64,
+            users_at_limit: users.iter().filter(|u| u.active >= u.limit).count() as u64,
+            truncated: users.len() > max_users,
+            top: Vec::new(),
+        };
+        if summary.truncated && max_users > 0 {
+            users.select_nth_unstable_by(max_users - 1, most_first);
+        }
+        users.truncate(max_users);
+        users.sort_by(most_first);
+        CensusSummary { top: census.users, ..summary }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -11,7 +11,7 @@ use prometheus::{
     TextEncoder,
 };
 
-pub use census::{publish_census, refresh_every};
+pub use census::publish_census;
 
 use crate::store::STORE_ERROR_KINDS;
 
@@ -29,8 +29,20 @@ pub const OPERATION_OUTCOMES: &[(&str, &[&str])] = &[
 ];
 
 /// Every store call the service makes, for the store histograms.
-pub const STORE_OPERATIONS: &[&str] =
-    &["acquire", "heartbeat", "release", "list", "revoke", "get_limit", "set_limit", "ping", "census", "withdraw"];
+pub const STORE_OPERATIONS: &[&str] = &[
+    "acquire",
+    "heartbeat",
+    "release",
+    "list",
+    "revoke",
+    "get_limit",
+    "set_limit",
+    "ping",
+    "census",
+    "census_lease",
+    "census_summary",
+    "withdraw",
+];
 
 /// Latency buckets from 100 µs to 5 s: a heartbeat should sit near the
 /// bottom, and anything at the top is an outage.

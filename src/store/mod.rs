@@ -168,6 +168,31 @@ impl Store {
         }
     }
 
+    /// Takes or keeps the census lease: only its holder takes the census.
+    /// The embedded store serves one instance, which always holds it.
+    pub async fn hold_census_lease(&self, holder: &str, ttl: std::time::Duration) -> StoreResult<bool> {
+        match self {
+            Store::Redis(s) => s.hold_census_lease(holder, ttl).await,
+            Store::Embedded(_) => Ok(true),
+        }
+    }
+
+    /// Shares a census summary (JSON) with the other instances.
+    pub async fn save_census_summary(&self, summary: &str, ttl: std::time::Duration) -> StoreResult<()> {
+        match self {
+            Store::Redis(s) => s.save_census_summary(summary, ttl).await,
+            Store::Embedded(_) => Ok(()),
+        }
+    }
+
+    /// The summary the census lease holder shared last, if any.
+    pub async fn load_census_summary(&self) -> StoreResult<Option<String>> {
+        match self {
+            Store::Redis(s) => s.load_census_summary().await,
+            Store::Embedded(_) => Ok(None),
+        }
+    }
+
     /// Answers when the store can serve requests, writes included.
     pub async fn ping(&self) -> StoreResult<()> {
         match self {

@@ -53,6 +53,32 @@ async fn two_instances_on_one_redis_report_the_users_counts_from_the_store() {
     }
 }
 
+/// A census reads every user; the fleet takes one per refresh, not one per
+/// instance, and every instance publishes what it found.
+#[tokio::test]
+async fn three_instances_on_one_redis_take_one_census_between_them() {
+    let a = spawn_app_with(Backend::Redis, |s| s.metrics_refresh = REFRESH).await;
+    let b = spawn_sibling(&a, |s| s.metrics_refresh = REFRESH).await;
+    let c = spawn_sibling(&a, |s| s.metrics_refresh = REFRESH).await;
+    a.acquire_ok("alice", "movie").await;
+    b.acquire_ok("bob", "movie").await;
+    b.acquire_ok("bob", "news").await;
+    for app in [&a, &b, &c] {
+        eventually(app, REFRESH * 30, "the shared census", |m| {
+            sample(m, &user_series("alice")) == Some(1.0)
+                && sample(m, &user_series("bob")) == Some(2.0)
+                && sample(m, "streamlease_active_leases") == Some(3.0)
+        })
+        .await;
+    }
+    let censuses =
+        |m: &str| sample(m, r#"streamlease_store_request_duration_seconds_count{operation="census"}"#).unwrap_or(0.0);
+    let taken: Vec<f64> =
+        futures::future::join_all([&a, &b, &c].map(|app| app.metrics())).await.iter().map(|m| censuses(m)).collect();
+    let takers = taken.iter().filter(|n| **n > 0.0).count();
+    assert_eq!(takers, 1, "censuses taken per instance: {taken:?}");
+}
+
 async fn a_lease_that_expires_with_no_request_leaves_the_metrics(backend: Backend) {
     let ttl = 800;
     let app = spawn_app_with(backend, |s| {

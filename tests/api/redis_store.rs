@@ -66,7 +66,8 @@ async fn every_key_of_a_user_shares_one_hash_tag() {
     app.release("user:42@example", &lease).await;
     app.acquire_ok("user:42@example", "b").await;
     app.put_limit("user:42@example", json!(5)).await;
-    let keys = app.redis().keys("*");
+    // Besides the fleet's own census keys, only the user's.
+    let keys: Vec<String> = app.redis().keys("*").into_iter().filter(|k| !k.starts_with("sl:census:")).collect();
     assert_eq!(keys.len(), 3, "{keys:?}");
     assert!(keys.iter().all(|k| k.starts_with("sl:{user:42@example}:")), "{keys:?}");
 }
@@ -81,7 +82,12 @@ async fn instances_with_different_key_prefixes_do_not_see_each_other() {
     .await;
     app.acquire_ok("alice", "a").await;
     other.acquire_ok("alice", "a").await;
-    assert!(app.redis().keys("staging:*").iter().all(|k| k.starts_with("staging:{alice}:")));
+    let staging = app.redis().keys("staging:{*");
+    assert!(!staging.is_empty() && staging.iter().all(|k| k.starts_with("staging:{alice}:")), "{staging:?}");
+    // Each prefix has a census of its own.
+    app.wait_for_censuses(1).await;
+    other.wait_for_censuses(1).await;
+    assert_eq!(app.redis().keys("*:census:lease"), ["sl:census:lease", "staging:census:lease"]);
 }
 
 /// One player's requests, each with its status (0: no answer) and latency.

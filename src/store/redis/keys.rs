@@ -32,6 +32,16 @@ impl KeySpace {
         UserId::try_from(inner).ok()
     }
 
+    /// Held by the instance that takes the fleet's census.
+    pub fn census_lease_key(&self) -> String {
+        format!("{}:census:lease", self.prefix)
+    }
+
+    /// The last census summary, for every instance to publish.
+    pub fn census_summary_key(&self) -> String {
+        format!("{}:census:summary", self.prefix)
+    }
+
     /// The key `/readyz` writes (with a TTL) to prove Redis takes writes.
     pub fn ready_key(&self) -> String {
         format!("{}:readyz", self.prefix)

@@ -326,6 +326,28 @@ impl RedisStore {
         Ok(counted)
     }
 
+    /// Takes or keeps the fleet's census lease for `ttl`; true when this
+    /// instance (`holder`) holds it.
+    pub async fn hold_census_lease(&self, holder: &str, ttl: Duration) -> StoreResult<bool> {
+        let key = self.keys.census_lease_key();
+        let ttl_ms = ttl.as_millis() as u64;
+        let value = self.run(scripts::CENSUS_LEASE.key(&key).arg(self.clock.now_arg()).arg(holder).arg(ttl_ms)).await?;
+        Ok(matches!(value, Value::Int(1)))
+    }
+
+    /// Stores the census summary (JSON) for the other instances, for `ttl`.
+    pub async fn save_census_summary(&self, summary: &str, ttl: Duration) -> StoreResult<()> {
+        let mut set = redis::cmd("SET");
+        set.arg(self.keys.census_summary_key()).arg(summary).arg("PX").arg(ttl.as_millis() as u64);
+        self.query(&set).await.map(drop)
+    }
+
+    /// The last census summary any instance stored, if it has not expired.
+    pub async fn load_census_summary(&self) -> StoreResult<Option<String>> {
+        let value = self.query(redis::cmd("GET").arg(self.keys.census_summary_key())).await?;
+        redis::from_redis_value(value).map_err(|e| StoreError::Corrupt(format!("census summary: {e}")))
+    }
+
     /// Ready means able to write: a tiny key with a TTL, so an instance on a
     /// Redis that is out of memory or read-only is taken out of rotation.
     /// The same round trip reads Redis' clock.

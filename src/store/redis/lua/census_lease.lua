@@ -1,0 +1,18 @@
+#!lua flags=allow-oom
+-- census_lease: take the fleet's census lease, or keep it. One instance at a
+-- time takes the census; the others read what it found (see src/census.rs).
+--
+-- KEYS[1] the census lease key
+-- ARGV[1] now (unused; the first argument of every script)
+-- ARGV[2] this instance's id   ARGV[3] the lease's lifetime in ms
+--
+-- Returns 1 when this instance holds the lease now (taken or renewed), 0
+-- when another instance holds it.
+--
+-- Example:
+--   EVALSHA <sha> 1 sl:census:lease '' 6f96...ff 15000  -> 1
+
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
