@@ -21,8 +21,17 @@
 
 local now = now_ms()
 local ttl = tonumber(ARGV[3])
-local live, expired = load_live(KEYS[1], now)
+local raw = redis.call('GET', KEYS[1]) or ''
 
+-- Most heartbeats: a live lease, nothing expired beside it. Its expiry is
+-- now the latest, so the key outlives it by one TTL, as `save` would set.
+local renewed, record, count = renew_in_place(raw, ARGV[2], now, ttl)
+if renewed then
+  redis.call('SET', KEYS[1], renewed, 'PXAT', now + ttl + ttl)
+  return { 'renewed', 0, user_limit(KEYS[3], ARGV[4]), count, record }
+end
+
+local live, expired = decode_live(raw, now)
 for _, l in ipairs(live) do
   if l.id == ARGV[2] then
     l.expires = now + ttl
