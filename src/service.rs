@@ -3,7 +3,7 @@
 //! and the stores.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::domain::*;
@@ -12,6 +12,25 @@ use crate::store::{Store, StoreError, StoreResult};
 
 /// How often a withdraw is retried while the store stays unreachable.
 const WITHDRAW_RETRY: Duration = Duration::from_secs(1);
+/// Most withdraws waiting at once, over all workers.
+const MAX_PENDING_WITHDRAWS: usize = 10_000;
+
+/// One of the `MAX_PENDING_WITHDRAWS` places, given back on drop.
+struct WithdrawSlot(Arc<AtomicUsize>);
+
+impl WithdrawSlot {
+    fn take(pending: &Arc<AtomicUsize>) -> Option<Self> {
+        let taken = pending
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < MAX_PENDING_WITHDRAWS).then_some(n + 1));
+        taken.ok().map(|_| WithdrawSlot(pending.clone()))
+    }
+}
+
+impl Drop for WithdrawSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 pub struct Leases {
     store: Store,
@@ -24,12 +43,14 @@ pub struct Leases {
     /// The same for every other store failure, so an outage never hides
     /// a script error or corrupt data.
     last_fault_logged: Arc<AtomicI64>,
+    /// Withdraws under way, shared by every worker's copy.
+    withdraws_pending: Arc<AtomicUsize>,
 }
 
 impl Leases {
     pub fn new(store: Store, metrics: Arc<Metrics>, ttl: Duration) -> Self {
-        let (last_outage_logged, last_fault_logged) = Default::default();
-        Self { store, metrics, ttl, last_outage_logged, last_fault_logged }
+        let (last_outage_logged, last_fault_logged, withdraws_pending) = Default::default();
+        Self { store, metrics, ttl, last_outage_logged, last_fault_logged, withdraws_pending }
     }
 
     /// The same operations over a store connection of the calling worker's
@@ -46,6 +67,7 @@ impl Leases {
             ttl: self.ttl,
             last_outage_logged: self.last_outage_logged.clone(),
             last_fault_logged: self.last_fault_logged.clone(),
+            withdraws_pending: self.withdraws_pending.clone(),
         }
     }
 
@@ -64,7 +86,7 @@ impl Leases {
     /// lease is also withdrawn in the background.
     pub async fn acquire(&self, req: &AcquireRequest) -> StoreResult<AcquireOutcome> {
         let result = self.timed("acquire", self.store.acquire(req)).await;
-        if result.as_ref().is_err_and(StoreError::is_unavailable) {
+        if result.as_ref().is_err_and(StoreError::may_have_been_applied) {
             self.withdraw_later(req.user_id.clone(), req.new_lease_id);
         }
         let (outcome, evicted, terminated) = match &result {
@@ -150,8 +172,15 @@ impl Leases {
     /// Retries until the withdraw lands or the lease would have expired on
     /// its own anyway.
     fn withdraw_later(&self, user: UserId, lease: LeaseId) {
+        // Bounded, so a long stall under heavy traffic cannot pile up tasks;
+        // past the bound the script's deadline is the only defence.
+        let Some(slot) = WithdrawSlot::take(&self.withdraws_pending) else {
+            log::debug!("not withdrawing lease {lease} of {user}: {MAX_PENDING_WITHDRAWS} withdraws pending");
+            return;
+        };
         let (store, metrics, give_up_after) = (self.store.clone(), self.metrics.clone(), self.ttl);
         tokio::spawn(async move {
+            let _slot = slot;
             let started = tokio::time::Instant::now();
             loop {
                 match store.withdraw(&user, lease).await {

@@ -50,6 +50,19 @@ impl StoreError {
         matches!(self, StoreError::Timeout(_) | StoreError::Unavailable(_))
     }
 
+    /// A call that failed this way may still have run in Redis (it timed
+    /// out, or its connection broke after it was sent); one refused before
+    /// sending (no connection) did not.
+    pub fn may_have_been_applied(&self) -> bool {
+        match self {
+            StoreError::Timeout(_) => true,
+            StoreError::Unavailable(e) => {
+                e.is_timeout() || e.is_connection_dropped() || (e.is_io_error() && !e.is_connection_refusal())
+            }
+            _ => false,
+        }
+    }
+
     /// One of `STORE_ERROR_KINDS`.
     pub fn kind(&self) -> &'static str {
         match self {
