@@ -278,10 +278,11 @@ fn flag(raw: Option<String>, name: &'static str) -> Result<bool, ConfigError> {
 }
 
 fn flag_or(raw: Option<String>, name: &'static str, default: bool) -> Result<bool, ConfigError> {
-    match raw.as_deref().unwrap_or(if default { "true" } else { "false" }) {
-        "true" | "1" => Ok(true),
-        "false" | "0" => Ok(false),
-        other => Err(ConfigError { var: name, problem: format!("expected true or false, got {other:?}") }),
+    match raw.as_deref() {
+        None => Ok(default),
+        Some("true" | "1") => Ok(true),
+        Some("false" | "0") => Ok(false),
+        Some(other) => Err(ConfigError { var: name, problem: format!("expected true or false, got {other:?}") }),
     }
 }
 

@@ -32,6 +32,7 @@ impl Drop for WithdrawSlot {
     }
 }
 
+#[derive(Clone)]
 pub struct Leases {
     store: Store,
     metrics: Arc<Metrics>,
@@ -61,14 +62,7 @@ impl Leases {
             log::warn!("worker shares the main store connection: {}", e.with_causes());
             self.store.clone()
         });
-        Self {
-            store,
-            metrics: self.metrics.clone(),
-            ttl: self.ttl,
-            last_outage_logged: self.last_outage_logged.clone(),
-            last_fault_logged: self.last_fault_logged.clone(),
-            withdraws_pending: self.withdraws_pending.clone(),
-        }
+        Self { store, ..self.clone() }
     }
 
     /// Counts a fail-open answer given while the store was down.
@@ -178,24 +172,20 @@ impl Leases {
             log::debug!("not withdrawing lease {lease} of {user}: {MAX_PENDING_WITHDRAWS} withdraws pending");
             return;
         };
-        let (store, metrics, give_up_after) = (self.store.clone(), self.metrics.clone(), self.ttl);
+        let leases = self.clone();
         tokio::spawn(async move {
             let _slot = slot;
             let started = tokio::time::Instant::now();
             loop {
-                match store.withdraw(&user, lease).await {
+                // Timed, counted and logged like every store call.
+                match leases.timed("withdraw", leases.store.withdraw(&user, lease)).await {
                     Ok(()) => return,
-                    Err(e) => {
-                        if let Some(instruments) = metrics.store_timer("withdraw") {
-                            instruments.count_error(e.kind());
-                        }
-                        if !e.is_unavailable() || started.elapsed() >= give_up_after {
-                            log::warn!("gave up withdrawing unanswered lease {lease} of {user}: {}", e.with_causes());
-                            return;
-                        }
+                    Err(e) if !e.is_unavailable() || started.elapsed() >= leases.ttl => {
+                        log::warn!("gave up withdrawing unanswered lease {lease} of {user}: {}", e.with_causes());
+                        return;
                     }
+                    Err(_) => tokio::time::sleep(WITHDRAW_RETRY).await,
                 }
-                tokio::time::sleep(WITHDRAW_RETRY).await;
             }
         });
     }

@@ -302,7 +302,13 @@ impl RedisStore {
         let mut counted = Vec::with_capacity(users.len());
         let mut skipped: Option<(UserId, StoreError)> = None;
         for (user_id, value) in users.into_iter().zip(replies) {
-            match reply::census(value) {
+            // A refused call is judged like any Redis error (read-only,
+            // busy...): only unreadable data is this user's own problem.
+            let decoded = match value {
+                Value::ServerError(e) => Err(StoreError::from(redis::RedisError::from(e))),
+                value => reply::census(value),
+            };
+            match decoded {
                 Ok(reply) => {
                     let (limit, active) = self.tally(reply);
                     // A key whose leases all expired still shows up in SCAN
