@@ -30,6 +30,9 @@ pub struct Settings {
     pub metrics: MetricsAccess,
     pub metrics_max_users: usize,
     pub metrics_refresh: Duration,
+    /// At most this percentage of a census' running time is spent in its
+    /// round trips to Redis; it pauses between pages for the rest.
+    pub census_redis_percent: u8,
     /// While the store is down, answer acquires and heartbeats with
     /// `degraded: true` instead of 503, so playback goes on.
     pub fail_open: bool,
@@ -111,6 +114,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("STREAMLEASE_METRICS_PER_USER", "true", "false: no per-user series (user ids never reach /metrics)"),
     ("STREAMLEASE_METRICS_MAX_USERS", "10000", "cap on per-user metric series"),
     ("STREAMLEASE_METRICS_REFRESH_MS", "5000", "how often store-wide gauges are re-read (100..3600000)"),
+    (
+        "STREAMLEASE_CENSUS_REDIS_PERCENT",
+        "10",
+        "the census keeps Redis busy for at most this share of its running time (1..100)",
+    ),
     (
         "STREAMLEASE_FAIL_OPEN",
         "false",
@@ -195,6 +203,7 @@ impl Settings {
                 5_000,
                 100..=3_600_000,
             )?),
+            census_redis_percent: number(&var, "STREAMLEASE_CENSUS_REDIS_PERCENT", 10, 1..=100)? as u8,
             fail_open: flag(var("STREAMLEASE_FAIL_OPEN"), "STREAMLEASE_FAIL_OPEN")?,
             workers: number(&var, "STREAMLEASE_WORKERS", available_cores(), 1..=256)? as usize,
             http: HttpLimits {
@@ -328,6 +337,7 @@ mod tests {
         assert!(s.admin_token.is_none() && s.jwt.is_none() && !s.admin_open);
         assert!(s.metrics.token.is_none() && s.metrics.bind.is_none() && s.metrics.per_user);
         assert_eq!((s.metrics_max_users, s.metrics_refresh), (10_000, Duration::from_secs(5)));
+        assert_eq!(s.census_redis_percent, 10);
         assert!(s.workers >= 1);
         for (name, default, _) in VARIABLES {
             assert!(Settings::help().contains(name), "{name} missing from --help");
@@ -346,6 +356,7 @@ mod tests {
             ("STREAMLEASE_ON_LIMIT", "kick"),
             ("STREAMLEASE_KEY_PREFIX", "a{b}"),
             ("STREAMLEASE_METRICS_REFRESH_MS", "1"),
+            ("STREAMLEASE_CENSUS_REDIS_PERCENT", "0"),
             ("STREAMLEASE_JWT_SECRET", "too-short-secret"),
             ("STREAMLEASE_FAIL_OPEN", "yes"),
             ("STREAMLEASE_METRICS_BIND", "metrics-host"),

@@ -18,7 +18,7 @@ use crate::http::server::Serving;
 use crate::http::{self, AppState, Auth};
 use crate::metrics::Metrics;
 use crate::service::Leases;
-use crate::store::{EmbeddedStore, RedisStore, Store, StoreCounters, StoreError};
+use crate::store::{CensusPace, EmbeddedStore, RedisStore, Store, StoreCounters, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -149,7 +149,8 @@ async fn open_store(settings: &Settings, clock: Arc<dyn Clock>, metrics: &Metric
         return Ok(Store::Embedded(EmbeddedStore::start(settings.terms(), clock, expired)));
     };
     let counters = StoreCounters { expired, census_skipped: metrics.census_skipped_users.clone() };
-    let store = RedisStore::connect(url, &settings.key_prefix, settings.terms(), counters)?;
+    let store = RedisStore::connect(url, &settings.key_prefix, settings.terms(), counters)?
+        .with_census_pace(CensusPace::percent(settings.census_redis_percent));
     match store.load_scripts().await {
         Ok(()) => log::info!("Redis store ready"),
         Err(e) => log::warn!("Redis is not ready yet ({}); /readyz reports 503 until it is", e.with_causes()),

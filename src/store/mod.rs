@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::domain::*;
 
-pub use self::redis::{RedisStore, StoreCounters};
+pub use self::redis::{CensusPace, RedisStore, StoreCounters};
 pub use embedded::EmbeddedStore;
 
 /// Why a store call failed. The kind decides the answer: only a store that

@@ -39,6 +39,11 @@ impl RedisClock {
         self.offset_ms.store(redis_now - (sent + received) / 2, Ordering::Relaxed);
     }
 
+    /// The time a test fixed, if any.
+    pub fn fixed_now(&self) -> Option<Millis> {
+        self.fixed.as_ref().map(|clock| clock.now_ms())
+    }
+
     /// The scripts' ARGV[1]: empty, so Redis `TIME` decides, unless a test
     /// fixed the time.
     pub fn now_arg(&self) -> String {

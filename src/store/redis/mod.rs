@@ -2,6 +2,7 @@
 //! every decision is atomic and judged by Redis' clock, however many service
 //! instances share the Redis.
 
+mod census;
 mod clock;
 mod errors;
 mod keys;
@@ -11,11 +12,12 @@ mod scripts;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::TryStreamExt;
 use prometheus::IntCounter;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::TcpSettings;
 use redis::{Cmd, ErrorKind, IntoConnectionInfo, ScriptInvocation, ServerErrorKind, Value};
+
+pub use census::CensusPace;
 
 use crate::clock::Clock;
 use crate::domain::ledger::Terms;
@@ -36,9 +38,6 @@ const ACQUIRE_DEADLINE: Duration = Duration::from_millis(750);
 const READY_KEY_TTL_MS: u64 = 10_000;
 const RECONNECT_RETRIES: usize = 1;
 const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
-/// Keys per SCAN page, and so census scripts per pipelined batch.
-const CENSUS_BATCH: usize = 1000;
-const CENSUS_PAGES_IN_FLIGHT: usize = 4;
 
 /// Counters the store feeds as a side effect of its calls.
 #[derive(Clone)]
@@ -70,6 +69,7 @@ pub struct RedisStore {
     terms: Terms,
     counters: StoreCounters,
     clock: Arc<RedisClock>,
+    census_pace: CensusPace,
 }
 
 impl RedisStore {
@@ -85,7 +85,21 @@ impl RedisStore {
         let client = redis::Client::open(info).map_err(StoreError::Failed)?;
         let conn = connection(&client)?;
         let keys = Arc::new(KeySpace::new(key_prefix));
-        Ok(Self { conn, client: Arc::new(client), keys, terms, counters, clock: Arc::new(RedisClock::new()) })
+        Ok(Self {
+            conn,
+            client: Arc::new(client),
+            keys,
+            terms,
+            counters,
+            clock: Arc::new(RedisClock::new()),
+            census_pace: CensusPace::default(),
+        })
+    }
+
+    /// How much of Redis' time a census may take (see `census.rs`).
+    pub fn with_census_pace(mut self, pace: CensusPace) -> Self {
+        self.census_pace = pace;
+        self
     }
 
     /// The same store on a connection of its own, driven by the runtime
@@ -235,101 +249,6 @@ impl RedisStore {
         };
         self.query(&cmd).await?;
         Ok(())
-    }
-
-    /// Every user with a leases key: SCAN (never KEYS) in pages, and for each
-    /// page one pipelined batch of census scripts, which also drop and count
-    /// the leases that expired with nobody asking.
-    pub async fn census(&self) -> StoreResult<Census> {
-        // Every census also re-reads Redis' clock, so acquire deadlines
-        // follow any drift between the two clocks.
-        self.calibrate_clock().await?;
-        // The stream owns a handle (an Arc and a connection clone) so the
-        // future stays Send for the census task.
-        let store = self.clone();
-        let pages = futures_util::stream::try_unfold((store.clone(), Some(0)), |(store, cursor)| async move {
-            let Some(cursor) = cursor else { return Ok(None) };
-            let (next, users) = store.scan_users(cursor).await?;
-            Ok(Some((users, (store, (next != 0).then_some(next)))))
-        });
-        // Several pages in flight keep Redis busy while this side builds and
-        // decodes batches; Redis CPU, not round trips, then bounds a census.
-        let counted: Vec<Vec<UserCount>> = pages
-            .map_ok(move |users| {
-                let store = store.clone();
-                async move { store.census_page(users).await }
-            })
-            .try_buffer_unordered(CENSUS_PAGES_IN_FLIGHT)
-            .try_collect()
-            .await?;
-        Ok(Census { users: counted.into_iter().flatten().collect() })
-    }
-
-    /// One SCAN page of leases keys: the next cursor and the users found.
-    async fn scan_users(&self, cursor: u64) -> StoreResult<(u64, Vec<UserId>)> {
-        let mut scan = redis::cmd("SCAN");
-        scan.arg(cursor).arg("MATCH").arg(self.keys.leases_pattern()).arg("COUNT").arg(CENSUS_BATCH);
-        let (next, keys): (u64, Vec<String>) =
-            redis::from_redis_value(self.query(&scan).await?).map_err(|e| StoreError::Corrupt(format!("SCAN: {e}")))?;
-        Ok((next, keys.iter().filter_map(|k| self.keys.user_of_leases_key(k)).collect()))
-    }
-
-    async fn census_page(&self, users: Vec<UserId>) -> StoreResult<Vec<UserCount>> {
-        if users.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        // Per-command errors come back as values, so NOSCRIPT can be seen.
-        pipe.ignore_errors();
-        for user in &users {
-            let keys = self.keys.user(user);
-            pipe.cmd("EVALSHA")
-                .arg(scripts::CENSUS.get_hash())
-                .arg(2)
-                .arg(&keys.leases)
-                .arg(&keys.limit)
-                .arg(self.clock.now_arg())
-                .arg(self.terms.default_limit)
-                .arg(self.terms.ttl_ms);
-        }
-        let mut replies = self.pipeline(&pipe).await?;
-        let no_script = |v: &Value| matches!(v, Value::ServerError(e) if e.kind() == Some(ServerErrorKind::NoScript));
-        if replies.iter().any(no_script) {
-            // Redis restarted or flushed its scripts since startup.
-            scripts::CENSUS.prepare_invoke().load_async(&mut self.conn.clone()).await?;
-            replies = self.pipeline(&pipe).await?;
-        }
-        let mut counted = Vec::with_capacity(users.len());
-        let mut skipped: Option<(UserId, StoreError)> = None;
-        for (user_id, value) in users.into_iter().zip(replies) {
-            // A refused call is judged like any Redis error (read-only,
-            // busy...): only unreadable data is this user's own problem.
-            let decoded = match value {
-                Value::ServerError(e) => Err(StoreError::from(redis::RedisError::from(e))),
-                value => reply::census(value),
-            };
-            match decoded {
-                Ok(reply) => {
-                    let (limit, active) = self.tally(reply);
-                    // A key whose leases all expired still shows up in SCAN
-                    // until Redis drops it; a census lists live users only.
-                    if active > 0 {
-                        counted.push(UserCount { user_id, active, limit });
-                    }
-                }
-                // One user's unreadable data must not freeze every gauge:
-                // that user is left out, counted and logged.
-                Err(e @ StoreError::Corrupt(_)) => {
-                    self.counters.census_skipped.inc();
-                    skipped.get_or_insert((user_id, e));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        if let Some((user, e)) = skipped {
-            log::error!("census left out user {user} and maybe others of this page: {}", e.with_causes());
-        }
-        Ok(counted)
     }
 
     /// Takes or keeps the fleet's census lease for `ttl`; true when this

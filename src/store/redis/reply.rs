@@ -51,14 +51,19 @@ fn optional_lease_id(value: &Value) -> StoreResult<Option<LeaseId>> {
     }
 }
 
-/// A lease from its record "lease_id|expires_at|acquired_at|stream_id|device_id".
+/// The fields of a lease record, "lease_id|expires_at|acquired_at|stream_id|device_id"
+/// (the layout `lua/prelude.lua` documents): this side's one reader of it.
+fn fields(record: &str) -> Option<[&str; 5]> {
+    let mut parts = record.split('|');
+    let fields = [parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?];
+    parts.next().is_none().then_some(fields)
+}
+
+/// A lease from its record.
 fn lease(record: &Value) -> StoreResult<Lease> {
     let record = text(record)?;
     let corrupt = || bad(format!("corrupt lease record {record:?}"));
-    let fields: Vec<&str> = record.split('|').collect();
-    let [id, expires_at, acquired_at, stream_id, device_id] = fields[..] else {
-        return Err(corrupt());
-    };
+    let [id, expires_at, acquired_at, stream_id, device_id] = fields(record).ok_or_else(corrupt)?;
     Ok(Lease {
         lease_id: LeaseId::try_from(id).map_err(|_| corrupt())?,
         stream_id: StreamId::try_from(stream_id).map_err(|_| corrupt())?,
@@ -169,6 +174,51 @@ pub fn census(value: Value) -> StoreResult<Reply<(u32, u32)>> {
     }
 }
 
+/// A reply that is a server error: the error, judged like any Redis error.
+fn refused(value: &Value) -> StoreResult<()> {
+    match value {
+        Value::ServerError(e) if e.code() == "WRONGTYPE" => Err(bad(format!("a key of the wrong type: {e:?}"))),
+        Value::ServerError(e) => Err(StoreError::from(redis::RedisError::from(e.clone()))),
+        _ => Ok(()),
+    }
+}
+
+/// Redis `TIME` in ms.
+pub fn time(value: &Value) -> StoreResult<Millis> {
+    refused(value)?;
+    match items(value)? {
+        [seconds, micros] => Ok(int(seconds)? * 1000 + int(micros)? / 1000),
+        other => Err(bad(format!("unexpected TIME reply {other:?}"))),
+    }
+}
+
+/// How many records of a leases string (a plain `GET` of it) are live at
+/// `now`, and how many expired; `None` when the key is gone.
+pub fn live_and_expired(value: &Value, now: Millis) -> StoreResult<Option<(u32, u32)>> {
+    refused(value)?;
+    if matches!(value, Value::Nil) {
+        return Ok(None);
+    }
+    let raw = text(value)?;
+    let (mut live, mut expired) = (0, 0);
+    for record in raw.split(';') {
+        let expires_at: Millis = fields(record)
+            .and_then(|[_, expires_at, ..]| expires_at.parse().ok())
+            .ok_or_else(|| bad(format!("corrupt lease record {record:?}")))?;
+        if expires_at > now { live += 1 } else { expired += 1 }
+    }
+    Ok(Some((live, expired)))
+}
+
+/// A limit override (a plain `GET` of it); `None` when there is none.
+pub fn limit_override(value: &Value) -> StoreResult<Option<u32>> {
+    refused(value)?;
+    match value {
+        Value::Nil => Ok(None),
+        value => text(value)?.parse().map(Some).map_err(|_| bad(format!("limit override {value:?}"))),
+    }
+}
+
 pub fn list(value: Value) -> StoreResult<UserLeases> {
     match items(&value)? {
         [limit, records] => Ok(UserLeases { limit: count(limit)?, leases: leases(records)? }),
@@ -194,6 +244,17 @@ mod tests {
         assert_eq!(l.stream_id.as_str(), "movie:1");
         assert_eq!(l.device_id.unwrap().as_str(), "tv@home");
         assert_eq!(lease(&bulk(&format!("{ID}|3|1|s|"))).unwrap().device_id, None);
+    }
+
+    #[test]
+    fn counts_live_and_expired_records_at_a_time() {
+        let raw = bulk(&format!("{ID}|300|100|s|;{ID}|200|100|s|d;{ID}|201|100|s|"));
+        assert_eq!(live_and_expired(&raw, 200).unwrap(), Some((2, 1)));
+        assert_eq!(live_and_expired(&raw, 300).unwrap(), Some((0, 3)));
+        assert_eq!(live_and_expired(&Value::Nil, 0).unwrap(), None);
+        for corrupt in ["", "x", &format!("{ID}|300|100|s|;"), &format!("{ID}|soon|100|s|")] {
+            assert!(live_and_expired(&bulk(corrupt), 0).is_err(), "{corrupt:?}");
+        }
     }
 
     #[test]

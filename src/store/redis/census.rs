@@ -1,0 +1,230 @@
+//! The census on Redis: every user's live leases and limit, read at little
+//! cost to Redis and paced so it never takes more than its share of Redis'
+//! time, however many users there are.
+//!
+//! A page is one `SCAN` of leases keys (never `KEYS`), then one pipeline:
+//! `TIME` and, per user, a plain `GET` of the leases and of the limit. This
+//! side counts the live records at that `TIME`. Two `GET`s cost Redis about
+//! a tenth of a script call, and a census reads every user, so only the
+//! users who hold an expired record get the census script, which drops those
+//! records and reports how many (for `streamlease_leases_expired_total`) in
+//! one atomic step. Its answer, not ours, then counts for that user.
+//!
+//! Pacing: each page's round trips are timed, and the next page waits so
+//! that round trips take at most `share` of the census' wall time. A round
+//! trip bounds from above what Redis spent on it (it also holds the way
+//! there and back, and waiting behind other clients), so the census errs on
+//! the slow side, and the busier Redis is, the more it yields.
+
+use std::time::{Duration, Instant};
+
+use redis::{ServerErrorKind, Value};
+
+use super::{RedisStore, reply, scripts};
+use crate::domain::*;
+use crate::store::{StoreError, StoreResult};
+
+/// Keys per SCAN page, and so users per pipeline.
+const PAGE: usize = 1000;
+
+/// The share of wall time a census may keep Redis busy with its round
+/// trips, in (0, 1] (`STREAMLEASE_CENSUS_REDIS_PERCENT` / 100).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CensusPace {
+    share: f64,
+}
+
+impl CensusPace {
+    pub fn percent(percent: u8) -> Self {
+        Self { share: f64::from(percent.clamp(1, 100)) / 100.0 }
+    }
+
+    /// How long to wait after round trips that took `busy`.
+    fn pause_after(&self, busy: Duration) -> Duration {
+        busy.mul_f64((1.0 - self.share) / self.share)
+    }
+}
+
+impl Default for CensusPace {
+    fn default() -> Self {
+        Self::percent(10)
+    }
+}
+
+/// One user as a page's pipeline found them.
+struct Found {
+    user_id: UserId,
+    limit: u32,
+    live: u32,
+    expired: u32,
+}
+
+impl RedisStore {
+    /// Every user with a live lease (see the module comment).
+    pub async fn census(&self) -> StoreResult<Census> {
+        // Every census also re-reads Redis' clock, so acquire deadlines
+        // follow any drift between the two clocks.
+        self.calibrate_clock().await?;
+        let mut users = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let started = Instant::now();
+            let (next, page) = self.scan_users(cursor).await?;
+            users.extend(self.census_page(page).await?);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+            tokio::time::sleep(self.census_pace.pause_after(started.elapsed())).await;
+        }
+        Ok(Census { users })
+    }
+
+    /// One SCAN page of leases keys: the next cursor and the users found.
+    async fn scan_users(&self, cursor: u64) -> StoreResult<(u64, Vec<UserId>)> {
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor).arg("MATCH").arg(self.keys.leases_pattern()).arg("COUNT").arg(PAGE);
+        let (next, keys): (u64, Vec<String>) =
+            redis::from_redis_value(self.query(&scan).await?).map_err(|e| StoreError::Corrupt(format!("SCAN: {e}")))?;
+        Ok((next, keys.iter().filter_map(|k| self.keys.user_of_leases_key(k)).collect()))
+    }
+
+    async fn census_page(&self, users: Vec<UserId>) -> StoreResult<Vec<UserCount>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        // Per-command errors come back as values: a foreign key of the
+        // wrong type under our prefix is one user's problem, not the page's.
+        pipe.ignore_errors();
+        pipe.cmd("TIME");
+        for user in &users {
+            let keys = self.keys.user(user);
+            pipe.cmd("GET").arg(&keys.leases).cmd("GET").arg(&keys.limit);
+        }
+        let replies = self.pipeline(&pipe).await?;
+        let Some((time, pairs)) = replies.split_first() else {
+            return Err(StoreError::Corrupt("census page: no reply".into()));
+        };
+        let now = match self.clock.fixed_now() {
+            Some(now) => now,
+            None => reply::time(time)?,
+        };
+
+        let mut counted = Vec::with_capacity(users.len());
+        let mut expiring = Vec::new();
+        let mut skipped: Option<(UserId, StoreError)> = None;
+        for (user_id, pair) in users.into_iter().zip(pairs.chunks(2)) {
+            match self.found(user_id.clone(), pair, now) {
+                Err(e) if !matches!(e, StoreError::Corrupt(_)) => return Err(e),
+                // The key expired between SCAN and GET: nobody to count.
+                Ok(None) => {}
+                Ok(Some(found)) if found.expired > 0 => expiring.push(found),
+                Ok(Some(found)) if found.live > 0 => {
+                    counted.push(UserCount { user_id, active: found.live, limit: found.limit })
+                }
+                Ok(Some(_)) => {}
+                // One user's unreadable data must not freeze every gauge:
+                // that user is left out, counted and logged.
+                Err(e) => {
+                    self.counters.census_skipped.inc();
+                    skipped.get_or_insert((user_id, e));
+                }
+            }
+        }
+        for user in self.drop_expired(expiring).await? {
+            match user {
+                Ok(count) => counted.extend(count),
+                Err((user_id, e)) => {
+                    self.counters.census_skipped.inc();
+                    skipped.get_or_insert((user_id, e));
+                }
+            }
+        }
+        if let Some((user, e)) = skipped {
+            log::error!("census left out user {user} and maybe others of this page: {}", e.with_causes());
+        }
+        Ok(counted)
+    }
+
+    /// What a user's two `GET` replies say at `now`; `None` when the leases
+    /// key is gone.
+    fn found(&self, user_id: UserId, pair: &[Value], now: Millis) -> StoreResult<Option<Found>> {
+        let [leases, limit] = pair else {
+            return Err(StoreError::Corrupt("census page: a reply short".into()));
+        };
+        let Some((live, expired)) = reply::live_and_expired(leases, now)? else {
+            return Ok(None);
+        };
+        let limit = reply::limit_override(limit)?.unwrap_or(self.terms.default_limit);
+        Ok(Some(Found { user_id, limit, live, expired }))
+    }
+
+    /// Runs the census script for users with expired records: it drops them
+    /// and counts them, atomically and on Redis' clock, and its count of
+    /// live leases is the one kept. A user whose data turns out unreadable
+    /// is handed back with its error.
+    async fn drop_expired(
+        &self,
+        users: Vec<Found>,
+    ) -> StoreResult<Vec<Result<Option<UserCount>, (UserId, StoreError)>>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        // Per-command errors come back as values, so NOSCRIPT can be seen.
+        pipe.ignore_errors();
+        for user in &users {
+            let keys = self.keys.user(&user.user_id);
+            pipe.cmd("EVALSHA")
+                .arg(scripts::CENSUS.get_hash())
+                .arg(2)
+                .arg(&keys.leases)
+                .arg(&keys.limit)
+                .arg(self.clock.now_arg())
+                .arg(self.terms.default_limit)
+                .arg(self.terms.ttl_ms);
+        }
+        let mut replies = self.pipeline(&pipe).await?;
+        let no_script = |v: &Value| matches!(v, Value::ServerError(e) if e.kind() == Some(ServerErrorKind::NoScript));
+        if replies.iter().any(no_script) {
+            // Redis restarted or flushed its scripts since startup.
+            scripts::CENSUS.prepare_invoke().load_async(&mut self.conn.clone()).await?;
+            replies = self.pipeline(&pipe).await?;
+        }
+        let mut out = Vec::with_capacity(users.len());
+        for (user, value) in users.into_iter().zip(replies) {
+            // A refused call is judged like any Redis error (read-only,
+            // busy...): only unreadable data is this user's own problem.
+            let decoded = match value {
+                Value::ServerError(e) => Err(StoreError::from(redis::RedisError::from(e))),
+                value => reply::census(value),
+            };
+            match decoded {
+                Ok(reply) => {
+                    let (limit, active) = self.tally(reply);
+                    // A census lists live users only.
+                    out.push(Ok((active > 0).then_some(UserCount { user_id: user.user_id, active, limit })));
+                }
+                Err(e @ StoreError::Corrupt(_)) => out.push(Err((user.user_id, e))),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pause_keeps_round_trips_to_their_share() {
+        let busy = Duration::from_millis(10);
+        assert_eq!(CensusPace::percent(10).pause_after(busy), Duration::from_millis(90));
+        assert_eq!(CensusPace::percent(50).pause_after(busy), Duration::from_millis(10));
+        assert_eq!(CensusPace::percent(100).pause_after(busy), Duration::ZERO);
+        // Out of range is clamped, never a division by zero.
+        assert_eq!(CensusPace::percent(0).pause_after(busy), Duration::from_millis(990));
+    }
+}
