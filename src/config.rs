@@ -116,8 +116,8 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("STREAMLEASE_METRICS_REFRESH_MS", "5000", "how often store-wide gauges are re-read (100..3600000)"),
     (
         "STREAMLEASE_CENSUS_REDIS_PERCENT",
-        "10",
-        "the census keeps Redis busy for at most this share of its running time (1..100)",
+        "20",
+        "a census spends at most this share of its running time in round trips to Redis (1..100)",
     ),
     (
         "STREAMLEASE_FAIL_OPEN",
@@ -203,7 +203,7 @@ impl Settings {
                 5_000,
                 100..=3_600_000,
             )?),
-            census_redis_percent: number(&var, "STREAMLEASE_CENSUS_REDIS_PERCENT", 10, 1..=100)? as u8,
+            census_redis_percent: number(&var, "STREAMLEASE_CENSUS_REDIS_PERCENT", 20, 1..=100)? as u8,
             fail_open: flag(var("STREAMLEASE_FAIL_OPEN"), "STREAMLEASE_FAIL_OPEN")?,
             workers: number(&var, "STREAMLEASE_WORKERS", available_cores(), 1..=256)? as usize,
             http: HttpLimits {
@@ -337,7 +337,7 @@ mod tests {
         assert!(s.admin_token.is_none() && s.jwt.is_none() && !s.admin_open);
         assert!(s.metrics.token.is_none() && s.metrics.bind.is_none() && s.metrics.per_user);
         assert_eq!((s.metrics_max_users, s.metrics_refresh), (10_000, Duration::from_secs(5)));
-        assert_eq!(s.census_redis_percent, 10);
+        assert_eq!(s.census_redis_percent, 20);
         assert!(s.workers >= 1);
         for (name, default, _) in VARIABLES {
             assert!(Settings::help().contains(name), "{name} missing from --help");

@@ -15,6 +15,7 @@ pub fn publish_census(metrics: &Metrics, summary: &CensusSummary, per_user: bool
     metrics.active_leases.set(gauge(summary.active_leases));
     metrics.active_users.set(gauge(summary.active_users));
     metrics.users_at_limit.set(gauge(summary.users_at_limit));
+    metrics.census_timestamp.set(summary.taken_at_ms as f64 / 1000.0);
     if !per_user {
         return;
     }

@@ -59,6 +59,8 @@ pub struct Metrics {
     pub lease_operations: IntCounterVec,
     pub leases_expired: IntCounter,
     pub census_skipped_users: IntCounter,
+    /// When the census behind the store-wide gauges was taken.
+    pub census_timestamp: prometheus::Gauge,
     pub http_request_duration: HistogramVec,
     pub store_request_duration: HistogramVec,
     pub store_errors: IntCounterVec,
@@ -126,6 +128,13 @@ impl Metrics {
                 IntCounter::new(
                     "streamlease_census_skipped_users_total",
                     "Users a census left out because their data in the store could not be read.",
+                ),
+            ),
+            census_timestamp: register(
+                &registry,
+                prometheus::Gauge::new(
+                    "streamlease_census_timestamp_seconds",
+                    "When the census behind the store-wide gauges was taken (Unix time); 0 before the first.",
                 ),
             ),
             http_request_duration: histogram(

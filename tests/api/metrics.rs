@@ -50,6 +50,10 @@ async fn two_instances_on_one_redis_report_the_users_counts_from_the_store() {
                 && sample(m, "streamlease_users_at_limit") == Some(1.0)
         })
         .await;
+        // Both publish when the census they show was taken: a few seconds ago.
+        let taken = sample(&app.metrics().await, "streamlease_census_timestamp_seconds").unwrap();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        assert!((now - 10.0..=now + 1.0).contains(&taken), "census taken at {taken}, now {now}");
     }
 }
 

@@ -174,28 +174,17 @@ pub fn census(value: Value) -> StoreResult<Reply<(u32, u32)>> {
     }
 }
 
-/// A reply that is a server error: the error, judged like any Redis error.
-fn refused(value: &Value) -> StoreResult<()> {
-    match value {
-        Value::ServerError(e) if e.code() == "WRONGTYPE" => Err(bad(format!("a key of the wrong type: {e:?}"))),
-        Value::ServerError(e) => Err(StoreError::from(redis::RedisError::from(e.clone()))),
-        _ => Ok(()),
-    }
-}
-
 /// Redis `TIME` in ms.
 pub fn time(value: &Value) -> StoreResult<Millis> {
-    refused(value)?;
     match items(value)? {
         [seconds, micros] => Ok(int(seconds)? * 1000 + int(micros)? / 1000),
         other => Err(bad(format!("unexpected TIME reply {other:?}"))),
     }
 }
 
-/// How many records of a leases string (a plain `GET` of it) are live at
+/// How many records of a leases string (read by `GET`) are live at
 /// `now`, and how many expired; `None` when the key is gone.
 pub fn live_and_expired(value: &Value, now: Millis) -> StoreResult<Option<(u32, u32)>> {
-    refused(value)?;
     if matches!(value, Value::Nil) {
         return Ok(None);
     }
@@ -210,9 +199,8 @@ pub fn live_and_expired(value: &Value, now: Millis) -> StoreResult<Option<(u32, 
     Ok(Some((live, expired)))
 }
 
-/// A limit override (a plain `GET` of it); `None` when there is none.
+/// A limit override (read by `GET`); `None` when there is none.
 pub fn limit_override(value: &Value) -> StoreResult<Option<u32>> {
-    refused(value)?;
     match value {
         Value::Nil => Ok(None),
         value => text(value)?.parse().map(Some).map_err(|_| bad(format!("limit override {value:?}"))),
