@@ -60,7 +60,7 @@ redis_cli evalsha "$acquire_sha" 3 'sl:{ceiling}:l' 'sl:{ceiling}:e' 'sl:{ceilin
   '' '' "$lease" title-1 '' 3600000 3 deny >/dev/null
 ceiling() {
   redis-benchmark -p "$REDIS_PORT" -c "$CONNECTIONS" -n "$2" -P "$1" --csv \
-    evalsha "$sha" 3 'sl:{ceiling}:l' 'sl:{ceiling}:e' 'sl:{ceiling}:limit' '' "$lease" 3600000 3 '' '' |
+    evalsha "$sha" 3 'sl:{ceiling}:l' 'sl:{ceiling}:e' 'sl:{ceiling}:limit' '' "$lease" 3600000 3 |
     awk -F'","' 'NR == 2 { printf "%d", $2 }'
 }
 redis_p1=$(ceiling 1 $((RUN * 40000)))

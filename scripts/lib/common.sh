@@ -82,10 +82,17 @@ metric() {
 }
 
 # load_script NAME: loads src/store/redis/lua/NAME.lua exactly as the service
-# builds it (its shebang line, the prelude, a newline, the rest of the file)
-# into the private Redis; prints its SHA.
+# builds it (src/store/redis/scripts.rs: its shebang line, the prelude, a
+# newline, the rest of the file; or the prelude in place of a line
+# "-- @prelude") into the private Redis; prints its SHA.
 load_script() {
   local lua="$ROOT/src/store/redis/lua"
-  { head -n 1 "$lua/$1.lua"; cat "$lua/prelude.lua"; echo; tail -n +2 "$lua/$1.lua"; } > "$WORK/$1.lua"
+  python3 - "$lua/$1.lua" "$lua/prelude.lua" > "$WORK/$1.lua" <<'PY'
+import sys
+script, prelude = (open(p).read() for p in sys.argv[1:])
+shebang, body = script.split("\n", 1)
+ahead, here, rest = body.partition("\n-- @prelude\n")
+sys.stdout.write(f"{shebang}\n{ahead}\n{prelude}\n{rest}" if here else f"{shebang}\n{prelude}\n{body}")
+PY
   redis_cli -x script load < "$WORK/$1.lua"
 }

@@ -158,24 +158,18 @@ impl RedisStore {
         restore: Option<&Restore>,
     ) -> StoreResult<HeartbeatOutcome> {
         let keys = self.keys.user(user);
-        let (stream, device) = match restore {
-            Some(r) => (r.stream_id.as_str(), r.device_id.as_ref().map_or("", |d| d.as_str())),
-            None => ("", ""),
-        };
-        let value = self
-            .run(
-                scripts::HEARTBEAT
-                    .key(&keys.leases)
-                    .key(&keys.ended)
-                    .key(&keys.limit)
-                    .arg(self.clock.now_arg())
-                    .arg(lease.to_string())
-                    .arg(self.terms.ttl_ms)
-                    .arg(self.terms.default_limit)
-                    .arg(stream)
-                    .arg(device),
-            )
-            .await?;
+        let mut call = scripts::HEARTBEAT.prepare_invoke();
+        call.key(&keys.leases)
+            .key(&keys.ended)
+            .key(&keys.limit)
+            .arg(self.clock.now_arg())
+            .arg(lease.to_string())
+            .arg(self.terms.ttl_ms)
+            .arg(self.terms.default_limit);
+        if let Some(r) = restore {
+            call.arg(r.stream_id.as_str()).arg(r.device_id.as_ref().map_or("", |d| d.as_str()));
+        }
+        let value = self.run(&call).await?;
         reply::heartbeat(value).map(|r| self.tally(r))
     }
 

@@ -1,6 +1,7 @@
 //! The lease scripts, built once per process. Each `.lua` file starts with
 //! its shebang line; the built script is that line, the shared prelude,
-//! then the rest of the file. redis-rs sends it by EVALSHA and loads it only
+//! then the rest of the file (or the prelude where the file asks for it,
+//! see `PRELUDE_HERE`). redis-rs sends it by EVALSHA and loads it only
 //! when Redis answers NOSCRIPT (after a restart or SCRIPT FLUSH).
 //! `scripts/lib/common.sh` builds them the same way.
 //!
@@ -18,10 +19,18 @@ use redis::Script;
 
 const PRELUDE: &str = include_str!("lua/prelude.lua");
 
+/// A script may place the prelude later with a line of its own reading
+/// `-- @prelude`: code above it runs without the prelude's cost (defining
+/// its functions on every call), for a hot path that needs none of them.
+const PRELUDE_HERE: &str = "\n-- @prelude\n";
+
 fn build(file: &str) -> Script {
     let (shebang, body) = file.split_once('\n').expect("a shebang line, then the script");
     assert!(shebang.starts_with("#!lua"), "a lease script starts with its shebang");
-    Script::new(&format!("{shebang}\n{PRELUDE}\n{body}"))
+    match body.split_once(PRELUDE_HERE) {
+        Some((ahead, rest)) => Script::new(&format!("{shebang}\n{ahead}\n{PRELUDE}\n{rest}")),
+        None => Script::new(&format!("{shebang}\n{PRELUDE}\n{body}")),
+    }
 }
 
 pub static ACQUIRE: LazyLock<Script> = LazyLock::new(|| build(include_str!("lua/acquire.lua")));

@@ -86,34 +86,6 @@ local function load_live(leases_key, now)
   return decode_live(redis.call('GET', leases_key) or '', now)
 end
 
--- The heartbeat's fast path: when the lease `id` is in `raw` and no lease of
--- the user has expired, only its expiry changes, and that is done on the
--- string itself, without decoding or re-encoding any record. A record's head
--- has a fixed width: the 36-character lease id, '|', the 13-digit expiry,
--- '|' (ms since the epoch have 13 digits until the year 2286), so expiries
--- compare as strings. Returns the new leases string, the renewed record and
--- the live count; nil whenever anything is unusual, and the caller then
--- takes the full path, which decides the same.
-local function renew_in_place(raw, id, now, ttl)
-  local at = string.find(raw, id, 1, true)
-  -- Only ';' comes before a record; ids cannot contain it.
-  if not at or (at > 1 and string.byte(raw, at - 1) ~= 59) then return nil end
-  local now_s = string.format('%d', now)
-  if #now_s ~= 13 then return nil end
-  local count, from, size = 0, 1, #raw
-  while from <= size do
-    if string.byte(raw, from + 36) ~= 124 or string.byte(raw, from + 50) ~= 124 then return nil end
-    if string.sub(raw, from + 37, from + 49) <= now_s then return nil end
-    count = count + 1
-    local sep = string.find(raw, ';', from + 51, true)
-    if not sep then break end
-    from = sep + 1
-  end
-  local renewed = string.sub(raw, 1, at + 36) .. string.format('%d', now + ttl) .. string.sub(raw, at + 50)
-  local stop = string.find(renewed, ';', at, true)
-  return renewed, string.sub(renewed, at, (stop or (#renewed + 1)) - 1), count
-end
-
 -- Counts live and expired records without building anything per lease (the
 -- census reads every user, so this is its hot loop). Only when some expired,
 -- a second pass joins the live records again and finds their latest expiry.
