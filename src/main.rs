@@ -6,6 +6,12 @@ use std::process::ExitCode;
 use streamlease::config::Settings;
 use streamlease::startup::Application;
 
+// Each request allocates a little (headers, keys, the JSON answer), many
+// thousands of times a second across threads; mimalloc serves that with
+// fewer instructions than glibc's malloc (see README "Performance").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
         None => {}
