@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Instructions per operation, counted by valgrind's callgrind: repeatable
+# where CPU time on a shared machine is not (the same binary and load give
+# the same counts within a percent or two, whatever else the machine does).
+#
+#   Redis:   the heartbeat script (a live lease among 3 of one user) and a
+#            no-op script (EVALSHA of `return 1`), both from redis-benchmark
+#            -P 16, and their ratio.
+#   Service: a Redis-store heartbeat and a /healthz exchange (embedded
+#            store), both from wrk (16 connections, 10 s), and their ratio.
+#
+# Only user-space instructions are counted: the kernel's share (sockets,
+# wake-ups) is not, and it is larger for the cheaper operation of each pair,
+# so these ratios run higher than the CPU-time ratios of scripts/bench.sh.
+# Use them to compare two versions of the code, not as the targets.
+#
+# Usage: scripts/instructions.sh   (needs valgrind, wrk, redis-tools; about 3 minutes)
+set -euo pipefail
+source "$(dirname "$0")/lib/common.sh"
+
+need valgrind valgrind
+need wrk wrk
+need redis-benchmark redis-tools
+ulimit -n 20000
+build_service release
+mkdir -p "$WORK/cg"
+
+# under_callgrind VAR=value... -- COMMAND...: starts COMMAND under callgrind;
+# sets CG_PID.
+under_callgrind() {
+  local env=()
+  while [ "$1" != -- ]; do env+=("$1"); shift; done
+  shift
+  env "${env[@]}" valgrind --tool=callgrind --callgrind-out-file="$WORK/cg/out.%p" "$@" \
+    2>>"$WORK/cg/valgrind.log" &
+  STARTED_PIDS+=($!)
+  CG_PID=$!
+}
+
+# instructions_per OPS COMMAND...: counts from zero while the load COMMAND
+# runs; prints instructions per operation, OPS being a command that prints
+# how many operations the load made.
+instructions_per() {
+  local ops=$1; shift
+  callgrind_control -z "$CG_PID" >/dev/null
+  "$@"
+  rm -f "$WORK"/cg/out."$CG_PID".*
+  callgrind_control -d "$CG_PID" >/dev/null
+  local total
+  total=$(cat "$WORK"/cg/out."$CG_PID".* | awk '/^summary:/ { n += $2 } END { print n }')
+  echo $((total / $($ops)))
+}
+
+# Redis, under callgrind.
+REDIS_PORT=$(free_port)
+mkdir -p "$WORK/redis"
+under_callgrind -- redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK/redis"
+REDIS_PID=$CG_PID
+REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+wait_for 60 redis-server redis_cli ping
+heartbeat_sha=$(load_script heartbeat)
+acquire_sha=$(load_script acquire)
+noop_sha=$(redis_cli script load "return 1")
+for n in 1 2 3; do
+  lease=6f9619ff-8b86-4011-b42d-00c04fc9640$n
+  redis_cli evalsha "$acquire_sha" 3 'sl:{u}:l' 'sl:{u}:e' 'sl:{u}:limit' '' '' "$lease" "title-12345$n" \
+    "$(python3 -c 'import uuid; print(uuid.uuid4())')" 3600000 3 deny >/dev/null
+done
+CALLS=20000
+calls() { echo "$CALLS"; }
+redis_heartbeat=$(instructions_per calls redis-benchmark -p "$REDIS_PORT" -c 4 -P 16 -n "$CALLS" -q \
+  evalsha "$heartbeat_sha" 3 'sl:{u}:l' 'sl:{u}:e' 'sl:{u}:limit' '' "$lease" 3600000 3)
+redis_noop=$(instructions_per calls redis-benchmark -p "$REDIS_PORT" -c 4 -P 16 -n "$CALLS" -q evalsha "$noop_sha" 0)
+
+# The service, under callgrind, on a plain Redis.
+kill "$REDIS_PID"
+start_redis
+requests() { awk '/requests in/ { print $1 }' "$WORK/wrk.txt"; }
+wrk_into() { wrk -t1 -c16 -d10s "$@" > "$WORK/wrk.txt"; }
+serve_under_callgrind() {
+  local log="$WORK/service.$RANDOM.log"
+  under_callgrind STREAMLEASE_BIND=127.0.0.1:0 STREAMLEASE_WORKERS=2 STREAMLEASE_METRICS_REFRESH_MS=3600000 \
+    RUST_LOG=warn,streamlease::startup=info "$@" -- "$SERVICE_BIN"
+  wait_for 120 "the service under callgrind" grep -q "listening on" "$WORK/cg/valgrind.log"
+  SERVICE_URL=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$WORK/cg/valgrind.log" | tail -1)
+  : > "$WORK/cg/valgrind.log"
+}
+serve_under_callgrind
+healthz=$(instructions_per requests wrk_into "$SERVICE_URL/healthz")
+kill "$CG_PID"
+serve_under_callgrind REDIS_URL="$REDIS_URL"
+seq 1 200 | xargs -P 8 -I{} curl -s -X POST "$SERVICE_URL/v1/users/i-{}/leases" \
+  -H 'Content-Type: application/json' -d '{"stream_id":"title-1"}' -o "$WORK/lease-{}.json"
+for i in $(seq 1 200); do
+  sed -E "s#.*\"lease_id\":\"([0-9a-f-]{36})\".*#/v1/users/i-$i/leases/\1\n#" "$WORK/lease-$i.json"
+done > "$WORK/leases"
+heartbeat=$(LEASES="$WORK/leases" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat.lua" "$SERVICE_URL")
+
+ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
+echo "redis_instructions heartbeat_script=$redis_heartbeat noop_script=$redis_noop ratio=$(ratio "$redis_heartbeat" "$redis_noop")"
+echo "service_instructions heartbeat_redis_store=$heartbeat healthz=$healthz ratio=$(ratio "$heartbeat" "$healthz")"
