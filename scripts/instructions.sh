@@ -43,7 +43,7 @@ under_callgrind() {
 instructions_per() {
   local ops=$1; shift
   callgrind_control -z "$CG_PID" >/dev/null
-  "$@"
+  "$@" >/dev/null
   rm -f "$WORK"/cg/out."$CG_PID".*
   callgrind_control -d "$CG_PID" >/dev/null
   local total

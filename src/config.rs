@@ -16,6 +16,8 @@ pub const MAX_LIMIT: u32 = 1000;
 pub struct Settings {
     pub bind: SocketAddr,
     pub redis_url: Option<String>,
+    /// Certificates for `rediss://`: a CA to trust, a client certificate.
+    pub redis_tls: RedisTls,
     pub max_streams: u32,
     pub lease_ttl_ms: u64,
     pub heartbeat_interval_ms: u64,
@@ -39,6 +41,23 @@ pub struct Settings {
     /// HTTP worker threads (each runs its own event loop).
     pub workers: usize,
     pub http: HttpLimits,
+}
+
+/// TLS material for `rediss://`, read from files at startup. Without a CA,
+/// the system's roots are trusted.
+#[derive(Debug, Clone, Default)]
+pub struct RedisTls {
+    /// PEM: the CA certificates that may sign Redis' certificate.
+    pub ca_pem: Option<Vec<u8>>,
+    /// PEM: a client certificate and its key, for a Redis that asks for one.
+    pub client: Option<ClientCertificate>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientCertificate {
+    pub cert_pem: Vec<u8>,
+    /// Typed as a secret, so a `{:?}` of the settings never prints it.
+    pub key_pem: secrecy::SecretSlice<u8>,
 }
 
 /// How player JWTs are checked (HS256).
@@ -91,6 +110,9 @@ pub struct ConfigError {
 pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("STREAMLEASE_BIND", "127.0.0.1:8080", "listen address (ip:port)"),
     ("REDIS_URL", "unset", "Redis to share with other instances; unset: embedded in-memory store (one instance only)"),
+    ("STREAMLEASE_REDIS_CA_FILE", "unset", "PEM CA bundle trusted for rediss:// (system roots otherwise)"),
+    ("STREAMLEASE_REDIS_CLIENT_CERT_FILE", "unset", "PEM client certificate for rediss://, with the key below"),
+    ("STREAMLEASE_REDIS_CLIENT_KEY_FILE", "unset", "PEM private key of that client certificate"),
     ("STREAMLEASE_MAX_STREAMS", "3", "default limit of live leases per user (1..1000)"),
     ("STREAMLEASE_LEASE_TTL_MS", "30000", "lease lifetime without a heartbeat (100..86400000)"),
     ("STREAMLEASE_HEARTBEAT_INTERVAL_MS", "10000", "heartbeat interval told to players; must be < the TTL"),
@@ -161,6 +183,7 @@ impl Settings {
             redis::Client::open(url.as_str())
                 .map_err(|e| ConfigError { var: "REDIS_URL", problem: format!("not a Redis URL: {e}") })?;
         }
+        let redis_tls = redis_tls(&var, redis_url.as_deref())?;
         let admin_token = var("STREAMLEASE_ADMIN_TOKEN").map(SecretString::from);
         let jwt = jwt_secret(var("STREAMLEASE_JWT_SECRET"))?.map(|secret| JwtSettings {
             secret,
@@ -187,6 +210,7 @@ impl Settings {
         Ok(Settings {
             bind: parsed(&var, "STREAMLEASE_BIND", "127.0.0.1:8080", "an ip:port address")?,
             redis_url,
+            redis_tls,
             max_streams: number(&var, "STREAMLEASE_MAX_STREAMS", 3, 1..=MAX_LIMIT as u64)? as u32,
             lease_ttl_ms,
             heartbeat_interval_ms,
@@ -231,6 +255,40 @@ impl Settings {
         }
         text
     }
+}
+
+/// Reads the TLS files named by the environment; they only make sense for a
+/// `rediss://` URL, so naming them for any other is a mistake worth stopping for.
+fn redis_tls(var: &impl Fn(&str) -> Option<String>, url: Option<&str>) -> Result<RedisTls, ConfigError> {
+    let read = |name: &'static str| -> Result<Option<Vec<u8>>, ConfigError> {
+        let Some(path) = var(name) else { return Ok(None) };
+        if !url.is_some_and(|u| u.split(',').all(|seed| seed.trim_start().starts_with("rediss://"))) {
+            return Err(ConfigError { var: name, problem: "is only used with a rediss:// REDIS_URL".into() });
+        }
+        let pem = std::fs::read(&path).map_err(|e| ConfigError { var: name, problem: format!("{path}: {e}") })?;
+        if !pem.windows(11).any(|w| w == b"-----BEGIN ") {
+            return Err(ConfigError { var: name, problem: format!("{path}: no PEM block in it") });
+        }
+        Ok(Some(pem))
+    };
+    let ca_pem = read("STREAMLEASE_REDIS_CA_FILE")?;
+    let client = match (read("STREAMLEASE_REDIS_CLIENT_CERT_FILE")?, read("STREAMLEASE_REDIS_CLIENT_KEY_FILE")?) {
+        (Some(cert_pem), Some(key)) => Some(ClientCertificate { cert_pem, key_pem: key.into() }),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(ConfigError {
+                var: "STREAMLEASE_REDIS_CLIENT_KEY_FILE",
+                problem: "must be set with STREAMLEASE_REDIS_CLIENT_CERT_FILE".into(),
+            });
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError {
+                var: "STREAMLEASE_REDIS_CLIENT_CERT_FILE",
+                problem: "must be set with STREAMLEASE_REDIS_CLIENT_KEY_FILE".into(),
+            });
+        }
+    };
+    Ok(RedisTls { ca_pem, client })
 }
 
 fn available_cores() -> u64 {

@@ -9,7 +9,7 @@ async fn healthz_readyz_and_metrics_answer(backend: Backend) {
     let app = spawn_app(backend).await;
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
     let ready: serde_json::Value = app.get("/readyz").await.json().await.unwrap();
-    let kind = if backend == Backend::Redis { "redis" } else { "embedded" };
+    let kind = if backend.is_redis() { "redis" } else { "embedded" };
     assert_eq!(ready, serde_json::json!({"status": "ready", "store": kind}));
     let metrics = app.get("/metrics").await;
     assert_eq!(metrics.status(), StatusCode::OK);

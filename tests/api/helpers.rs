@@ -13,12 +13,20 @@ use streamlease::clock::ManualClock;
 use streamlease::config::Settings;
 use streamlease::startup::Application;
 
-use crate::redis_server::RedisServer;
+use crate::redis_server::{RedisServer, Tls};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Embedded,
     Redis,
+    /// Redis over TLS (`rediss://`), trusting the test CA.
+    RedisTls,
+}
+
+impl Backend {
+    pub fn is_redis(self) -> bool {
+        self != Backend::Embedded
+    }
 }
 
 /// One running app. Embedded apps run on a manual clock the test moves;
@@ -42,8 +50,26 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
-    let redis = (backend == Backend::Redis).then(|| Arc::new(RedisServer::start()));
-    spawn_app_on(redis, tweak).await
+    match backend {
+        Backend::Embedded => spawn_app_on(None, tweak).await,
+        Backend::Redis => spawn_app_on(Some(Arc::new(RedisServer::start())), tweak).await,
+        Backend::RedisTls => {
+            let certificates = &*crate::certificates::CERTIFICATES;
+            let redis = RedisServer::start_tls(Tls {
+                port: 0,
+                cert: certificates.server_cert.clone(),
+                key: certificates.server_key.clone(),
+                ca: certificates.ca_cert.clone(),
+                require_client_cert: false,
+            });
+            let ca = std::fs::read(&certificates.ca_cert).unwrap();
+            spawn_app_on(Some(Arc::new(redis)), |s| {
+                s.redis_tls.ca_pem = Some(ca);
+                tweak(s)
+            })
+            .await
+        }
+    }
 }
 
 /// Another app on the same Redis as `other`: a second service instance.
@@ -283,6 +309,12 @@ macro_rules! on_both_stores {
             $(#[tokio::test]
             async fn $name() {
                 super::$name($crate::helpers::Backend::Redis).await
+            })*
+        }
+        mod redis_tls {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::helpers::Backend::RedisTls).await
             })*
         }
     };

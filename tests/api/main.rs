@@ -1,6 +1,7 @@
 //! The API test suite: the real service over real HTTP, on the embedded store
 //! and on a real redis-server (started per test; see `redis_server.rs`).
 
+mod certificates;
 mod helpers;
 mod redis_server;
 
@@ -23,4 +24,5 @@ mod release;
 mod restore;
 mod shutdown;
 mod store_faults;
+mod tls;
 mod walkthrough;

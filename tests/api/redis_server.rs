@@ -7,9 +7,23 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct RedisServer {
+    /// The plain port: the tests' own commands always go here.
     pub port: u16,
+    /// With TLS, the port the service is given (`rediss://`).
+    tls: Option<Tls>,
     child: std::sync::Mutex<Child>,
     dir: tempfile::TempDir,
+}
+
+/// How a server speaks TLS, beside its plain port.
+#[derive(Clone)]
+pub struct Tls {
+    pub port: u16,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    pub ca: std::path::PathBuf,
+    /// Whether clients must show a certificate signed by `ca`.
+    pub require_client_cert: bool,
 }
 
 const INSTALL_HINT: &str = "redis-server is not installed, and these tests need a real one. \
@@ -18,6 +32,16 @@ const INSTALL_HINT: &str = "redis-server is not installed, and these tests need 
 impl RedisServer {
     /// Starts a server and waits (with a deadline) until it answers PING.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A server that also serves TLS, with `tls`'s files (its port is
+    /// picked here).
+    pub fn start_tls(tls: Tls) -> Self {
+        Self::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<Tls>) -> Self {
         if Command::new("redis-server").arg("--version").output().is_err() {
             panic!("{INSTALL_HINT}");
         }
@@ -25,9 +49,10 @@ impl RedisServer {
         // binds it; then the server exits and we try another.
         for _ in 0..5 {
             let port = free_port();
+            let tls = tls.clone().map(|tls| Tls { port: free_port(), ..tls });
             let dir = tempfile::tempdir().expect("temp dir");
-            let child = spawn_redis(port, dir.path());
-            let server = RedisServer { port, child: std::sync::Mutex::new(child), dir };
+            let child = spawn_redis(port, tls.as_ref(), dir.path());
+            let server = RedisServer { port, tls, child: std::sync::Mutex::new(child), dir };
             if server.wait_ready(Duration::from_secs(10)) {
                 return server;
             }
@@ -61,12 +86,16 @@ impl RedisServer {
 
     /// Starts it again on the same port, empty (no persistence).
     pub fn restart(&self) {
-        *self.child.lock().unwrap() = spawn_redis(self.port, self.dir.path());
+        *self.child.lock().unwrap() = spawn_redis(self.port, self.tls.as_ref(), self.dir.path());
         assert!(self.wait_ready(Duration::from_secs(10)), "redis-server did not come back");
     }
 
+    /// The URL the service is given: `rediss://` on the TLS port if any.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match &self.tls {
+            Some(tls) => format!("rediss://127.0.0.1:{}", tls.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
     }
 
     fn wait_ready(&self, limit: Duration) -> bool {
@@ -124,15 +153,16 @@ impl Drop for RedisServer {
     }
 }
 
-fn spawn_redis(port: u16, dir: &std::path::Path) -> Child {
-    Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn redis-server")
+fn spawn_redis(port: u16, tls: Option<&Tls>, dir: &std::path::Path) -> Child {
+    let mut command = Command::new("redis-server");
+    command.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+    if let Some(tls) = tls {
+        command.args(["--tls-port", &tls.port.to_string()]);
+        command.arg("--tls-cert-file").arg(&tls.cert).arg("--tls-key-file").arg(&tls.key);
+        command.arg("--tls-ca-cert-file").arg(&tls.ca);
+        command.args(["--tls-auth-clients", if tls.require_client_cert { "yes" } else { "no" }]);
+    }
+    command.arg("--dir").arg(dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn redis-server")
 }
 
 /// A MONITOR connection. Redis echoes every command it executes; commands a

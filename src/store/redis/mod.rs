@@ -15,11 +15,15 @@ use std::time::Duration;
 use prometheus::IntCounter;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::TcpSettings;
-use redis::{Cmd, ErrorKind, IntoConnectionInfo, ScriptInvocation, ServerErrorKind, Value};
+use redis::{
+    ClientTlsConfig, Cmd, ErrorKind, IntoConnectionInfo, ScriptInvocation, ServerErrorKind, TlsCertificates, Value,
+};
+use secrecy::ExposeSecret;
 
 pub use census::CensusPace;
 
 use crate::clock::Clock;
+use crate::config::RedisTls;
 use crate::domain::ledger::Terms;
 use crate::domain::*;
 use crate::store::{StoreError, StoreResult};
@@ -75,14 +79,34 @@ pub struct RedisStore {
 impl RedisStore {
     /// Connects lazily: the service starts (and reports not ready) while
     /// Redis is down, and serves as soon as it answers.
-    pub fn connect(url: &str, key_prefix: &str, terms: Terms, counters: StoreCounters) -> StoreResult<Self> {
+    pub fn connect(
+        url: &str,
+        tls: &RedisTls,
+        key_prefix: &str,
+        terms: Terms,
+        counters: StoreCounters,
+    ) -> StoreResult<Self> {
         // TCP_NODELAY: every call is a small request waiting for its answer,
         // which Nagle's algorithm would hold back (redis-rs leaves it off).
         let info = url
             .into_connection_info()
             .map_err(StoreError::Failed)?
             .set_tcp_settings(TcpSettings::default().set_nodelay(true));
-        let client = redis::Client::open(info).map_err(StoreError::Failed)?;
+        let client = if url.starts_with("rediss://") {
+            // rustls with ring; Err only means a provider is installed already.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let certificates = TlsCertificates {
+                client_tls: tls.client.as_ref().map(|c| ClientTlsConfig {
+                    client_cert: c.cert_pem.clone(),
+                    client_key: c.key_pem.expose_secret().to_vec(),
+                }),
+                root_cert: tls.ca_pem.clone(),
+            };
+            redis::Client::build_with_tls(info, certificates)
+        } else {
+            redis::Client::open(info)
+        }
+        .map_err(StoreError::Failed)?;
         let conn = connection(&client)?;
         let keys = Arc::new(KeySpace::new(key_prefix));
         Ok(Self {
