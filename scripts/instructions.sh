@@ -31,7 +31,7 @@ under_callgrind() {
   local env=()
   while [ "$1" != -- ]; do env+=("$1"); shift; done
   shift
-  env "${env[@]}" valgrind --tool=callgrind --callgrind-out-file="$WORK/cg/out.%p" "$@" \
+  env "${env[@]}" valgrind --tool=callgrind --callgrind-out-file="$WORK/cg/out.%p" "$@" >/dev/null \
     2>>"$WORK/cg/valgrind.log" &
   STARTED_PIDS+=($!)
   CG_PID=$!
