@@ -75,7 +75,8 @@ fn stores(c: &mut Criterion) {
     let redis = redis_server::RedisServer::start();
     // The connection task is spawned on the runtime.
     let _runtime = rt.enter();
-    let store = RedisStore::connect(&redis.url(), &Default::default(), "sl", TERMS, StoreCounters::detached()).unwrap();
+    let store =
+        RedisStore::connect(&redis.url(), false, &Default::default(), "sl", TERMS, StoreCounters::detached()).unwrap();
     rt.block_on(store.load_scripts()).unwrap();
     bench_store(c, "redis", &rt, Store::Redis(store));
 }

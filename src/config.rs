@@ -16,6 +16,8 @@ pub const MAX_LIMIT: u32 = 1000;
 pub struct Settings {
     pub bind: SocketAddr,
     pub redis_url: Option<String>,
+    /// `REDIS_URL` lists the seed nodes of a Redis Cluster.
+    pub redis_cluster: bool,
     /// Certificates for `rediss://`: a CA to trust, a client certificate.
     pub redis_tls: RedisTls,
     pub max_streams: u32,
@@ -110,6 +112,11 @@ pub struct ConfigError {
 pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("STREAMLEASE_BIND", "127.0.0.1:8080", "listen address (ip:port)"),
     ("REDIS_URL", "unset", "Redis to share with other instances; unset: embedded in-memory store (one instance only)"),
+    (
+        "STREAMLEASE_REDIS_CLUSTER",
+        "false",
+        "true: Redis Cluster; REDIS_URL is then a comma-separated list of seed nodes",
+    ),
     ("STREAMLEASE_REDIS_CA_FILE", "unset", "PEM CA bundle trusted for rediss:// (system roots otherwise)"),
     ("STREAMLEASE_REDIS_CLIENT_CERT_FILE", "unset", "PEM client certificate for rediss://, with the key below"),
     ("STREAMLEASE_REDIS_CLIENT_KEY_FILE", "unset", "PEM private key of that client certificate"),
@@ -179,9 +186,14 @@ impl Settings {
             });
         }
         let redis_url = var("REDIS_URL");
+        let redis_cluster = flag(var("STREAMLEASE_REDIS_CLUSTER"), "STREAMLEASE_REDIS_CLUSTER")?;
         if let Some(url) = &redis_url {
-            redis::Client::open(url.as_str())
-                .map_err(|e| ConfigError { var: "REDIS_URL", problem: format!("not a Redis URL: {e}") })?;
+            // One URL, or a cluster's seeds separated by commas.
+            let urls: Vec<&str> = if redis_cluster { url.split(',').map(str::trim).collect() } else { vec![url] };
+            for one in urls {
+                redis::Client::open(one)
+                    .map_err(|e| ConfigError { var: "REDIS_URL", problem: format!("not a Redis URL: {one:?}: {e}") })?;
+            }
         }
         let redis_tls = redis_tls(&var, redis_url.as_deref())?;
         let admin_token = var("STREAMLEASE_ADMIN_TOKEN").map(SecretString::from);
@@ -210,6 +222,7 @@ impl Settings {
         Ok(Settings {
             bind: parsed(&var, "STREAMLEASE_BIND", "127.0.0.1:8080", "an ip:port address")?,
             redis_url,
+            redis_cluster,
             redis_tls,
             max_streams: number(&var, "STREAMLEASE_MAX_STREAMS", 3, 1..=MAX_LIMIT as u64)? as u32,
             lease_ttl_ms,

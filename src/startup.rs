@@ -149,8 +149,15 @@ async fn open_store(settings: &Settings, clock: Arc<dyn Clock>, metrics: &Metric
         return Ok(Store::Embedded(EmbeddedStore::start(settings.terms(), clock, expired)));
     };
     let counters = StoreCounters { expired, census_skipped: metrics.census_skipped_users.clone() };
-    let store = RedisStore::connect(url, &settings.redis_tls, &settings.key_prefix, settings.terms(), counters)?
-        .with_census_pace(CensusPace::percent(settings.census_redis_percent));
+    let store = RedisStore::connect(
+        url,
+        settings.redis_cluster,
+        &settings.redis_tls,
+        &settings.key_prefix,
+        settings.terms(),
+        counters,
+    )?
+    .with_census_pace(CensusPace::percent(settings.census_redis_percent));
     match store.load_scripts().await {
         Ok(()) => log::info!("Redis store ready"),
         Err(e) => log::warn!("Redis is not ready yet ({}); /readyz reports 503 until it is", e.with_causes()),

@@ -150,9 +150,10 @@ impl Pair {
         let embedded = Store::Embedded(EmbeddedStore::start(TERMS, clock.clone(), expired));
         // A key prefix per case, so cases never see each other's keys.
         let prefix = format!("diff{}", CASES.fetch_add(1, Ordering::Relaxed));
-        let redis = RedisStore::connect(&redis.url(), &Default::default(), &prefix, TERMS, StoreCounters::detached())
-            .unwrap()
-            .with_test_clock(clock.clone() as Arc<dyn Clock>);
+        let redis =
+            RedisStore::connect(&redis.url(), false, &Default::default(), &prefix, TERMS, StoreCounters::detached())
+                .unwrap()
+                .with_test_clock(clock.clone() as Arc<dyn Clock>);
         Pair { embedded, redis: Store::Redis(redis), clock, leases: vec![LeaseId::new_random()], last_acquire: None }
     }
 

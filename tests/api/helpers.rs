@@ -13,6 +13,7 @@ use streamlease::clock::ManualClock;
 use streamlease::config::Settings;
 use streamlease::startup::Application;
 
+use crate::redis_cluster::RedisCluster;
 use crate::redis_server::{RedisServer, Tls};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +22,8 @@ pub enum Backend {
     Redis,
     /// Redis over TLS (`rediss://`), trusting the test CA.
     RedisTls,
+    /// A Redis Cluster of 3 primaries, each with a replica.
+    RedisCluster,
 }
 
 impl Backend {
@@ -36,6 +39,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: Option<Arc<ManualClock>>,
     pub redis: Option<Arc<RedisServer>>,
+    pub cluster: Option<Arc<RedisCluster>>,
     /// Where `/metrics` is served when it has a listener of its own.
     pub metrics_base: Option<String>,
 }
@@ -53,6 +57,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     match backend {
         Backend::Embedded => spawn_app_on(None, tweak).await,
         Backend::Redis => spawn_app_on(Some(Arc::new(RedisServer::start())), tweak).await,
+        Backend::RedisCluster => spawn_app_on_cluster(Arc::new(RedisCluster::start()), tweak).await,
         Backend::RedisTls => {
             let certificates = &*crate::certificates::CERTIFICATES;
             let redis = RedisServer::start_tls(Tls {
@@ -74,20 +79,39 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
 
 /// Another app on the same Redis as `other`: a second service instance.
 pub async fn spawn_sibling(other: &TestApp, tweak: impl FnOnce(&mut Settings)) -> TestApp {
-    spawn_app_on(other.redis.clone(), tweak).await
+    match &other.cluster {
+        Some(cluster) => spawn_app_on_cluster(cluster.clone(), tweak).await,
+        None => spawn_app_on(other.redis.clone(), tweak).await,
+    }
+}
+
+/// An app on a Redis Cluster, given every node as a seed.
+pub async fn spawn_app_on_cluster(cluster: Arc<RedisCluster>, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let url = cluster.url();
+    let mut app = spawn_app_on(None, |s| {
+        s.redis_url = Some(url);
+        s.redis_cluster = true;
+        tweak(s)
+    })
+    .await;
+    app.clock = None;
+    app.cluster = Some(cluster);
+    app
 }
 
 async fn spawn_app_on(redis: Option<Arc<RedisServer>>, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings();
     settings.redis_url = redis.as_ref().map(|r| r.url());
     tweak(&mut settings);
+    let settings_redis_url = settings.redis_url.clone();
     let clock = Arc::new(ManualClock::starting_now());
     let listener = TcpListener::bind(settings.bind).unwrap();
     let app = Application::build_on(listener, settings, clock.clone()).await.expect("app starts");
     let base = format!("http://{}", app.addr());
     let metrics_base = app.metrics_addr().map(|addr| format!("http://{addr}"));
     tokio::spawn(app.run_until_stopped());
-    TestApp { base, client: reqwest::Client::new(), clock: redis.is_none().then_some(clock), redis, metrics_base }
+    let clock = (redis.is_none() && settings_redis_url.is_none()).then_some(clock);
+    TestApp { base, client: reqwest::Client::new(), clock, redis, cluster: None, metrics_base }
 }
 
 impl TestApp {
@@ -315,6 +339,12 @@ macro_rules! on_both_stores {
             $(#[tokio::test]
             async fn $name() {
                 super::$name($crate::helpers::Backend::RedisTls).await
+            })*
+        }
+        mod redis_cluster {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::helpers::Backend::RedisCluster).await
             })*
         }
     };

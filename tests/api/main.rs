@@ -3,11 +3,13 @@
 
 mod certificates;
 mod helpers;
+mod redis_cluster;
 mod redis_server;
 
 mod acquire;
 mod auth;
 mod cli;
+mod cluster;
 mod differential;
 mod errors;
 mod expiry;

@@ -5,6 +5,7 @@ use futures::future::join_all;
 use serde_json::{Value, json};
 
 use crate::helpers::ServiceProcess;
+use crate::redis_cluster::RedisCluster;
 use crate::redis_server::RedisServer;
 
 const ROUNDS: usize = 20;
@@ -71,6 +72,19 @@ async fn three_instances_sharing_redis_admit_exactly_the_limit_in_every_round() 
     let mut services = Vec::new();
     for _ in 0..3 {
         services.push(ServiceProcess::start(&[("REDIS_URL", url.as_str())]).await);
+    }
+    let bases: Vec<String> = services.iter().map(|s| s.base.clone()).collect();
+    exactly_the_limit_is_admitted(&bases).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_sharing_a_redis_cluster_admit_exactly_the_limit_in_every_round() {
+    let cluster = RedisCluster::start();
+    let url = cluster.url();
+    let mut services = Vec::new();
+    for _ in 0..3 {
+        services
+            .push(ServiceProcess::start(&[("REDIS_URL", url.as_str()), ("STREAMLEASE_REDIS_CLUSTER", "true")]).await);
     }
     let bases: Vec<String> = services.iter().map(|s| s.base.clone()).collect();
     exactly_the_limit_is_admitted(&bases).await;

@@ -11,6 +11,8 @@ pub struct RedisServer {
     pub port: u16,
     /// With TLS, the port the service is given (`rediss://`).
     tls: Option<Tls>,
+    /// More `redis-server` arguments (a cluster node's, say).
+    extra: Vec<String>,
     child: std::sync::Mutex<Child>,
     dir: tempfile::TempDir,
 }
@@ -32,16 +34,21 @@ const INSTALL_HINT: &str = "redis-server is not installed, and these tests need 
 impl RedisServer {
     /// Starts a server and waits (with a deadline) until it answers PING.
     pub fn start() -> Self {
-        Self::start_with(None)
+        Self::start_with(None, Vec::new())
+    }
+
+    /// A server started with these `redis-server` arguments added.
+    pub fn start_with_args(extra: &[&str]) -> Self {
+        Self::start_with(None, extra.iter().map(|a| a.to_string()).collect())
     }
 
     /// A server that also serves TLS, with `tls`'s files (its port is
     /// picked here).
     pub fn start_tls(tls: Tls) -> Self {
-        Self::start_with(Some(tls))
+        Self::start_with(Some(tls), Vec::new())
     }
 
-    fn start_with(tls: Option<Tls>) -> Self {
+    fn start_with(tls: Option<Tls>, extra: Vec<String>) -> Self {
         if Command::new("redis-server").arg("--version").output().is_err() {
             panic!("{INSTALL_HINT}");
         }
@@ -51,8 +58,8 @@ impl RedisServer {
             let port = free_port();
             let tls = tls.clone().map(|tls| Tls { port: free_port(), ..tls });
             let dir = tempfile::tempdir().expect("temp dir");
-            let child = spawn_redis(port, tls.as_ref(), dir.path());
-            let server = RedisServer { port, tls, child: std::sync::Mutex::new(child), dir };
+            let child = spawn_redis(port, tls.as_ref(), &extra, dir.path());
+            let server = RedisServer { port, tls, extra: extra.clone(), child: std::sync::Mutex::new(child), dir };
             if server.wait_ready(Duration::from_secs(10)) {
                 return server;
             }
@@ -86,7 +93,7 @@ impl RedisServer {
 
     /// Starts it again on the same port, empty (no persistence).
     pub fn restart(&self) {
-        *self.child.lock().unwrap() = spawn_redis(self.port, self.tls.as_ref(), self.dir.path());
+        *self.child.lock().unwrap() = spawn_redis(self.port, self.tls.as_ref(), &self.extra, self.dir.path());
         assert!(self.wait_ready(Duration::from_secs(10)), "redis-server did not come back");
     }
 
@@ -153,7 +160,7 @@ impl Drop for RedisServer {
     }
 }
 
-fn spawn_redis(port: u16, tls: Option<&Tls>, dir: &std::path::Path) -> Child {
+fn spawn_redis(port: u16, tls: Option<&Tls>, extra: &[String], dir: &std::path::Path) -> Child {
     let mut command = Command::new("redis-server");
     command.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
     if let Some(tls) = tls {
@@ -162,7 +169,14 @@ fn spawn_redis(port: u16, tls: Option<&Tls>, dir: &std::path::Path) -> Child {
         command.arg("--tls-ca-cert-file").arg(&tls.ca);
         command.args(["--tls-auth-clients", if tls.require_client_cert { "yes" } else { "no" }]);
     }
-    command.arg("--dir").arg(dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn redis-server")
+    command
+        .args(extra)
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server")
 }
 
 /// A MONITOR connection. Redis echoes every command it executes; commands a

@@ -18,7 +18,7 @@
 
 use std::time::{Duration, Instant};
 
-use redis::{ServerErrorKind, Value};
+use redis::{Cmd, ServerErrorKind, Value};
 
 use super::{RedisStore, reply, scripts};
 use crate::domain::*;
@@ -65,51 +65,98 @@ impl RedisStore {
         // Every census also re-reads Redis' clock, so acquire deadlines
         // follow any drift between the two clocks.
         self.calibrate_clock().await?;
+        // A cluster's users are spread over its primaries: scan each.
+        let nodes = match self.connector.is_cluster() {
+            true => self.primaries().await?.into_iter().map(Some).collect(),
+            false => vec![None],
+        };
         let mut users = Vec::new();
-        let mut cursor = 0;
-        loop {
-            let started = Instant::now();
-            let (next, page) = self.scan_users(cursor).await?;
-            users.extend(self.census_page(page).await?);
-            if next == 0 {
-                break;
+        for node in &nodes {
+            let mut cursor = 0;
+            loop {
+                let started = Instant::now();
+                let (next, page) = self.scan_users(node.as_ref(), cursor).await?;
+                users.extend(self.census_page(node.as_ref(), page).await?);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+                tokio::time::sleep(self.census_pace.pause_after(started.elapsed())).await;
             }
-            cursor = next;
-            tokio::time::sleep(self.census_pace.pause_after(started.elapsed())).await;
         }
         Ok(Census { users })
     }
 
-    /// One SCAN page of leases keys: the next cursor and the users found.
-    async fn scan_users(&self, cursor: u64) -> StoreResult<(u64, Vec<UserId>)> {
+    /// The cluster's primaries that are up, as `(host, port)`, from
+    /// `CLUSTER NODES` ("<id> <host:port@bus-port> <flags> ...").
+    async fn primaries(&self) -> StoreResult<Vec<(String, u16)>> {
+        let nodes: String = redis::from_redis_value(self.query(&redis::cmd("CLUSTER").arg("NODES").to_owned()).await?)
+            .map_err(|e| StoreError::Corrupt(format!("CLUSTER NODES: {e}")))?;
+        let primaries = nodes
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split(' ');
+                let address = fields.nth(1)?;
+                let flags = fields.next()?;
+                let is_primary = flags.split(',').any(|f| f == "master") && !flags.contains("fail");
+                let (host, port) = address.split('@').next()?.rsplit_once(':')?;
+                is_primary.then(|| Some((host.to_owned(), port.parse().ok()?))).flatten()
+            })
+            .collect();
+        Ok(primaries)
+    }
+
+    /// One SCAN page of leases keys (of `node`, on a cluster): the next
+    /// cursor and the users found.
+    async fn scan_users(&self, node: Option<&(String, u16)>, cursor: u64) -> StoreResult<(u64, Vec<UserId>)> {
         let mut scan = redis::cmd("SCAN");
         scan.arg(cursor).arg("MATCH").arg(self.keys.leases_pattern()).arg("COUNT").arg(PAGE);
-        let (next, keys): (u64, Vec<String>) =
-            redis::from_redis_value(self.query(&scan).await?).map_err(|e| StoreError::Corrupt(format!("SCAN: {e}")))?;
+        let (next, keys): (u64, Vec<String>) = redis::from_redis_value(self.query_on(&scan, node).await?)
+            .map_err(|e| StoreError::Corrupt(format!("SCAN: {e}")))?;
         Ok((next, keys.iter().filter_map(|k| self.keys.user_of_leases_key(k)).collect()))
     }
 
-    async fn census_page(&self, users: Vec<UserId>) -> StoreResult<Vec<UserCount>> {
-        if users.is_empty() {
-            return Ok(Vec::new());
+    /// `TIME` and every user's leases and limit: one MGET on a single
+    /// primary; on a cluster, where a command may not span slots and users
+    /// sit in different ones, a GET each, sent together on the node's
+    /// multiplexed connection.
+    async fn read_page(&self, node: Option<&(String, u16)>, users: &[UserId]) -> StoreResult<(Value, Vec<Value>)> {
+        let keys: Vec<String> = users
+            .iter()
+            .flat_map(|user| {
+                let keys = self.keys.user(user);
+                [keys.leases, keys.limit]
+            })
+            .collect();
+        if node.is_some() {
+            let time = self.query_on(&redis::cmd("TIME"), node).await?;
+            let gets: Vec<Cmd> = keys.iter().map(|key| redis::cmd("GET").arg(key).to_owned()).collect();
+            let values = futures_util::future::try_join_all(gets.iter().map(|get| self.query(get))).await?;
+            return Ok((time, values));
         }
         // One MGET for the page: a third of what a GET per key costs Redis.
         // (MGET answers nil for a key of another type: such a foreign key
         // under our prefix is left out like a vanished one.)
         let mut mget = redis::cmd("MGET");
-        for user in &users {
-            let keys = self.keys.user(user);
-            mget.arg(&keys.leases).arg(&keys.limit);
-        }
+        mget.arg(&keys);
         let mut pipe = redis::pipe();
         pipe.cmd("TIME").add_command(mget);
         let replies = self.pipeline(&pipe).await?;
-        let [time, Value::Array(pairs)] = &replies[..] else {
-            return Err(StoreError::Corrupt(format!("census page: unexpected replies {replies:?}")));
-        };
+        match <[Value; 2]>::try_from(replies) {
+            Ok([time, Value::Array(values)]) => Ok((time, values)),
+            Ok(other) => Err(StoreError::Corrupt(format!("census page: unexpected replies {other:?}"))),
+            Err(other) => Err(StoreError::Corrupt(format!("census page: unexpected replies {other:?}"))),
+        }
+    }
+
+    async fn census_page(&self, node: Option<&(String, u16)>, users: Vec<UserId>) -> StoreResult<Vec<UserCount>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (time, pairs) = self.read_page(node, &users).await?;
         let now = match self.clock.fixed_now() {
             Some(now) => now,
-            None => reply::time(time)?,
+            None => reply::time(&time)?,
         };
 
         let mut counted = Vec::with_capacity(users.len());

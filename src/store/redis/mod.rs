@@ -4,6 +4,7 @@
 
 mod census;
 mod clock;
+mod connection;
 mod errors;
 mod keys;
 mod reply;
@@ -13,12 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::IntCounter;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::io::tcp::TcpSettings;
-use redis::{
-    ClientTlsConfig, Cmd, ErrorKind, IntoConnectionInfo, ScriptInvocation, ServerErrorKind, TlsCertificates, Value,
-};
-use secrecy::ExposeSecret;
+use redis::{Cmd, ErrorKind, ScriptInvocation, ServerErrorKind, Value};
 
 pub use census::CensusPace;
 
@@ -28,6 +24,7 @@ use crate::domain::ledger::Terms;
 use crate::domain::*;
 use crate::store::{StoreError, StoreResult};
 use clock::RedisClock;
+use connection::{Connection, Connector};
 use keys::KeySpace;
 use reply::Reply;
 
@@ -40,8 +37,6 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(1);
 const ACQUIRE_DEADLINE: Duration = Duration::from_millis(750);
 /// How long a readiness probe's key lives.
 const READY_KEY_TTL_MS: u64 = 10_000;
-const RECONNECT_RETRIES: usize = 1;
-const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
 
 /// Counters the store feeds as a side effect of its calls.
 #[derive(Clone)]
@@ -66,9 +61,9 @@ pub struct RedisStore {
     /// A multiplexed connection; it reconnects by itself. Each HTTP worker
     /// gets one of its own (`for_this_worker`), driven on that worker's
     /// thread, so a call never hops to another thread and back.
-    conn: ConnectionManager,
+    conn: Connection,
     /// Where more connections come from (one per worker).
-    client: Arc<redis::Client>,
+    connector: Connector,
     keys: Arc<KeySpace>,
     terms: Terms,
     counters: StoreCounters,
@@ -81,37 +76,18 @@ impl RedisStore {
     /// Redis is down, and serves as soon as it answers.
     pub fn connect(
         url: &str,
+        cluster: bool,
         tls: &RedisTls,
         key_prefix: &str,
         terms: Terms,
         counters: StoreCounters,
     ) -> StoreResult<Self> {
-        // TCP_NODELAY: every call is a small request waiting for its answer,
-        // which Nagle's algorithm would hold back (redis-rs leaves it off).
-        let info = url
-            .into_connection_info()
-            .map_err(StoreError::Failed)?
-            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
-        let client = if url.starts_with("rediss://") {
-            // rustls with ring; Err only means a provider is installed already.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let certificates = TlsCertificates {
-                client_tls: tls.client.as_ref().map(|c| ClientTlsConfig {
-                    client_cert: c.cert_pem.clone(),
-                    client_key: c.key_pem.expose_secret().to_vec(),
-                }),
-                root_cert: tls.ca_pem.clone(),
-            };
-            redis::Client::build_with_tls(info, certificates)
-        } else {
-            redis::Client::open(info)
-        }
-        .map_err(StoreError::Failed)?;
-        let conn = connection(&client)?;
+        let connector = Connector::new(url, cluster, tls).map_err(StoreError::Failed)?;
+        let conn = connector.connect(CALL_TIMEOUT).map_err(StoreError::Failed)?;
         let keys = Arc::new(KeySpace::new(key_prefix));
         Ok(Self {
             conn,
-            client: Arc::new(client),
+            connector,
             keys,
             terms,
             counters,
@@ -129,7 +105,8 @@ impl RedisStore {
     /// The same store on a connection of its own, driven by the runtime
     /// this is called on: an HTTP worker calls it once, at startup.
     pub fn for_this_worker(&self) -> StoreResult<Self> {
-        Ok(Self { conn: connection(&self.client)?, ..self.clone() })
+        let conn = self.connector.connect(CALL_TIMEOUT).map_err(StoreError::Failed)?;
+        Ok(Self { conn, ..self.clone() })
     }
 
     /// Runs the scripts on `clock` instead of Redis `TIME`: for tests that
@@ -355,6 +332,12 @@ impl RedisStore {
         .await
     }
 
+    /// One command to `node` (a cluster primary), or to the one server.
+    async fn query_on(&self, cmd: &Cmd, node: Option<&(String, u16)>) -> StoreResult<Value> {
+        let mut conn = self.conn.clone();
+        within_deadline(async move { conn.on_node(cmd, node).await }).await
+    }
+
     async fn pipeline(&self, pipe: &redis::Pipeline) -> StoreResult<Vec<Value>> {
         let mut conn = self.conn.clone();
         let replies = within_deadline(async move {
@@ -376,22 +359,6 @@ impl RedisStore {
 /// The connection broke under the call (not: Redis refused it, or was slow).
 fn broken(e: &redis::RedisError) -> bool {
     e.is_connection_dropped() || (e.is_io_error() && !e.is_timeout())
-}
-
-/// A lazily connecting multiplexed connection, its task on the current
-/// runtime. While Redis is down, a request should learn it at once (503)
-/// rather than wait out a series of reconnect attempts; each new request
-/// tries again, so service resumes with the first request after Redis is
-/// back.
-fn connection(client: &redis::Client) -> StoreResult<ConnectionManager> {
-    // No response timeout of its own: `within_deadline` bounds every call
-    // already, and a second timer per call costs CPU on every heartbeat.
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(CALL_TIMEOUT))
-        .set_response_timeout(None)
-        .set_number_of_retries(RECONNECT_RETRIES)
-        .set_max_delay(RECONNECT_MAX_DELAY);
-    ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(StoreError::Failed)
 }
 
 async fn within_deadline(call: impl Future<Output = redis::RedisResult<Value>>) -> StoreResult<Value> {

@@ -1,0 +1,67 @@
+//! A real Redis Cluster for one test: 3 primaries with a replica each, every
+//! node a `redis-server --cluster-enabled yes` on a free loopback port in a
+//! temp dir, joined by `redis-cli --cluster create`; stopped on drop.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::redis_server::RedisServer;
+
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts the six nodes, makes them a cluster, and waits (with a
+    /// deadline) until every node sees all 16384 slots served.
+    pub fn start() -> Self {
+        let nodes: Vec<RedisServer> = (0..6)
+            .map(|_| {
+                RedisServer::start_with_args(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "1000",
+                ])
+            })
+            .collect();
+        let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .expect("redis-cli is installed with redis-server (Debian: redis-tools)");
+        assert!(created.status.success(), "redis-cli --cluster create: {}", String::from_utf8_lossy(&created.stdout));
+        let cluster = RedisCluster { nodes };
+        cluster.wait_until_whole(Duration::from_secs(20));
+        cluster
+    }
+
+    /// The seed list the service is given (`STREAMLEASE_REDIS_CLUSTER`).
+    pub fn url(&self) -> String {
+        self.nodes.iter().map(|n| n.url()).collect::<Vec<_>>().join(",")
+    }
+
+    fn wait_until_whole(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let whole = self.nodes.iter().all(|n| {
+                let info = n.command(&["CLUSTER", "INFO"]);
+                info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384")
+            });
+            if whole {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the cluster did not form within {limit:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The nodes that are primaries now.
+    pub fn primaries(&self) -> Vec<&RedisServer> {
+        self.nodes.iter().filter(|n| n.command(&["ROLE"]).starts_with("master")).collect()
+    }
+}
