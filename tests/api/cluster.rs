@@ -51,3 +51,90 @@ async fn a_script_flush_on_every_primary_fails_no_request() {
         assert_eq!(app.heartbeat(user, lease).await.status(), reqwest::StatusCode::OK);
     }
 }
+
+/// What players saw during a drill: the slowest answer, and every status.
+#[derive(Default)]
+struct Seen {
+    slowest: Duration,
+    statuses: std::collections::BTreeMap<u16, usize>,
+}
+
+/// Players heartbeating with their stream (so a lost lease is restored),
+/// each every 50 ms, until `stop` is set; returns what they saw.
+async fn players(app: &TestApp, leases: &[(String, String)], stop: &std::sync::atomic::AtomicBool) -> Seen {
+    let seen = std::sync::Mutex::new(Seen::default());
+    let seen = &seen;
+    let player = |(user, lease): &'_ (String, String)| {
+        let (user, lease) = (user.clone(), lease.clone());
+        async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let sent = Instant::now();
+                let answer = app.heartbeat_with(&user, &lease, serde_json::json!({"stream_id": "s"})).await;
+                let status = answer.status();
+                let took = sent.elapsed();
+                {
+                    let mut seen = seen.lock().unwrap();
+                    seen.slowest = seen.slowest.max(took);
+                    *seen.statuses.entry(status.as_u16()).or_default() += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    futures::future::join_all(leases.iter().map(player)).await;
+    std::mem::take(&mut *seen.lock().unwrap())
+}
+
+/// 12 users at their limit of 3 (36 players) heartbeat while a primary is
+/// killed and its replica takes over: every answer within a second (503
+/// while the slot has no primary), and afterwards every player renews or is
+/// restored, and no user is over the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_killed_under_load_fails_over_with_no_user_over_the_limit() {
+    let app = spawn_app(Backend::RedisCluster).await;
+    let mut leases = Vec::new();
+    for u in 0..12 {
+        for _ in 0..3 {
+            leases.push((format!("viewer-{u}"), id(&app.acquire_ok(&format!("viewer-{u}"), "s").await)));
+        }
+    }
+    let cluster = app.cluster.clone().unwrap();
+    cluster.wait_for_replicas(Duration::from_secs(20));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let drill = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Blocking calls to the nodes: on a thread of their own, so the
+        // players' requests are never held up by the drill itself.
+        tokio::task::spawn_blocking(move || {
+            let victim = cluster.primaries()[0];
+            victim.kill();
+            cluster.wait_until_whole_without(victim, Duration::from_secs(20));
+        })
+        .await
+        .unwrap();
+        // Let every player go through a few heartbeats on the new primary.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    };
+    let (seen, ()) = tokio::join!(players(&app, &leases, &stop), drill);
+    assert!(seen.slowest <= Duration::from_millis(1100), "slowest answer {:?}", seen.slowest);
+    assert!(seen.statuses.keys().all(|s| [200, 503].contains(s)), "statuses {:?}", seen.statuses);
+
+    // Each player's next heartbeats renew its lease, or restore it if the
+    // failover lost it, as soon as the service has learned the new layout.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for (user, lease) in &leases {
+        loop {
+            let answer = app.heartbeat_with(user, lease, serde_json::json!({"stream_id": "s"})).await;
+            if answer.status() == reqwest::StatusCode::OK {
+                break;
+            }
+            assert_eq!(answer.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+            assert!(Instant::now() < deadline, "{user} {lease} still 503 five seconds after the failover");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    for u in 0..12 {
+        assert_eq!(app.active(&format!("viewer-{u}")).await, 3);
+    }
+}

@@ -40,15 +40,63 @@ impl RedisCluster {
         cluster
     }
 
+    /// Waits until each primary has a replica in sync: a failover drill
+    /// needs one ready to take over.
+    pub fn wait_for_replicas(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let synced = self
+                .nodes
+                .iter()
+                .filter(|n| {
+                    let info = n.command(&["INFO", "replication"]);
+                    info.contains("role:slave") && info.contains("master_link_status:up")
+                })
+                .count();
+            if synced == 3 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{synced} of 3 replicas in sync after {limit:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The seed list the service is given (`STREAMLEASE_REDIS_CLUSTER`).
     pub fn url(&self) -> String {
         self.nodes.iter().map(|n| n.url()).collect::<Vec<_>>().join(",")
     }
 
     fn wait_until_whole(&self, limit: Duration) {
+        self.wait_until_whole_among(self.nodes.iter().collect(), limit)
+    }
+
+    /// Waits (with a deadline) until the nodes other than `gone` (killed)
+    /// see every slot served again: a replica took its place.
+    pub fn wait_until_whole_without(&self, gone: &RedisServer, limit: Duration) {
+        let survivors: Vec<&RedisServer> = self.nodes.iter().filter(|n| n.port != gone.port).collect();
+        // Right after the kill every node still says "ok": first wait until
+        // they all mark it failed, then until its slots are served again.
+        let deadline = Instant::now() + limit;
+        let gone_address = format!("127.0.0.1:{}@", gone.port);
+        loop {
+            let marked = survivors.iter().all(|n| {
+                n.command(&["CLUSTER", "NODES"]).lines().any(|l| {
+                    l.contains(&gone_address) && l.split(' ').nth(2).is_some_and(|f| f.split(',').any(|f| f == "fail"))
+                })
+            });
+            if marked {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the killed node was not marked failed within {limit:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.wait_until_whole_among(survivors, deadline.saturating_duration_since(Instant::now()))
+    }
+
+    fn wait_until_whole_among(&self, nodes: Vec<&RedisServer>, limit: Duration) {
         let deadline = Instant::now() + limit;
         loop {
-            let whole = self.nodes.iter().all(|n| {
+            let whole = nodes.iter().all(|n| {
                 let info = n.command(&["CLUSTER", "INFO"]);
                 info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384")
             });

@@ -59,7 +59,16 @@ impl Connector {
         let secure = url.split(',').all(|seed| seed.trim().starts_with("rediss://"));
         if cluster {
             let seeds: Vec<&str> = url.split(',').map(str::trim).collect();
-            let mut builder = ClusterClient::builder(seeds).tcp_settings(tcp());
+            // A few quick retries: enough to follow MOVED and ASK and to
+            // find a promoted replica, short enough that a slot without a
+            // primary answers 503 well within the call's deadline (the
+            // defaults wait over a second before the first retry).
+            let mut builder = ClusterClient::builder(seeds)
+                .tcp_settings(tcp())
+                .retries(4)
+                .min_retry_wait(10)
+                .max_retry_wait(100)
+                .retry_wait_formula(10, 2);
             if secure {
                 install_tls_provider();
                 builder = builder.certs(certificates(tls));

@@ -22,8 +22,14 @@ impl From<RedisError> for StoreError {
                 | ServerErrorKind::BusyLoading
                 | ServerErrorKind::MasterDown
                 | ServerErrorKind::ClusterDown
-                | ServerErrorKind::TryAgain,
-            ) => return StoreError::Unavailable(e),
+                | ServerErrorKind::TryAgain
+                // Redirections still left after the client's retries: a
+                // cluster mid-failover or mid-resharding, agreeing soon on
+                // who serves the slot.
+                | ServerErrorKind::Moved
+                | ServerErrorKind::Ask,
+            )
+            | ErrorKind::ClusterConnectionNotFound => return StoreError::Unavailable(e),
             ErrorKind::Server(ServerErrorKind::ReadOnly) => return StoreError::ReadOnly(e),
             ErrorKind::Parse | ErrorKind::UnexpectedReturnType => return StoreError::Corrupt(e.to_string()),
             _ => {}
