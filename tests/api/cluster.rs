@@ -138,3 +138,65 @@ async fn a_primary_killed_under_load_fails_over_with_no_user_over_the_limit() {
         assert_eq!(app.active(&format!("viewer-{u}")).await, 3);
     }
 }
+
+/// Users whose keys sit in the lowest slots, where `redis-cli --cluster
+/// reshard` starts moving.
+fn users_in_low_slots(cluster: &crate::redis_cluster::RedisCluster, count: usize, below: u32) -> Vec<String> {
+    let node = &cluster.nodes[0];
+    (0..)
+        .map(|n| format!("mover-{n}"))
+        .filter(|user| {
+            let slot: u32 = node
+                .command(&["CLUSTER", "KEYSLOT", &format!("sl:{{{user}}}:l")])
+                .trim_start_matches(':')
+                .parse()
+                .unwrap();
+            slot < below
+        })
+        .take(count)
+        .collect()
+}
+
+/// Slots that hold live users move to another primary while their players
+/// heartbeat: no request fails and no lease is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resharding_slots_with_live_users_under_traffic_fails_no_request() {
+    let app = spawn_app(Backend::RedisCluster).await;
+    let cluster = app.cluster.clone().unwrap();
+    const SLOTS: u32 = 300;
+    let users = users_in_low_slots(&cluster, 10, SLOTS);
+    let mut leases = Vec::new();
+    for user in &users {
+        for _ in 0..3 {
+            leases.push((user.clone(), id(&app.acquire_ok(user, "s").await)));
+        }
+    }
+    let source = cluster.owner_of_slot(0);
+    let target = cluster.primaries().into_iter().find(|p| p.port != source.port).unwrap();
+    let (source_port, target_port) = (source.port, target.port);
+    let (source_id, target_id) = (source.command(&["CLUSTER", "MYID"]), target.command(&["CLUSTER", "MYID"]));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let reshard = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let moved = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("redis-cli")
+                .args(["--cluster", "reshard", &format!("127.0.0.1:{source_port}")])
+                .args(["--cluster-from", &source_id, "--cluster-to", &target_id])
+                .args(["--cluster-slots", &SLOTS.to_string(), "--cluster-yes"])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(moved.status.success(), "reshard: {}", String::from_utf8_lossy(&moved.stdout));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    };
+    let (seen, ()) = tokio::join!(players(&app, &leases, &stop), reshard);
+    assert_eq!(seen.statuses.keys().collect::<Vec<_>>(), [&200], "statuses {:?}", seen.statuses);
+    for user in &users {
+        assert_eq!(app.active(user).await, 3, "{user}");
+    }
+    // The slots did move: the target serves slot 0 now.
+    assert_eq!(app.cluster.as_ref().unwrap().owner_of_slot(0).port, target_port);
+}

@@ -108,6 +108,19 @@ impl RedisCluster {
         }
     }
 
+    /// The primary serving `slot`, by its own account (`CLUSTER NODES`).
+    pub fn owner_of_slot(&self, slot: u32) -> &RedisServer {
+        let serves = |node: &RedisServer| {
+            node.command(&["CLUSTER", "NODES"]).lines().filter(|l| l.contains("myself")).any(|l| {
+                l.split(' ').skip(8).any(|range| {
+                    let (a, b) = range.split_once('-').unwrap_or((range, range));
+                    a.parse::<u32>().is_ok_and(|a| a <= slot) && b.parse::<u32>().is_ok_and(|b| slot <= b)
+                })
+            })
+        };
+        self.primaries().into_iter().find(|p| serves(p)).expect("a primary serves the slot")
+    }
+
     /// The nodes that are primaries now.
     pub fn primaries(&self) -> Vec<&RedisServer> {
         self.nodes.iter().filter(|n| n.command(&["ROLE"]).starts_with("master")).collect()
