@@ -70,21 +70,27 @@ impl RedisStore {
             true => self.primaries().await?.into_iter().map(Some).collect(),
             false => vec![None],
         };
+        // Primaries are counted side by side, each paced on its own: each
+        // is a Redis of its own, with its own share of time to give.
+        let counted = futures_util::future::try_join_all(nodes.iter().map(|node| self.census_of(node.as_ref()))).await?;
+        Ok(Census { users: counted.into_iter().flatten().collect() })
+    }
+
+    /// Every user with a live lease on one server (`node` of a cluster, or
+    /// the one primary), page by page.
+    async fn census_of(&self, node: Option<&(String, u16)>) -> StoreResult<Vec<UserCount>> {
         let mut users = Vec::new();
-        for node in &nodes {
-            let mut cursor = 0;
-            loop {
-                let started = Instant::now();
-                let (next, page) = self.scan_users(node.as_ref(), cursor).await?;
-                users.extend(self.census_page(node.as_ref(), page).await?);
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
-                tokio::time::sleep(self.census_pace.pause_after(started.elapsed())).await;
+        let mut cursor = 0;
+        loop {
+            let started = Instant::now();
+            let (next, page) = self.scan_users(node, cursor).await?;
+            users.extend(self.census_page(node, page).await?);
+            if next == 0 {
+                return Ok(users);
             }
+            cursor = next;
+            tokio::time::sleep(self.census_pace.pause_after(started.elapsed())).await;
         }
-        Ok(Census { users })
     }
 
     /// The cluster's primaries that are up, as `(host, port)`, from
