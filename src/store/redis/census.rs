@@ -10,6 +10,10 @@
 //! records and reports how many (for `streamlease_leases_expired_total`) in
 //! one atomic step. Its answer, not ours, then counts for that user.
 //!
+//! On a Redis Cluster every primary is scanned, side by side, and a page is
+//! read with a `GET` per key instead of the `MGET` (a command may not span
+//! slots there); the GETs go out together on the node's connection.
+//!
 //! Pacing: each page's round trips are timed, and the next page waits so
 //! that round trips take at most `share` of the census' wall time. A round
 //! trip bounds from above what Redis spent on it (it also holds the way
@@ -72,7 +76,8 @@ impl RedisStore {
         };
         // Primaries are counted side by side, each paced on its own: each
         // is a Redis of its own, with its own share of time to give.
-        let counted = futures_util::future::try_join_all(nodes.iter().map(|node| self.census_of(node.as_ref()))).await?;
+        let counted =
+            futures_util::future::try_join_all(nodes.iter().map(|node| self.census_of(node.as_ref()))).await?;
         Ok(Census { users: counted.into_iter().flatten().collect() })
     }
 
