@@ -15,9 +15,14 @@ pub async fn healthz() -> HttpResponse {
 
 /// 200 when the store answers within a second; 503 otherwise, so a load
 /// balancer stops sending traffic to an instance that cannot decide.
+/// Readiness is yes or no: a store that refuses the write for any reason
+/// (a wrong password, say) makes it 503, never 500; the log has the cause.
 pub async fn readyz(state: Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.leases.ping().await?;
-    Ok(HttpResponse::Ok().json(json!({"status": "ready", "store": state.leases.store_kind()})))
+    match state.leases.ping().await.map_err(ApiError::from) {
+        Ok(()) => Ok(HttpResponse::Ok().json(json!({"status": "ready", "store": state.leases.store_kind()}))),
+        Err(ApiError::StoreError) => Err(ApiError::StoreUnavailable),
+        Err(other) => Err(other),
+    }
 }
 
 pub async fn metrics(_reader: MetricsReader, state: Data<AppState>) -> HttpResponse {

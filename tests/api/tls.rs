@@ -1,6 +1,7 @@
 //! Redis over TLS (`rediss://`): the conformance suite runs on it too
 //! (`redis_tls` in every `on_both_stores!`); here, what a certificate
-//! problem looks like, and a client certificate.
+//! problem looks like, a client certificate, and an ACL user (the same
+//! URL form works with and without TLS).
 
 use std::time::{Duration, Instant};
 
@@ -112,4 +113,22 @@ async fn tls_files_are_checked_at_startup() {
         let said = String::from_utf8_lossy(&out.stderr);
         assert!(said.contains(named) && said.lines().count() == 1, "{env:?}: {said}");
     }
+}
+
+/// A Redis with an ACL user: the service logs in with the user and password
+/// in its URL; a wrong password keeps `/readyz` at 503 and says why.
+#[tokio::test]
+async fn an_acl_user_and_password_in_the_url_log_in() {
+    let redis = RedisServer::start_with_args(&["--user", "streamlease", "on", ">s3cret-pass", "~*", "&*", "+@all"]);
+    let good = format!("redis://streamlease:s3cret-pass@127.0.0.1:{}", redis.port);
+    let service = ServiceProcess::start(&[("REDIS_URL", &good)]).await;
+    let client = reqwest::Client::new();
+    let ready = client.get(format!("{}/readyz", service.base)).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+
+    let wrong = format!("redis://streamlease:not-it@127.0.0.1:{}", redis.port);
+    let refused = ServiceProcess::start(&[("REDIS_URL", &wrong)]).await;
+    stays_unready_naming(&refused, "Password authentication failed").await;
+    // The password itself never reaches the log.
+    assert!(!refused.log.lock().unwrap().join("\n").contains("not-it"));
 }
