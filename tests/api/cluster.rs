@@ -117,7 +117,7 @@ async fn a_primary_killed_under_load_fails_over_with_no_user_over_the_limit() {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
     };
     let (seen, ()) = tokio::join!(players(&app, &leases, &stop), drill);
-    assert!(seen.slowest <= Duration::from_millis(1100), "slowest answer {:?}", seen.slowest);
+    assert!(seen.slowest <= Duration::from_secs(1), "slowest answer {:?}", seen.slowest);
     assert!(seen.statuses.keys().all(|s| [200, 503].contains(s)), "statuses {:?}", seen.statuses);
 
     // Each player's next heartbeats renew its lease, or restore it if the
