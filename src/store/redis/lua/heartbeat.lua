@@ -40,11 +40,12 @@ end
 local ttl = tonumber(ARGV[3])
 local raw = redis.call('GET', KEYS[1]) or ''
 local find, sub, byte = string.find, string.sub, string.byte
-local at = find(raw, ARGV[2], 1, true)
--- Only ';' comes before a record (ids cannot contain it), and ids have 36
--- characters, so a match elsewhere than at a record's start is refused.
 local limit = tonumber(redis.call('GET', KEYS[3]) or ARGV[4])
-if at and (at == 1 or byte(raw, at - 1) == 59) and limit and now >= 1e12 and now < 1e13 then
+local at = find(raw, ARGV[2], 1, true)
+-- Only ';' comes before a record (ids cannot contain it), so a match
+-- anywhere else (another record's stream, say) is left to the full path,
+-- as are a corrupt limit and times without exactly 13 digits.
+if at and (at == 1 or byte(raw, at - 1) == 59) and limit and now >= 1e12 and now + ttl < 1e13 then
   local now_s = string.format('%d', now)
   local count, from, size, all_live = 0, 1, #raw, true
   while from <= size do
