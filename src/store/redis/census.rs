@@ -12,7 +12,9 @@
 //!
 //! On a Redis Cluster every primary is scanned, side by side, and a page is
 //! read with a `GET` per key instead of the `MGET` (a command may not span
-//! slots there); the GETs go out together on the node's connection.
+//! slots there); the GETs go out together on the node's connection. A
+//! user whose slot moves to another primary while a census runs may be
+//! counted twice or not at all by that one census; the next one is right.
 //!
 //! Pacing: each page's round trips are timed, and the next page waits so
 //! that round trips take at most `share` of the census' wall time. A round
@@ -70,9 +72,10 @@ impl RedisStore {
         // follow any drift between the two clocks.
         self.calibrate_clock().await?;
         // A cluster's users are spread over its primaries: scan each.
-        let nodes = match self.connector.is_cluster() {
-            true => self.primaries().await?.into_iter().map(Some).collect(),
-            false => vec![None],
+        let nodes = if self.connector.is_cluster() {
+            self.primaries().await?.into_iter().map(Some).collect()
+        } else {
+            vec![None]
         };
         // Primaries are counted side by side, each paced on its own: each
         // is a Redis of its own, with its own share of time to give.
