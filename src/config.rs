@@ -190,9 +190,12 @@ impl Settings {
         if let Some(url) = &redis_url {
             // One URL, or a cluster's seeds separated by commas.
             let urls: Vec<&str> = if redis_cluster { url.split(',').map(str::trim).collect() } else { vec![url] };
-            for one in urls {
-                redis::Client::open(one)
-                    .map_err(|e| ConfigError { var: "REDIS_URL", problem: format!("not a Redis URL: {one:?}: {e}") })?;
+            // The URL itself is not echoed: it may carry a password.
+            for (n, one) in urls.into_iter().enumerate() {
+                redis::Client::open(one).map_err(|e| ConfigError {
+                    var: "REDIS_URL",
+                    problem: format!("entry {} is not a Redis URL: {e}", n + 1),
+                })?;
             }
         }
         let redis_tls = redis_tls(&var, redis_url.as_deref())?;
