@@ -65,29 +65,27 @@ async fn exactly_the_limit_is_admitted(bases: &[String]) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_instances_sharing_redis_admit_exactly_the_limit_in_every_round() {
-    let redis = RedisServer::start();
-    let url = redis.url();
+/// Three service processes with `env`, racing as above.
+async fn three_instances_admit_exactly_the_limit(env: &[(&str, &str)]) {
     let mut services = Vec::new();
     for _ in 0..3 {
-        services.push(ServiceProcess::start(&[("REDIS_URL", url.as_str())]).await);
+        services.push(ServiceProcess::start(env).await);
     }
     let bases: Vec<String> = services.iter().map(|s| s.base.clone()).collect();
     exactly_the_limit_is_admitted(&bases).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_sharing_redis_admit_exactly_the_limit_in_every_round() {
+    let redis = RedisServer::start();
+    three_instances_admit_exactly_the_limit(&[("REDIS_URL", &redis.url())]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_sharing_a_redis_cluster_admit_exactly_the_limit_in_every_round() {
     let cluster = RedisCluster::start();
-    let url = cluster.url();
-    let mut services = Vec::new();
-    for _ in 0..3 {
-        services
-            .push(ServiceProcess::start(&[("REDIS_URL", url.as_str()), ("STREAMLEASE_REDIS_CLUSTER", "true")]).await);
-    }
-    let bases: Vec<String> = services.iter().map(|s| s.base.clone()).collect();
-    exactly_the_limit_is_admitted(&bases).await;
+    three_instances_admit_exactly_the_limit(&[("REDIS_URL", &cluster.url()), ("STREAMLEASE_REDIS_CLUSTER", "true")])
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

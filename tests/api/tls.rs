@@ -3,6 +3,7 @@
 //! problem looks like, a client certificate, and an ACL user (the same
 //! URL form works with and without TLS).
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -11,7 +12,7 @@ use crate::certificates::CERTIFICATES;
 use crate::helpers::*;
 use crate::redis_server::{RedisServer, Tls};
 
-fn tls_server(cert: &std::path::Path, key: &std::path::Path, require_client_cert: bool) -> RedisServer {
+fn tls_server(cert: &Path, key: &Path, require_client_cert: bool) -> RedisServer {
     RedisServer::start_tls(Tls {
         port: 0,
         cert: cert.to_owned(),
@@ -21,7 +22,7 @@ fn tls_server(cert: &std::path::Path, key: &std::path::Path, require_client_cert
     })
 }
 
-fn path(p: &std::path::Path) -> &str {
+fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
@@ -39,26 +40,25 @@ async fn stays_unready_naming(service: &ServiceProcess, cause: &str) {
     assert!(log.contains(cause), "no log line names {cause:?}:\n{log}");
 }
 
+/// A Redis serving `cert`, a service trusting only `ca`: never ready, and
+/// the log names `cause`.
+async fn refused_by_its_certificate(cert: &Path, key: &Path, ca: &Path, cause: &str) {
+    let redis = tls_server(cert, key, false);
+    let service = ServiceProcess::start(&[("REDIS_URL", &redis.url()), ("STREAMLEASE_REDIS_CA_FILE", path(ca))]).await;
+    stays_unready_naming(&service, cause).await;
+}
+
 #[tokio::test]
 async fn a_redis_whose_certificate_no_trusted_ca_signed_keeps_readyz_at_503() {
-    let redis = tls_server(&CERTIFICATES.server_cert, &CERTIFICATES.server_key, false);
-    let service = ServiceProcess::start(&[
-        ("REDIS_URL", &redis.url()),
-        ("STREAMLEASE_REDIS_CA_FILE", path(&CERTIFICATES.other_ca_cert)),
-    ])
-    .await;
-    stays_unready_naming(&service, "UnknownIssuer").await;
+    let c = &*CERTIFICATES;
+    refused_by_its_certificate(&c.server_cert, &c.server_key, &c.other_ca_cert, "UnknownIssuer").await;
 }
 
 #[tokio::test]
 async fn a_redis_certificate_for_another_name_keeps_readyz_at_503() {
-    let redis = tls_server(&CERTIFICATES.wrong_name_cert, &CERTIFICATES.wrong_name_key, false);
-    let service = ServiceProcess::start(&[
-        ("REDIS_URL", &redis.url()),
-        ("STREAMLEASE_REDIS_CA_FILE", path(&CERTIFICATES.ca_cert)),
-    ])
-    .await;
-    stays_unready_naming(&service, "certificate not valid for name").await;
+    let c = &*CERTIFICATES;
+    refused_by_its_certificate(&c.wrong_name_cert, &c.wrong_name_key, &c.ca_cert, "certificate not valid for name")
+        .await;
 }
 
 #[tokio::test]

@@ -57,9 +57,8 @@ impl Default for CensusPace {
     }
 }
 
-/// One user as a page's pipeline found them.
+/// One user's leases and limit as a page's read found them.
 struct Found {
-    user_id: UserId,
     limit: u32,
     live: u32,
     expired: u32,
@@ -158,8 +157,7 @@ impl RedisStore {
         let replies = self.pipeline(&pipe).await?;
         match <[Value; 2]>::try_from(replies) {
             Ok([time, Value::Array(values)]) => Ok((time, values)),
-            Ok(other) => Err(StoreError::Corrupt(format!("census page: unexpected replies {other:?}"))),
-            Err(other) => Err(StoreError::Corrupt(format!("census page: unexpected replies {other:?}"))),
+            other => Err(StoreError::Corrupt(format!("census page: unexpected replies {other:?}"))),
         }
     }
 
@@ -177,10 +175,10 @@ impl RedisStore {
         let mut expiring = Vec::new();
         let mut skipped: Option<(UserId, StoreError)> = None;
         for (user_id, pair) in users.into_iter().zip(pairs.chunks(2)) {
-            match self.found(user_id.clone(), pair, now) {
+            match self.found(pair, now) {
                 // The key expired between SCAN and MGET: nobody to count.
                 Ok(None) => {}
-                Ok(Some(found)) if found.expired > 0 => expiring.push(found),
+                Ok(Some(found)) if found.expired > 0 => expiring.push(user_id),
                 Ok(Some(found)) if found.live > 0 => {
                     counted.push(UserCount { user_id, active: found.live, limit: found.limit })
                 }
@@ -210,7 +208,7 @@ impl RedisStore {
 
     /// What the MGET found for one user at `now`; `None` when the leases
     /// key is gone.
-    fn found(&self, user_id: UserId, pair: &[Value], now: Millis) -> StoreResult<Option<Found>> {
+    fn found(&self, pair: &[Value], now: Millis) -> StoreResult<Option<Found>> {
         let [leases, limit] = pair else {
             return Err(StoreError::Corrupt("census page: a reply short".into()));
         };
@@ -218,7 +216,7 @@ impl RedisStore {
             return Ok(None);
         };
         let limit = reply::limit_override(limit)?.unwrap_or(self.terms.default_limit);
-        Ok(Some(Found { user_id, limit, live, expired }))
+        Ok(Some(Found { limit, live, expired }))
     }
 
     /// Runs the census script for users with expired records: it drops them
@@ -227,7 +225,7 @@ impl RedisStore {
     /// is handed back with its error.
     async fn drop_expired(
         &self,
-        users: Vec<Found>,
+        users: Vec<UserId>,
     ) -> StoreResult<Vec<Result<Option<UserCount>, (UserId, StoreError)>>> {
         if users.is_empty() {
             return Ok(Vec::new());
@@ -236,7 +234,7 @@ impl RedisStore {
         // Per-command errors come back as values, so NOSCRIPT can be seen.
         pipe.ignore_errors();
         for user in &users {
-            let keys = self.keys.user(&user.user_id);
+            let keys = self.keys.user(user);
             pipe.cmd("EVALSHA")
                 .arg(scripts::CENSUS.get_hash())
                 .arg(2)
@@ -254,7 +252,7 @@ impl RedisStore {
             replies = self.pipeline(&pipe).await?;
         }
         let mut out = Vec::with_capacity(users.len());
-        for (user, value) in users.into_iter().zip(replies) {
+        for (user_id, value) in users.into_iter().zip(replies) {
             // A refused call is judged like any Redis error (read-only,
             // busy...): only unreadable data is this user's own problem.
             let decoded = match value {
@@ -265,9 +263,9 @@ impl RedisStore {
                 Ok(reply) => {
                     let (limit, active) = self.tally(reply);
                     // A census lists live users only.
-                    out.push(Ok((active > 0).then_some(UserCount { user_id: user.user_id, active, limit })));
+                    out.push(Ok((active > 0).then_some(UserCount { user_id, active, limit })));
                 }
-                Err(e @ StoreError::Corrupt(_)) => out.push(Err((user.user_id, e))),
+                Err(e @ StoreError::Corrupt(_)) => out.push(Err((user_id, e))),
                 Err(e) => return Err(e),
             }
         }
