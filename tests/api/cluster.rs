@@ -200,3 +200,25 @@ async fn resharding_slots_with_live_users_under_traffic_fails_no_request() {
     // The slots did move: the target serves slot 0 now.
     assert_eq!(app.cluster.as_ref().unwrap().owner_of_slot(0).port, target_port);
 }
+
+/// A foreign key of another type under our prefix is left out of the census
+/// on a cluster as on a single Redis, not a failure of the whole census.
+#[tokio::test]
+async fn a_key_of_another_type_does_not_stop_the_census_on_a_cluster() {
+    let app = spawn_app_with(Backend::RedisCluster, |s| s.metrics_refresh = Duration::from_millis(100)).await;
+    app.acquire_ok("alice", "movie").await;
+    let cluster = app.cluster.as_ref().unwrap();
+    let slot: u32 =
+        cluster.nodes[0].command(&["CLUSTER", "KEYSLOT", "sl:{mallory}:l"]).trim_start_matches(':').parse().unwrap();
+    assert_eq!(cluster.owner_of_slot(slot).command(&["HSET", "sl:{mallory}:l", "not", "a lease"]), ":1");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = app.metrics().await;
+        if sample(&metrics, "streamlease_active_users") == Some(1.0) {
+            assert_eq!(sample(&metrics, "streamlease_active_leases"), Some(1.0));
+            break;
+        }
+        assert!(Instant::now() < deadline, "no census got past the foreign key:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

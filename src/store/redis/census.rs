@@ -144,7 +144,14 @@ impl RedisStore {
         if node.is_some() {
             let time = self.query_on(&redis::cmd("TIME"), node).await?;
             let gets: Vec<Cmd> = keys.iter().map(|key| redis::cmd("GET").arg(key).to_owned()).collect();
-            let values = futures_util::future::try_join_all(gets.iter().map(|get| self.query(get))).await?;
+            let read = |get| async move {
+                match self.query(get).await {
+                    // As MGET answers it: a key of another type reads as none.
+                    Err(StoreError::Failed(e)) if e.code() == Some("WRONGTYPE") => Ok(Value::Nil),
+                    answer => answer,
+                }
+            };
+            let values = futures_util::future::try_join_all(gets.iter().map(read)).await?;
             return Ok((time, values));
         }
         // One MGET for the page: a third of what a GET per key costs Redis.
