@@ -32,6 +32,8 @@ pub struct Settings {
     /// when the operator says so explicitly.
     pub admin_open: bool,
     pub metrics: MetricsAccess,
+    /// Browser origins allowed to call the player routes; `None`: CORS off.
+    pub cors_origins: Option<CorsOrigins>,
     pub metrics_max_users: usize,
     pub metrics_refresh: Duration,
     /// At most this percentage of a census' running time is spent in its
@@ -81,6 +83,16 @@ pub struct MetricsAccess {
     pub bind: Option<SocketAddr>,
     /// `streamlease_user_active_leases` (user ids as labels) on or off.
     pub per_user: bool,
+}
+
+/// Which origins CORS lets in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// `*`: any origin (tokens, not cookies, guard the routes).
+    Any,
+    /// Serialized origins, `scheme://host[:port]`, lowercased as browsers
+    /// send them.
+    List(Vec<String>),
 }
 
 /// Connection handling, set deliberately rather than left to the framework.
@@ -138,6 +150,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("STREAMLEASE_JWT_AUDIENCE", "unset", "when set, a player JWT's aud must name this"),
     ("STREAMLEASE_JWT_ISSUER", "unset", "when set, a player JWT's iss must be this"),
     ("STREAMLEASE_ADMIN_OPEN", "false", "true: allow admin routes without a token while STREAMLEASE_JWT_SECRET is set"),
+    (
+        "STREAMLEASE_CORS_ORIGINS",
+        "unset",
+        "comma-separated browser origins (https://app.example.com) allowed by CORS, or *; unset: CORS off",
+    ),
     ("STREAMLEASE_METRICS_TOKEN", "unset", "when set, /metrics needs this bearer token"),
     ("STREAMLEASE_METRICS_BIND", "unset", "when set, /metrics is served on this ip:port only"),
     ("STREAMLEASE_METRICS_PER_USER", "true", "false: no per-user series (user ids never reach /metrics)"),
@@ -236,6 +253,7 @@ impl Settings {
             jwt,
             admin_open,
             metrics,
+            cors_origins: cors_origins(var("STREAMLEASE_CORS_ORIGINS"))?,
             metrics_max_users: number(&var, "STREAMLEASE_METRICS_MAX_USERS", 10_000, 0..=10_000_000)? as usize,
             metrics_refresh: Duration::from_millis(number(
                 &var,
@@ -380,6 +398,50 @@ fn on_limit(raw: Option<String>) -> Result<OnLimit, ConfigError> {
     }
 }
 
+/// `*`, or a list of origins. Each must be what a browser sends in `Origin`
+/// (no path, no trailing slash), or it would never match; case is folded.
+fn cors_origins(raw: Option<String>) -> Result<Option<CorsOrigins>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    if raw.trim() == "*" {
+        return Ok(Some(CorsOrigins::Any));
+    }
+    let mut origins = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let origin = entry.to_ascii_lowercase();
+        if !is_origin(&origin) {
+            return Err(ConfigError {
+                var: "STREAMLEASE_CORS_ORIGINS",
+                problem: format!("expected origins like https://app.example.com or * (no path), got {entry:?}"),
+            });
+        }
+        origins.push(origin);
+    }
+    if origins.is_empty() {
+        return Err(ConfigError { var: "STREAMLEASE_CORS_ORIGINS", problem: "lists no origin".into() });
+    }
+    Ok(Some(CorsOrigins::List(origins)))
+}
+
+/// `http(s)://host[:port]`, with a DNS name, an IPv4 address or a
+/// bracketed IPv6 address as the host.
+fn is_origin(origin: &str) -> bool {
+    let Some(rest) = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")) else {
+        return false;
+    };
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (rest, None),
+    };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => host
+            .split('.')
+            .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')),
+    };
+    port_ok && host_ok
+}
+
 fn key_prefix(raw: Option<String>) -> Result<String, ConfigError> {
     let prefix = raw.unwrap_or_else(|| "sl".to_owned());
     let ok_char = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':');
@@ -436,6 +498,11 @@ mod tests {
             ("STREAMLEASE_METRICS_BIND", "metrics-host"),
             ("STREAMLEASE_METRICS_PER_USER", "off"),
             ("STREAMLEASE_ADMIN_OPEN", "please"),
+            ("STREAMLEASE_CORS_ORIGINS", "https://app.example.com/"),
+            ("STREAMLEASE_CORS_ORIGINS", "app.example.com"),
+            ("STREAMLEASE_CORS_ORIGINS", "https://a.example.com, ftp://b.example.com"),
+            ("STREAMLEASE_CORS_ORIGINS", "https://*.example.com"),
+            ("STREAMLEASE_CORS_ORIGINS", " , "),
         ];
         for (var, value) in cases {
             let err = settings(&[(var, value)]).unwrap_err();
@@ -467,6 +534,19 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         assert!(shown.contains("REDACTED"), "{shown}");
+    }
+
+    #[test]
+    fn cors_origins_are_folded_to_what_browsers_send() {
+        assert_eq!(settings(&[]).unwrap().cors_origins, None);
+        let s = settings(&[(
+            "STREAMLEASE_CORS_ORIGINS",
+            "https://App.Example.com, http://127.0.0.1:8000,http://[::1]:3000",
+        )])
+        .unwrap();
+        let expected = ["https://app.example.com", "http://127.0.0.1:8000", "http://[::1]:3000"];
+        assert_eq!(s.cors_origins, Some(CorsOrigins::List(expected.map(String::from).to_vec())));
+        assert_eq!(settings(&[("STREAMLEASE_CORS_ORIGINS", "*")]).unwrap().cors_origins, Some(CorsOrigins::Any));
     }
 
     #[test]

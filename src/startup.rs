@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use actix_web::App;
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::web::Data;
 use tokio::task::JoinHandle;
 
@@ -67,11 +67,18 @@ impl Application {
         let (workers, limits) = (state.settings.workers, state.settings.http);
         let served = state.clone();
         let with_metrics = metrics_bind.is_none();
+        let cors = state.settings.cors_origins.clone();
         let serving = Serving { name: "streamlease", workers, limits };
         // Runs on each worker's thread as it starts.
         let server = http::server::serve(listener, serving, move || {
             let state = Data::new(served.for_this_worker());
-            App::new().wrap(from_fn(http::observe)).configure(http::configure(state, with_metrics))
+            // The last `wrap` runs first: observe sees every answer, CORS
+            // refusals included.
+            App::new()
+                .wrap(http::cors::middleware(cors.as_ref()))
+                .wrap(Condition::new(cors.is_some(), from_fn(http::cors::refusals_as_problems)))
+                .wrap(from_fn(http::observe))
+                .configure(http::configure(state, with_metrics))
         })
         .map_err(StartupError::Server)?;
         let metrics_server = match metrics_bind {

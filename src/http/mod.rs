@@ -2,6 +2,7 @@
 
 mod auth;
 mod body;
+pub mod cors;
 mod health;
 mod leases;
 mod limits;

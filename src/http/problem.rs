@@ -31,6 +31,10 @@ pub enum ApiError {
     Unauthorized,
     #[error("this token is not for this user")]
     Forbidden,
+    /// A browser request from an origin (or with a method or header) that
+    /// `STREAMLEASE_CORS_ORIGINS` does not allow.
+    #[error("CORS: {0}")]
+    CorsRefused(String),
     #[error("no such route")]
     NotFound,
     #[error("no live lease with this id: it expired or was never known; acquire a new one")]
@@ -62,7 +66,7 @@ impl ApiError {
         match self {
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::Unauthorized => "unauthorized",
-            ApiError::Forbidden => "forbidden",
+            ApiError::Forbidden | ApiError::CorsRefused(_) => "forbidden",
             ApiError::NotFound => "not_found",
             ApiError::LeaseNotFound => "lease_not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
@@ -118,7 +122,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::CorsRefused(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::LeaseNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::LimitReached { .. } => StatusCode::CONFLICT,

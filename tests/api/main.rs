@@ -10,6 +10,7 @@ mod acquire;
 mod auth;
 mod cli;
 mod cluster;
+mod cors;
 mod differential;
 mod errors;
 mod expiry;
