@@ -3,11 +3,13 @@
 
 mod certificates;
 mod helpers;
+mod js_client;
 mod redis_cluster;
 mod redis_server;
 
 mod acquire;
 mod auth;
+mod browser;
 mod cli;
 mod cluster;
 mod cors;

@@ -1,0 +1,66 @@
+//! The browser client (`clients/js`): its npm packages installed and its
+//! TypeScript built once per test run, then its unit tests (`node --test`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::LazyLock;
+
+const NODE_HINT: &str = "node and npm are not installed, and the browser client's tests need them (Node.js 20 or \
+     newer). Install them: `sudo apt-get install nodejs npm` (Debian/Ubuntu), `brew install node` (macOS).";
+
+/// `clients/js`, installed (`npm ci` when `node_modules` is missing or older
+/// than the lockfile) and built (`build/`: the library and its tests).
+pub static JS_PACKAGE: LazyLock<PathBuf> = LazyLock::new(|| {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/js");
+    for tool in ["node", "npm"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            panic!("{NODE_HINT}");
+        }
+    }
+    if !installed(&dir) {
+        run(&dir, "npm", &["ci", "--no-audit", "--no-fund"]);
+    }
+    run(&dir, "npm", &["run", "--silent", "build:test"]);
+    dir
+});
+
+/// `npm ci` leaves `node_modules/.package-lock.json`; it is older than the
+/// lockfile after someone changed the dependencies.
+fn installed(dir: &Path) -> bool {
+    let modified = |path: PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    match (modified(dir.join("node_modules/.package-lock.json")), modified(dir.join("package-lock.json"))) {
+        (Some(installed), Some(locked)) => installed >= locked,
+        _ => false,
+    }
+}
+
+fn run(dir: &Path, program: &str, args: &[&str]) {
+    let output = Command::new(program).args(args).current_dir(dir).output().expect("run npm");
+    assert!(
+        output.status.success(),
+        "`{program} {}` in {} failed:\n{}\n{}",
+        args.join(" "),
+        dir.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+}
+
+#[test]
+fn the_browser_clients_unit_tests_pass() {
+    let dir = &*JS_PACKAGE;
+    let mut tests: Vec<String> = std::fs::read_dir(dir.join("build/test"))
+        .expect("build/test")
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".test.js"))
+        .map(|name| format!("build/test/{name}"))
+        .collect();
+    tests.sort();
+    assert!(tests.len() >= 2, "the unit tests were not built: {tests:?}");
+    let output = Command::new("node").arg("--test").args(&tests).current_dir(dir).output().expect("run node --test");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "node --test failed:\n{report}\n{}", String::from_utf8_lossy(&output.stderr));
+    // The TAP summary: a run that found no tests must not pass.
+    let passed = report.lines().find_map(|l| l.strip_prefix("# pass ")).and_then(|n| n.trim().parse::<u32>().ok());
+    assert!(passed.is_some_and(|n| n >= 30), "expected the client's 30+ unit tests to pass:\n{report}");
+}
