@@ -12,11 +12,14 @@ const NODE_HINT: &str = "node and npm are not installed, and the browser client'
 /// than the lockfile) and built (`build/`: the library and its tests).
 pub static JS_PACKAGE: LazyLock<PathBuf> = LazyLock::new(|| {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/js");
-    for tool in ["node", "npm"] {
-        if Command::new(tool).arg("--version").output().is_err() {
-            panic!("{NODE_HINT}");
-        }
+    let Ok(node) = Command::new("node").arg("--version").output() else { panic!("{NODE_HINT}") };
+    if Command::new("npm").arg("--version").output().is_err() {
+        panic!("{NODE_HINT}");
     }
+    // The unit tests mock timers and `Date` with node:test (Node.js 20.11).
+    let version = String::from_utf8_lossy(&node.stdout).trim().trim_start_matches('v').to_owned();
+    let numbers: Vec<u32> = version.split('.').filter_map(|n| n.parse().ok()).collect();
+    assert!(numbers.as_slice() >= [20, 11].as_slice(), "Node.js {version} is too old: {NODE_HINT}");
     if !installed(&dir) {
         run(&dir, "npm", &["ci", "--no-audit", "--no-fund"]);
     }

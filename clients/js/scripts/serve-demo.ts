@@ -24,10 +24,10 @@ export const PACKAGE_ROOT = resolve(fileURLToPath(new URL("../..", import.meta.u
 /** Serves `root` on 127.0.0.1:`port` (0: any free port); resolves to its origin. */
 export async function serveStatic(root: string, port: number): Promise<{ server: Server; origin: string }> {
   const server = createServer(async (request, response) => {
-    const path = decodeURIComponent(new URL(request.url ?? "/", "http://x").pathname);
-    let file = resolve(join(root, path));
-    if (file !== root && !file.startsWith(root + sep)) return void response.writeHead(403).end();
     try {
+      const path = decodeURIComponent(new URL(request.url ?? "/", "http://x").pathname);
+      let file = resolve(join(root, path));
+      if (file !== root && !file.startsWith(root + sep)) return void response.writeHead(403).end();
       if ((await stat(file)).isDirectory()) file = join(file, "index.html");
       const size = (await stat(file)).size;
       response.writeHead(200, {
@@ -38,6 +38,7 @@ export async function serveStatic(root: string, port: number): Promise<{ server:
       if (request.method === "HEAD") return void response.end();
       createReadStream(file).pipe(response);
     } catch {
+      // Not there, or a path that does not decode.
       response.writeHead(404).end();
     }
   });
