@@ -16,7 +16,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::helpers::{Backend, ServiceProcess};
-use crate::js_client::JS_PACKAGE;
+use crate::js_client::js_package;
 use crate::redis_server::RedisServer;
 
 const CHROMIUM_HINT: &str = "chromium is not installed, and the browser test needs it. Install it: \
@@ -44,7 +44,7 @@ async fn four_tabs_in_chromium_on_redis_through_an_outage() {
 async fn browser_scenario(backend: Backend) {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(Path::new(&chromium).exists(), "{CHROMIUM_HINT}");
-    let package = &*JS_PACKAGE;
+    let package = js_package();
     let _one = ONE_BROWSER.lock().await;
     let mut script = Script::start(package, &chromium);
 

@@ -5,27 +5,37 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::LazyLock;
 
-const NODE_HINT: &str = "node and npm are not installed, and the browser client's tests need them (Node.js 20 or \
+const NODE_HINT: &str = "node and npm are not installed, and the browser client's tests need them (Node.js 20.11 or \
      newer). Install them: `sudo apt-get install nodejs npm` (Debian/Ubuntu), `brew install node` (macOS).";
 
 /// `clients/js`, installed (`npm ci` when `node_modules` is missing or older
-/// than the lockfile) and built (`build/`: the library and its tests).
-pub static JS_PACKAGE: LazyLock<PathBuf> = LazyLock::new(|| {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/js");
-    let Ok(node) = Command::new("node").arg("--version").output() else { panic!("{NODE_HINT}") };
-    if Command::new("npm").arg("--version").output().is_err() {
-        panic!("{NODE_HINT}");
+/// than the lockfile) and built (`build/`: the library and its tests), once
+/// per run. Every test that needs it fails with the same message when that
+/// cannot be done.
+pub fn js_package() -> &'static Path {
+    static PACKAGE: LazyLock<Result<PathBuf, String>> = LazyLock::new(prepare);
+    match &*PACKAGE {
+        Ok(dir) => dir,
+        Err(why) => panic!("{why}"),
     }
+}
+
+fn prepare() -> Result<PathBuf, String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/js");
+    let node = Command::new("node").arg("--version").output().map_err(|_| NODE_HINT.to_owned())?;
+    Command::new("npm").arg("--version").output().map_err(|_| NODE_HINT.to_owned())?;
     // The unit tests mock timers and `Date` with node:test (Node.js 20.11).
     let version = String::from_utf8_lossy(&node.stdout).trim().trim_start_matches('v').to_owned();
     let numbers: Vec<u32> = version.split('.').filter_map(|n| n.parse().ok()).collect();
-    assert!(numbers.as_slice() >= [20, 11].as_slice(), "Node.js {version} is too old: {NODE_HINT}");
-    if !installed(&dir) {
-        run(&dir, "npm", &["ci", "--no-audit", "--no-fund"]);
+    if numbers.as_slice() < [20, 11].as_slice() {
+        return Err(format!("Node.js {version} is too old. {NODE_HINT}"));
     }
-    run(&dir, "npm", &["run", "--silent", "build:test"]);
-    dir
-});
+    if !installed(&dir) {
+        run(&dir, "npm", &["ci", "--no-audit", "--no-fund"])?;
+    }
+    run(&dir, "npm", &["run", "--silent", "build:test"])?;
+    Ok(dir)
+}
 
 /// `npm ci` leaves `node_modules/.package-lock.json`; it is older than the
 /// lockfile after someone changed the dependencies.
@@ -37,21 +47,23 @@ fn installed(dir: &Path) -> bool {
     }
 }
 
-fn run(dir: &Path, program: &str, args: &[&str]) {
-    let output = Command::new(program).args(args).current_dir(dir).output().expect("run npm");
-    assert!(
-        output.status.success(),
+fn run(dir: &Path, program: &str, args: &[&str]) -> Result<(), String> {
+    let output = Command::new(program).args(args).current_dir(dir).output().map_err(|e| format!("{program}: {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
         "`{program} {}` in {} failed:\n{}\n{}",
         args.join(" "),
         dir.display(),
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),
-    );
+    ))
 }
 
 #[test]
 fn the_browser_clients_unit_tests_pass() {
-    let dir = &*JS_PACKAGE;
+    let dir = js_package();
     let mut tests: Vec<String> = std::fs::read_dir(dir.join("build/test"))
         .expect("build/test")
         .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
