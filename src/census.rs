@@ -41,7 +41,18 @@ impl CensusTaker {
         let mut last_published: Option<Millis> = None;
         loop {
             ticks.tick().await;
-            match self.latest(&me).await {
+            let latest = self.latest(&me).await;
+            // Every instance calls the store here each refresh, traffic or
+            // not, so this is a readiness probe alerts can watch.
+            let unready = matches!(
+                latest,
+                Err(StoreError::Timeout(_)
+                    | StoreError::Unavailable(_)
+                    | StoreError::OutOfMemory(_)
+                    | StoreError::ReadOnly(_))
+            );
+            self.metrics.store_ready.set(i64::from(!unready));
+            match latest {
                 Ok(Some(summary)) if last_published != Some(summary.taken_at_ms) => {
                     publish_census(&self.metrics, &summary, self.per_user);
                     last_published = Some(summary.taken_at_ms);

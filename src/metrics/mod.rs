@@ -61,6 +61,8 @@ pub struct Metrics {
     pub census_skipped_users: IntCounter,
     /// When the census behind the store-wide gauges was taken.
     pub census_timestamp: prometheus::Gauge,
+    /// 1 while the store takes this instance's writes, as `/readyz` would say.
+    pub store_ready: IntGauge,
     pub http_request_duration: HistogramVec,
     pub store_request_duration: HistogramVec,
     pub store_errors: IntCounterVec,
@@ -136,6 +138,11 @@ impl Metrics {
                     "streamlease_census_timestamp_seconds",
                     "When the census behind the store-wide gauges was taken (Unix time); 0 before the first.",
                 ),
+            ),
+            store_ready: gauge(
+                "streamlease_store_ready",
+                "1 when the store took this instance's last census-loop call (every refresh), 0 when it was \
+                 unavailable, out of memory or read-only: what /readyz would answer.",
             ),
             http_request_duration: histogram(
                 "streamlease_http_request_duration_seconds",

@@ -210,6 +210,17 @@ async fn store_errors_are_counted_per_operation() {
 }
 
 #[tokio::test]
+async fn store_ready_follows_redis_going_away_and_coming_back_with_no_traffic() {
+    let app = spawn_app_with(Backend::Redis, |s| s.metrics_refresh = REFRESH).await;
+    let ready = |value: f64| move |m: &str| sample(m, "streamlease_store_ready") == Some(value);
+    eventually(&app, Duration::from_secs(5), "ready", ready(1.0)).await;
+    app.redis().kill();
+    eventually(&app, Duration::from_secs(5), "not ready while Redis is down", ready(0.0)).await;
+    app.redis().restart();
+    eventually(&app, Duration::from_secs(5), "ready again", ready(1.0)).await;
+}
+
+#[tokio::test]
 async fn process_metrics_are_exposed() {
     let app = spawn_app(Backend::Embedded).await;
     let m = app.metrics().await;
