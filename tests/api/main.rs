@@ -22,6 +22,7 @@ mod heartbeat;
 mod limits;
 mod metrics;
 mod openapi;
+mod ops;
 mod properties;
 mod races;
 mod redis_store;
