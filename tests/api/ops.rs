@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use crate::helpers::ServiceProcess;
 use crate::redis_server::RedisServer;
 
-const HINT: &str = "this test needs Prometheus, promtool and Alertmanager. Install them: \
+const HINT: &str = "this test needs Prometheus, promtool, Alertmanager and amtool. Install them: \
      `sudo apt-get install prometheus prometheus-alertmanager` (Debian/Ubuntu), \
      `brew install prometheus alertmanager` (macOS).";
 const STORE_ALERT: &str = "StreamleaseStoreUnavailable";
@@ -52,6 +52,15 @@ fn the_rules_pass_promtool_check_and_their_unit_tests() {
     assert!(checked.contains("SUCCESS"), "{checked}");
     let tested = promtool(&["test", "rules", deploy("prometheus/streamlease.test.yml").to_str().unwrap()]);
     assert!(tested.contains("SUCCESS"), "{tested}");
+}
+
+#[test]
+fn the_compose_stacks_prometheus_and_alertmanager_configs_are_valid() {
+    let checked = promtool(&["check", "config", deploy("ops/prometheus.yml").to_str().unwrap()]);
+    assert!(checked.contains("SUCCESS"), "{checked}");
+    let amtool = program(&["amtool"]);
+    let output = Command::new(amtool).args(["check-config"]).arg(deploy("ops/alertmanager.yml")).output().unwrap();
+    assert!(output.status.success(), "amtool check-config: {}", String::from_utf8_lossy(&output.stderr));
 }
 
 fn dashboard_queries() -> Vec<(String, String)> {
