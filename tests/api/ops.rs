@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::helpers::ServiceProcess;
-use crate::redis_server::RedisServer;
+use crate::redis_server::{RedisServer, free_port};
 
 const HINT: &str = "this test needs Prometheus, promtool, Alertmanager and amtool. Install them: \
      `sudo apt-get install prometheus prometheus-alertmanager` (Debian/Ubuntu), \
@@ -107,7 +107,7 @@ fn every_dashboard_query_names_a_streamlease_metric_or_a_recorded_rule() {
 /// killed on drop.
 struct Daemon {
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     base: String,
 }
 
@@ -122,11 +122,11 @@ impl Daemon {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("{program}: {e}. {HINT}"));
-        Daemon { child, _dir: dir, base: format!("http://127.0.0.1:{port}") }
+        Daemon { child, dir, base: format!("http://127.0.0.1:{port}") }
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self._dir.path().join("log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
     }
 
     async fn wait_ready(&self, client: &reqwest::Client) {
@@ -147,10 +147,6 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The shipped rules with every `for:` cut to 1 s, so an alert fires in

@@ -211,7 +211,9 @@ impl Monitor {
     }
 }
 
-fn free_port() -> u16 {
+/// A loopback port free right now (another process may take it before the
+/// caller binds it).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
