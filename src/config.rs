@@ -72,7 +72,14 @@ pub struct JwtSettings {
     pub audience: Option<String>,
     /// When set, a token's `iss` must equal it.
     pub issuer: Option<String>,
+    /// Tokens that live longer (`exp − iat`, or `exp − now` without `iat`)
+    /// are refused: a leaked long-lived token would open the user's leases
+    /// for as long as it says.
+    pub max_lifetime: Duration,
 }
+
+/// `STREAMLEASE_JWT_MAX_LIFETIME_S`'s default: a day.
+pub const DEFAULT_JWT_MAX_LIFETIME: Duration = Duration::from_secs(86_400);
 
 /// Who may read `/metrics`, where, and what it shows.
 #[derive(Debug, Clone)]
@@ -149,6 +156,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ),
     ("STREAMLEASE_JWT_AUDIENCE", "unset", "when set, a player JWT's aud must name this"),
     ("STREAMLEASE_JWT_ISSUER", "unset", "when set, a player JWT's iss must be this"),
+    (
+        "STREAMLEASE_JWT_MAX_LIFETIME_S",
+        "86400",
+        "player JWTs living longer (exp - iat, or exp - now without iat) are refused (60..31536000)",
+    ),
     ("STREAMLEASE_ADMIN_OPEN", "false", "true: allow admin routes without a token while STREAMLEASE_JWT_SECRET is set"),
     (
         "STREAMLEASE_CORS_ORIGINS",
@@ -217,10 +229,17 @@ impl Settings {
         }
         let redis_tls = redis_tls(&var, redis_url.as_deref())?;
         let admin_token = var("STREAMLEASE_ADMIN_TOKEN").map(SecretString::from);
+        let max_lifetime = Duration::from_secs(number(
+            &var,
+            "STREAMLEASE_JWT_MAX_LIFETIME_S",
+            DEFAULT_JWT_MAX_LIFETIME.as_secs(),
+            60..=31_536_000,
+        )?);
         let jwt = jwt_secret(var("STREAMLEASE_JWT_SECRET"))?.map(|secret| JwtSettings {
             secret,
             audience: var("STREAMLEASE_JWT_AUDIENCE"),
             issuer: var("STREAMLEASE_JWT_ISSUER"),
+            max_lifetime,
         });
         let admin_open = flag(var("STREAMLEASE_ADMIN_OPEN"), "STREAMLEASE_ADMIN_OPEN")?;
         if jwt.is_some() && admin_token.is_none() && !admin_open {
@@ -228,6 +247,15 @@ impl Settings {
                 var: "STREAMLEASE_ADMIN_TOKEN",
                 problem: "must be set when STREAMLEASE_JWT_SECRET is, or admin routes would be open to anyone \
                           (set STREAMLEASE_ADMIN_OPEN=true to allow that on purpose)"
+                    .into(),
+            });
+        }
+        let cors_origins = cors_origins(var("STREAMLEASE_CORS_ORIGINS"))?;
+        if cors_origins == Some(CorsOrigins::Any) && jwt.is_none() {
+            return Err(ConfigError {
+                var: "STREAMLEASE_CORS_ORIGINS",
+                problem: "* needs STREAMLEASE_JWT_SECRET: without player tokens any web page could act for any \
+                          user"
                     .into(),
             });
         }
@@ -253,7 +281,7 @@ impl Settings {
             jwt,
             admin_open,
             metrics,
-            cors_origins: cors_origins(var("STREAMLEASE_CORS_ORIGINS"))?,
+            cors_origins,
             metrics_max_users: number(&var, "STREAMLEASE_METRICS_MAX_USERS", 10_000, 0..=10_000_000)? as usize,
             metrics_refresh: Duration::from_millis(number(
                 &var,
@@ -503,6 +531,8 @@ mod tests {
             ("STREAMLEASE_CORS_ORIGINS", "https://a.example.com, ftp://b.example.com"),
             ("STREAMLEASE_CORS_ORIGINS", "https://*.example.com"),
             ("STREAMLEASE_CORS_ORIGINS", " , "),
+            ("STREAMLEASE_CORS_ORIGINS", "*"),
+            ("STREAMLEASE_JWT_MAX_LIFETIME_S", "0"),
         ];
         for (var, value) in cases {
             let err = settings(&[(var, value)]).unwrap_err();
@@ -546,7 +576,12 @@ mod tests {
         .unwrap();
         let expected = ["https://app.example.com", "http://127.0.0.1:8000", "http://[::1]:3000"];
         assert_eq!(s.cors_origins, Some(CorsOrigins::List(expected.map(String::from).to_vec())));
-        assert_eq!(settings(&[("STREAMLEASE_CORS_ORIGINS", "*")]).unwrap().cors_origins, Some(CorsOrigins::Any));
+        let with_tokens = [
+            ("STREAMLEASE_CORS_ORIGINS", "*"),
+            ("STREAMLEASE_JWT_SECRET", "a-secret-of-at-least-32-bytes-long!"),
+            ("STREAMLEASE_ADMIN_TOKEN", "admin"),
+        ];
+        assert_eq!(settings(&with_tokens).unwrap().cors_origins, Some(CorsOrigins::Any));
     }
 
     #[test]

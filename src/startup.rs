@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use actix_web::App;
 use actix_web::dev::Server;
-use actix_web::middleware::{Condition, from_fn};
+use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
+use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
 use actix_web::web::Data;
 use tokio::task::JoinHandle;
 
@@ -73,11 +74,13 @@ impl Application {
         let server = http::server::serve(listener, serving, move || {
             let state = Data::new(served.for_this_worker());
             // The last `wrap` runs first: observe sees every answer, CORS
-            // refusals included.
+            // refusals included, and every answer says not to store it.
             App::new()
                 .wrap(http::cors::middleware(cors.as_ref()))
                 .wrap(Condition::new(cors.is_some(), from_fn(http::cors::refusals_as_problems)))
+                .wrap(from_fn(http::cors::admin_never_cross_origin))
                 .wrap(from_fn(http::observe))
+                .wrap(never_stored())
                 .configure(http::configure(state, with_metrics))
         })
         .map_err(StartupError::Server)?;
@@ -113,6 +116,13 @@ impl Application {
         self.census.abort();
         served
     }
+}
+
+/// Lease answers are per user and change with every heartbeat; a CDN,
+/// proxy or browser cache in front must never answer from a copy (a cached
+/// 410 would stop a player that holds a live lease).
+fn never_stored() -> DefaultHeaders {
+    DefaultHeaders::new().add((CACHE_CONTROL, HeaderValue::from_static("no-store")))
 }
 
 fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {

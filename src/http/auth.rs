@@ -24,8 +24,16 @@ const JWT_CLOCK_SKEW_S: u64 = 30;
 /// The credentials this instance accepts, prepared once at startup.
 pub struct Auth {
     admin_token: Option<SecretString>,
-    jwt: Option<(DecodingKey, Validation)>,
+    jwt: Option<JwtCheck>,
     metrics_token: Option<SecretString>,
+}
+
+/// How a player JWT is verified.
+struct JwtCheck {
+    key: DecodingKey,
+    validation: Validation,
+    /// The longest lifetime a token may claim, in seconds.
+    max_lifetime_s: u64,
 }
 
 impl Auth {
@@ -47,7 +55,7 @@ fn same_secret(secret: &SecretString, token: &str) -> bool {
     bool::from(token.as_bytes().ct_eq(secret.expose_secret().as_bytes()))
 }
 
-fn jwt_checks(settings: &JwtSettings) -> (DecodingKey, Validation) {
+fn jwt_checks(settings: &JwtSettings) -> JwtCheck {
     // HS256 only: a token must not choose its own algorithm.
     let mut validation = Validation::new(Algorithm::HS256);
     let mut required = vec!["exp", "sub"];
@@ -67,12 +75,38 @@ fn jwt_checks(settings: &JwtSettings) -> (DecodingKey, Validation) {
         required.push("iss");
     }
     validation.set_required_spec_claims(&required);
-    (DecodingKey::from_secret(settings.secret.expose_secret().as_bytes()), validation)
+    JwtCheck {
+        key: DecodingKey::from_secret(settings.secret.expose_secret().as_bytes()),
+        validation,
+        max_lifetime_s: settings.max_lifetime.as_secs(),
+    }
 }
 
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
+    /// Numbers as JSON has them: `exp` may be fractional or beyond i64.
+    exp: f64,
+    iat: Option<f64>,
+}
+
+impl JwtCheck {
+    /// The token's claims, when its signature, times and lifetime hold.
+    fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        let decoded =
+            jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|_| ApiError::Unauthorized)?;
+        // `crit` lists extensions the recipient must understand; we
+        // understand none, so such a token must be refused (RFC 7515 §4.1.11).
+        if decoded.header.crit.is_some() {
+            return Err(ApiError::Unauthorized);
+        }
+        let claims = decoded.claims;
+        let from = claims.iat.unwrap_or_else(|| chrono::Utc::now().timestamp() as f64);
+        if claims.exp - from > self.max_lifetime_s as f64 {
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(claims)
+    }
 }
 
 fn auth(req: &HttpRequest) -> Option<&Auth> {
@@ -132,19 +166,17 @@ impl FromRequest for Player {
 
 fn check_player(req: &HttpRequest) -> Result<Player, ApiError> {
     let Some(auth) = auth(req) else { return Ok(Player) };
-    let Some((key, validation)) = &auth.jwt else { return Ok(Player) };
-    let beacon = beacon_token(req);
-    let token = bearer(req).or(beacon.as_deref()).ok_or(ApiError::Unauthorized)?;
-    if auth.is_admin(token) {
+    let Some(jwt) = &auth.jwt else { return Ok(Player) };
+    let header = bearer(req);
+    // The admin token only ever travels in the header: a query string ends
+    // up in proxy logs and browser history, where a JWT's short life limits
+    // the harm and the admin token's does not.
+    if header.is_some_and(|token| auth.is_admin(token)) {
         return Ok(Player);
     }
-    let decoded = jsonwebtoken::decode::<Claims>(token, key, validation).map_err(|_| ApiError::Unauthorized)?;
-    // `crit` lists extensions the recipient must understand; we understand
-    // none, so such a token must be refused (RFC 7515 §4.1.11).
-    if decoded.header.crit.is_some() {
-        return Err(ApiError::Unauthorized);
-    }
-    let sub = decoded.claims.sub;
+    let beacon = beacon_token(req);
+    let token = header.or(beacon.as_deref()).ok_or(ApiError::Unauthorized)?;
+    let sub = jwt.verify(token)?.sub;
     if req.match_info().get("user_id") == Some(sub.as_str()) { Ok(Player) } else { Err(ApiError::Forbidden) }
 }
 

@@ -1,9 +1,11 @@
 //! CORS, so a browser player on another origin can call the player routes
 //! (`STREAMLEASE_CORS_ORIGINS`). actix-cors answers preflights and adds the
 //! headers; `refusals_as_problems` turns its plain-text refusals into
-//! problem+json like every other error.
+//! problem+json like every other error. `admin_never_cross_origin` keeps
+//! browsers away from the admin routes and `/metrics` whatever the list says.
 
 use actix_cors::{Cors, CorsError};
+use actix_web::body::EitherBody;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
@@ -74,5 +76,70 @@ fn problem_for(refusal: &CorsError) -> ApiError {
             ApiError::CorsRefused("browsers may only send the Authorization and Content-Type headers".into())
         }
         other => ApiError::InvalidRequest(format!("bad CORS preflight: {other}")),
+    }
+}
+
+/// Admin routes and `/metrics` are for servers and scrapers. A request that
+/// carries `Origin` comes from a browser page, and a page must never revoke
+/// a user's leases, change a limit or read the metrics, even with CORS at
+/// `*`: it is refused (a preflight too) before anything runs, whether CORS
+/// is on or off.
+pub async fn admin_never_cross_origin(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let Some(_) = req.headers().get(header::ORIGIN) else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let method = match req.headers().get(header::ACCESS_CONTROL_REQUEST_METHOD) {
+        Some(asked) if req.method() == Method::OPTIONS => Method::from_bytes(asked.as_bytes()).ok(),
+        _ => Some(req.method().clone()),
+    };
+    if !method.is_some_and(|m| is_for_servers(&m, req.path())) {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let refusal = ApiError::CorsRefused("admin routes and /metrics do not answer browsers".into());
+    Ok(req.into_response(refusal.error_response()).map_into_right_body())
+}
+
+/// Revoke-all, setting or clearing a limit, and `/metrics`.
+fn is_for_servers(method: &Method, path: &str) -> bool {
+    if path == "/metrics" {
+        return true;
+    }
+    let mut parts = path.strip_prefix("/v1/users/").unwrap_or("").split('/');
+    let (user, what, rest) = (parts.next(), parts.next(), parts.next());
+    match (user, what, rest) {
+        (Some(user), Some("leases"), None) if !user.is_empty() => *method == Method::DELETE,
+        (Some(user), Some("limit"), None) if !user.is_empty() => *method == Method::PUT || *method == Method::DELETE,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_routes_for_servers_are_told_apart_from_the_player_routes() {
+        let lease = "/v1/users/alice/leases/3f1c0b4e-5a0f-4c52-9f7a-8d1b5c1e2a10";
+        for (method, path) in [
+            (Method::DELETE, "/v1/users/alice/leases"),
+            (Method::PUT, "/v1/users/alice/limit"),
+            (Method::DELETE, "/v1/users/alice/limit"),
+            (Method::GET, "/metrics"),
+        ] {
+            assert!(is_for_servers(&method, path), "{method} {path}");
+        }
+        for (method, path) in [
+            (Method::GET, "/v1/users/alice/leases"),
+            (Method::POST, "/v1/users/alice/leases"),
+            (Method::GET, "/v1/users/alice/limit"),
+            (Method::DELETE, lease),
+            (Method::POST, &format!("{lease}/heartbeat")),
+            (Method::DELETE, "/v1/users//leases"),
+        ] {
+            assert!(!is_for_servers(&method, path), "{method} {path}");
+        }
     }
 }

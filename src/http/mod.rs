@@ -3,10 +3,12 @@
 mod auth;
 mod body;
 pub mod cors;
+mod framing;
 mod health;
 mod leases;
 mod limits;
 mod observe;
+mod pacing;
 pub mod problem;
 pub mod server;
 pub mod views;

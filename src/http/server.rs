@@ -1,8 +1,9 @@
 //! The HTTP server: actix-web's app on actix-http's HTTP/1 service, built by
 //! hand rather than with `HttpServer` for one reason: each connection's
 //! socket is wrapped (`wire::ProblemIo`) so the parser's own error answers
-//! carry problem+json too. Connection limits and timeouts are the ones
-//! `HttpServer` would set.
+//! carry problem+json too (`wire::ProblemIo`), and is paced: one request at
+//! a time, each on time (`pacing::PacedIo`). Connection limits and timeouts
+//! are otherwise the ones `HttpServer` would set.
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
 use actix_web::rt::net::TcpStream;
 use actix_web::{App, Error};
 
+use super::pacing::{Pace, PacedIo};
 use super::wire::ProblemIo;
 use crate::config::HttpLimits;
 
@@ -49,6 +51,7 @@ where
     // In-flight connections learn of a shutdown, finish their request and
     // close instead of waiting for the next one.
     let shutdown = builder.graceful_shutdown_signal();
+    let pace = Pace { head: limits.request_timeout, idle: limits.keep_alive };
     builder
         .listen(name, listener, move || {
             let shutdown = shutdown.clone();
@@ -62,11 +65,11 @@ where
                     async move { shutdown.notified().await }
                 })
                 .finish(map_config(make_app(), |_| AppConfig::default()));
-            fn_service(|io: TcpStream| async move {
+            fn_service(move |io: TcpStream| async move {
                 // Every answer is small and awaited: Nagle would only delay it.
                 io.set_nodelay(true)?;
                 let peer = io.peer_addr().ok();
-                Ok::<_, std::io::Error>((ProblemIo::new(io), Protocol::Http1, peer))
+                Ok::<_, std::io::Error>((ProblemIo::new(PacedIo::new(io, pace)), Protocol::Http1, peer))
             })
             .map_err(|e| log::debug!("connection setup failed: {e}"))
             .and_then(http.map_err(|_| ()))

@@ -58,7 +58,7 @@ static PATTERNS: LazyLock<Vec<(Pattern, Vec<u8>)>> = LazyLock::new(|| {
             .into_bytes();
             let head = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n").into_bytes();
             let replacement = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\n",
+                "HTTP/1.1 {status}\r\ncontent-type: application/problem+json\r\ncache-control: no-store\r\ncontent-length: {}\r\n",
                 body.len()
             )
             .into_bytes();

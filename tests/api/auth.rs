@@ -4,7 +4,7 @@
 use jsonwebtoken::{EncodingKey, Header, encode};
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{Value, json};
-use streamlease::config::{JwtSettings, Settings};
+use streamlease::config::{DEFAULT_JWT_MAX_LIFETIME, JwtSettings, Settings};
 
 use crate::helpers::*;
 use crate::on_both_stores;
@@ -22,8 +22,19 @@ fn signed(header: &Header, claims: Value, secret: &str) -> String {
     encode(header, &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
 }
 
-fn secure(s: &mut Settings) {
-    s.jwt = Some(JwtSettings { secret: SECRET.into(), audience: None, issuer: None });
+/// A JWT for `sub`, valid for an hour, signed with the secret `secure` sets.
+pub fn token_for(sub: &str) -> String {
+    token(sub, 3600, SECRET)
+}
+
+/// Player routes need a JWT, admin routes the admin token.
+pub fn secure(s: &mut Settings) {
+    s.jwt = Some(JwtSettings {
+        secret: SECRET.into(),
+        audience: None,
+        issuer: None,
+        max_lifetime: DEFAULT_JWT_MAX_LIFETIME,
+    });
     s.admin_token = Some(ADMIN.into());
 }
 
@@ -168,6 +179,7 @@ async fn a_configured_audience_and_issuer_must_match(backend: Backend) {
             secret: SECRET.into(),
             audience: Some("streamlease".into()),
             issuer: Some("https://id.example".into()),
+            max_lifetime: DEFAULT_JWT_MAX_LIFETIME,
         });
     })
     .await;
@@ -193,3 +205,43 @@ on_both_stores!(
     admin_routes_refuse_player_tokens_and_the_admin_token_opens_all,
     the_beacon_release_takes_the_token_in_its_query,
 );
+
+#[tokio::test]
+async fn the_admin_token_is_never_taken_from_a_query_string() {
+    let app = secured_app(Backend::Embedded).await;
+    let lease = acquire_as(&app, "alice", &token("alice", 60, SECRET)).await;
+    let beacon = app.url(&format!("/v1/users/alice/leases/{lease}/release?access_token={ADMIN}"));
+    let response = app.client.post(beacon).body("bye").send().await.unwrap();
+    problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let list = app.client.get(app.url("/v1/users/alice/leases")).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(list.json::<Value>().await.unwrap()["active"], 1, "the lease was released");
+}
+
+#[tokio::test]
+async fn tokens_living_longer_than_the_maximum_lifetime_are_refused() {
+    let app = spawn_app_with(Backend::Embedded, |s| {
+        secure(s);
+        if let Some(jwt) = &mut s.jwt {
+            jwt.max_lifetime = std::time::Duration::from_secs(3600);
+        }
+    })
+    .await;
+    let now = chrono::Utc::now().timestamp();
+    let bearer = |claims: Value| format!("Bearer {}", signed(&Header::default(), claims, SECRET));
+    for claims in [
+        json!({"sub": "alice", "exp": u64::MAX}),
+        json!({"sub": "alice", "exp": now + 3700}),
+        json!({"sub": "alice", "exp": now + 60, "iat": now - 3600}),
+        json!({"sub": "alice", "exp": now + 60, "iat": "yesterday"}),
+    ] {
+        let answer = app.client.get(app.url("/v1/users/alice/leases")).header("authorization", bearer(claims.clone()));
+        problem(answer.send().await.unwrap(), StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    for claims in [
+        json!({"sub": "alice", "exp": now + 3500}),
+        json!({"sub": "alice", "exp": now + 60, "iat": now - 3000}),
+        json!({"sub": "alice", "exp": now + 3600, "iat": now}),
+    ] {
+        assert_eq!(list_status(&app, &bearer(claims.clone())).await, StatusCode::OK, "{claims}");
+    }
+}

@@ -17,6 +17,9 @@ fn a_bad_setting_stops_startup_with_one_line_naming_the_variable_and_exit_code_2
         ("STREAMLEASE_ON_LIMIT", "kick"),
         ("REDIS_URL", "http://example"),
         ("STREAMLEASE_BIND", "nowhere"),
+        // Any web page could then act for any user.
+        ("STREAMLEASE_CORS_ORIGINS", "*"),
+        ("STREAMLEASE_JWT_MAX_LIFETIME_S", "forever"),
     ] {
         let out = service().env(var, value).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{var}={value}");

@@ -151,8 +151,50 @@ async fn without_cors_origins_no_cors_header_is_sent_and_options_is_not_a_route(
 
 #[tokio::test]
 async fn any_origin_is_echoed_when_the_list_is_a_star() {
-    let app = spawn_app_with(Backend::Embedded, |s| s.cors_origins = Some(CorsOrigins::Any)).await;
+    let app = spawn_app_with(Backend::Embedded, |s| {
+        crate::auth::secure(s);
+        s.cors_origins = Some(CorsOrigins::Any);
+    })
+    .await;
     let answer = preflight(&app, OTHER_ORIGIN, "POST", "/v1/users/alice/leases").await;
     assert_eq!(answer.status(), StatusCode::OK);
     assert_eq!(header(answer.headers(), "access-control-allow-origin"), OTHER_ORIGIN);
+}
+
+#[tokio::test]
+async fn admin_routes_and_metrics_never_answer_another_origin_even_with_a_star() {
+    let app = spawn_app_with(Backend::Embedded, |s| {
+        crate::auth::secure(s);
+        s.admin_token = None;
+        s.admin_open = true;
+        s.cors_origins = Some(CorsOrigins::Any);
+    })
+    .await;
+    let alice = crate::auth::token_for("alice");
+    let created = app.client.post(app.url("/v1/users/alice/leases")).bearer_auth(&alice);
+    assert_eq!(created.json(&json!({"stream_id": "s"})).send().await.unwrap().status(), StatusCode::CREATED);
+    for (method, path) in
+        [("DELETE", "/v1/users/alice/leases"), ("PUT", "/v1/users/alice/limit"), ("DELETE", "/v1/users/alice/limit")]
+    {
+        let refused = preflight(&app, OTHER_ORIGIN, method, path).await;
+        assert!(refused.headers().get("access-control-allow-origin").is_none(), "{method} {path}");
+        problem(refused, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    let calls = [
+        app.client.delete(app.url("/v1/users/alice/leases")),
+        app.client.delete(app.url("/v1/users/alice/limit")),
+        app.client.put(app.url("/v1/users/alice/limit")).json(&json!({"limit": 9})),
+        app.client.get(app.url("/metrics")),
+    ];
+    for call in calls {
+        let answer = call.header("origin", OTHER_ORIGIN).send().await.unwrap();
+        assert!(answer.headers().get("access-control-allow-origin").is_none());
+        problem(answer, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    let list = app.client.get(app.url("/v1/users/alice/leases")).bearer_auth(&alice).send().await.unwrap();
+    assert_eq!(list.json::<Value>().await.unwrap()["active"], 1, "revoke-all ran");
+    let limit = app.client.get(app.url("/v1/users/alice/limit")).bearer_auth(&alice).send().await.unwrap();
+    assert_eq!(limit.json::<Value>().await.unwrap()["limit"], 3, "the limit changed");
+    // Servers (no Origin) still administer.
+    assert_eq!(app.client.delete(app.url("/v1/users/alice/leases")).send().await.unwrap().status(), StatusCode::OK);
 }
