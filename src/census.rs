@@ -47,6 +47,7 @@ impl CensusTaker {
             let unready = matches!(
                 latest,
                 Err(StoreError::Timeout(_)
+                    | StoreError::TooLate(_)
                     | StoreError::Unavailable(_)
                     | StoreError::OutOfMemory(_)
                     | StoreError::ReadOnly(_))

@@ -109,7 +109,7 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Timeout(_) | StoreError::Unavailable(_) => ApiError::StoreUnavailable,
+            StoreError::Timeout(_) | StoreError::TooLate(_) | StoreError::Unavailable(_) => ApiError::StoreUnavailable,
             StoreError::OutOfMemory(_) => ApiError::StoreOutOfMemory,
             StoreError::ReadOnly(_) => ApiError::StoreReadOnly,
             StoreError::Failed(_) | StoreError::Corrupt(_) => ApiError::StoreError,

@@ -20,6 +20,10 @@ pub enum StoreError {
     /// No answer within the call's deadline.
     #[error("no answer from the store within {0:?}")]
     Timeout(std::time::Duration),
+    /// The store answered that the call reached it after its deadline and
+    /// did nothing (an acquire, see `acquire.lua`).
+    #[error("the store ran the call later than {0:?} after it was sent, and did nothing")]
+    TooLate(std::time::Duration),
     /// The store could not be reached, or said it cannot serve right now
     /// (loading, failing over, busy).
     #[error("the store is unavailable")]
@@ -47,7 +51,7 @@ impl StoreError {
     /// Could not reach the store in time: the one failure that may be brief
     /// and that fail-open mode answers for.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Timeout(_) | StoreError::Unavailable(_))
+        matches!(self, StoreError::Timeout(_) | StoreError::TooLate(_) | StoreError::Unavailable(_))
     }
 
     /// A call that failed this way may still have run in Redis (it timed
@@ -66,7 +70,7 @@ impl StoreError {
     /// One of `STORE_ERROR_KINDS`.
     pub fn kind(&self) -> &'static str {
         match self {
-            StoreError::Timeout(_) | StoreError::Unavailable(_) => "unavailable",
+            StoreError::Timeout(_) | StoreError::TooLate(_) | StoreError::Unavailable(_) => "unavailable",
             StoreError::OutOfMemory(_) => "out_of_memory",
             StoreError::ReadOnly(_) => "read_only",
             StoreError::Failed(_) => "failed",

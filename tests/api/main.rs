@@ -12,6 +12,7 @@ mod auth;
 mod browser;
 mod caching;
 mod cli;
+mod clock_steps;
 mod cluster;
 mod connections;
 mod cors;

@@ -13,6 +13,8 @@ pub struct RedisServer {
     tls: Option<Tls>,
     /// More `redis-server` arguments (a cluster node's, say).
     extra: Vec<String>,
+    /// More environment for the process (a preloaded clock shim, say).
+    env: Vec<(String, String)>,
     child: std::sync::Mutex<Child>,
     dir: tempfile::TempDir,
 }
@@ -34,21 +36,26 @@ const INSTALL_HINT: &str = "redis-server is not installed, and these tests need 
 impl RedisServer {
     /// Starts a server and waits (with a deadline) until it answers PING.
     pub fn start() -> Self {
-        Self::start_with(None, Vec::new())
+        Self::start_with(None, Vec::new(), Vec::new())
+    }
+
+    /// A server started with this environment added.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Self {
+        Self::start_with(None, Vec::new(), env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 
     /// A server started with these `redis-server` arguments added.
     pub fn start_with_args(extra: &[&str]) -> Self {
-        Self::start_with(None, extra.iter().map(|a| a.to_string()).collect())
+        Self::start_with(None, extra.iter().map(|a| a.to_string()).collect(), Vec::new())
     }
 
     /// A server that also serves TLS, with `tls`'s files (its port is
     /// picked here).
     pub fn start_tls(tls: Tls) -> Self {
-        Self::start_with(Some(tls), Vec::new())
+        Self::start_with(Some(tls), Vec::new(), Vec::new())
     }
 
-    fn start_with(tls: Option<Tls>, extra: Vec<String>) -> Self {
+    fn start_with(tls: Option<Tls>, extra: Vec<String>, env: Vec<(String, String)>) -> Self {
         if Command::new("redis-server").arg("--version").output().is_err() {
             panic!("{INSTALL_HINT}");
         }
@@ -58,8 +65,9 @@ impl RedisServer {
             let port = free_port();
             let tls = tls.clone().map(|tls| Tls { port: free_port(), ..tls });
             let dir = tempfile::tempdir().expect("temp dir");
-            let child = spawn_redis(port, tls.as_ref(), &extra, dir.path());
-            let server = RedisServer { port, tls, extra: extra.clone(), child: std::sync::Mutex::new(child), dir };
+            let child = spawn_redis(port, tls.as_ref(), &extra, &env, dir.path());
+            let (extra, env) = (extra.clone(), env.clone());
+            let server = RedisServer { port, tls, extra, env, child: std::sync::Mutex::new(child), dir };
             if server.wait_ready(Duration::from_secs(10)) {
                 return server;
             }
@@ -93,7 +101,8 @@ impl RedisServer {
 
     /// Starts it again on the same port, empty (no persistence).
     pub fn restart(&self) {
-        *self.child.lock().unwrap() = spawn_redis(self.port, self.tls.as_ref(), &self.extra, self.dir.path());
+        *self.child.lock().unwrap() =
+            spawn_redis(self.port, self.tls.as_ref(), &self.extra, &self.env, self.dir.path());
         assert!(self.wait_ready(Duration::from_secs(10)), "redis-server did not come back");
     }
 
@@ -160,7 +169,13 @@ impl Drop for RedisServer {
     }
 }
 
-fn spawn_redis(port: u16, tls: Option<&Tls>, extra: &[String], dir: &std::path::Path) -> Child {
+fn spawn_redis(
+    port: u16,
+    tls: Option<&Tls>,
+    extra: &[String],
+    env: &[(String, String)],
+    dir: &std::path::Path,
+) -> Child {
     let mut command = Command::new("redis-server");
     command.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
     if let Some(tls) = tls {
@@ -171,6 +186,7 @@ fn spawn_redis(port: u16, tls: Option<&Tls>, extra: &[String], dir: &std::path::
     }
     command
         .args(extra)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .arg("--dir")
         .arg(dir)
         .stdout(Stdio::null())

@@ -2,19 +2,29 @@
 //! `TIME` themselves (one clock decides); this side only estimates Redis'
 //! clock to give an acquire a deadline in it. Tests may instead fix the
 //! time the scripts see.
+//!
+//! The estimate is Redis' time at a reading plus how much time has passed
+//! since, by this process' monotonic clock. It never reads this host's
+//! wall clock, so stepping that clock (NTP, an operator) changes nothing;
+//! Redis' own clock jumping (a failover to a host whose clock differs) is
+//! caught by the next reading, taken every census period on every instance
+//! and at once after an acquire that arrived "too late".
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::domain::Millis;
 
 /// No estimate yet (Redis has not answered since startup).
 const UNKNOWN: i64 = i64::MIN;
 
 pub struct RedisClock {
-    /// Redis' clock minus ours, in ms, from the last `TIME` we read.
+    /// What our monotonic clock counts from.
+    origin: Instant,
+    /// Redis' time minus the ms elapsed since `origin`, from the last `TIME`
+    /// we read.
     offset_ms: AtomicI64,
     /// Set only in tests: the scripts run on this clock instead of `TIME`.
     fixed: Option<Arc<dyn Clock>>,
@@ -22,19 +32,20 @@ pub struct RedisClock {
 
 impl RedisClock {
     pub fn new() -> Self {
-        Self { offset_ms: AtomicI64::new(UNKNOWN), fixed: None }
+        Self { origin: Instant::now(), offset_ms: AtomicI64::new(UNKNOWN), fixed: None }
     }
 
     pub fn fixed_by(clock: Arc<dyn Clock>) -> Self {
-        Self { offset_ms: AtomicI64::new(UNKNOWN), fixed: Some(clock) }
+        Self { fixed: Some(clock), ..Self::new() }
     }
 
-    pub fn local_now_ms() -> Millis {
-        SystemClock.now_ms()
+    /// Our monotonic time, in ms since `origin`: what readings are timed by.
+    pub fn local_now_ms(&self) -> Millis {
+        self.origin.elapsed().as_millis() as Millis
     }
 
     /// Learns the offset from a `TIME` reading taken between `sent` and
-    /// `received` (our clock): its error is at most half the round trip.
+    /// `received` (`local_now_ms`): its error is at most half the round trip.
     pub fn learn(&self, redis_now: Millis, sent: Millis, received: Millis) {
         self.offset_ms.store(redis_now - (sent + received) / 2, Ordering::Relaxed);
     }
@@ -57,7 +68,7 @@ impl RedisClock {
         if self.fixed.is_some() || offset == UNKNOWN {
             return String::new();
         }
-        (Self::local_now_ms() + offset + within.as_millis() as i64).to_string()
+        (self.local_now_ms() + offset + within.as_millis() as i64).to_string()
     }
 }
 
@@ -69,11 +80,10 @@ mod tests {
     fn the_deadline_is_in_redis_time_once_an_offset_is_known() {
         let clock = RedisClock::new();
         assert_eq!(clock.deadline_arg(Duration::from_millis(750)), "");
-        // Redis runs 10 s ahead of us.
-        let now = RedisClock::local_now_ms();
-        clock.learn(now + 10_000, now - 1, now + 1);
+        // Redis says it is 10 s past the epoch when we are 5 ms into ours.
+        clock.learn(10_000, 4, 6);
         let deadline: i64 = clock.deadline_arg(Duration::from_millis(750)).parse().unwrap();
-        let expected = RedisClock::local_now_ms() + 10_750;
+        let expected = 10_000 - 5 + clock.local_now_ms() + 750;
         assert!((deadline - expected).abs() <= 5, "{deadline} vs {expected}");
         assert_eq!(clock.now_arg(), "");
     }

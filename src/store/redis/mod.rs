@@ -147,7 +147,13 @@ impl RedisStore {
         // own lease id and answers a repeat without taking a second slot.
         let value = self.run(&call).await?;
         if reply::is_too_late(&value) {
-            return Err(StoreError::Timeout(ACQUIRE_DEADLINE));
+            // Redis took nothing. Either it was slow, or our estimate of its
+            // clock is off (it failed over to a host whose clock differs):
+            // read it again, so the next acquire has a true deadline.
+            if let Err(e) = self.calibrate_clock().await {
+                log::debug!("reading Redis' clock after a late acquire failed: {}", e.with_causes());
+            }
+            return Err(StoreError::TooLate(ACQUIRE_DEADLINE));
         }
         reply::acquire(value).map(|r| self.tally(r))
     }
@@ -263,9 +269,15 @@ impl RedisStore {
     }
 
     /// The last census summary any instance stored, if it has not expired.
+    /// The same round trip reads Redis' clock: every instance does this or
+    /// a census each period, so each keeps its acquire deadlines true.
     pub async fn load_census_summary(&self) -> StoreResult<Option<String>> {
-        let value = self.query(redis::cmd("GET").arg(self.keys.census_summary_key())).await?;
-        redis::from_redis_value(value).map_err(|e| StoreError::Corrupt(format!("census summary: {e}")))
+        let mut pipe = redis::pipe();
+        pipe.cmd("GET").arg(self.keys.census_summary_key());
+        pipe.cmd("TIME");
+        let replies = self.timed_clock_read(&pipe).await?;
+        let summary = replies.into_iter().next().unwrap_or(Value::Nil);
+        redis::from_redis_value(summary).map_err(|e| StoreError::Corrupt(format!("census summary: {e}")))
     }
 
     /// Ready means able to write: a tiny key with a TTL, so an instance on a
@@ -275,28 +287,28 @@ impl RedisStore {
         let mut pipe = redis::pipe();
         pipe.cmd("SET").arg(self.keys.ready_key()).arg(1).arg("PX").arg(READY_KEY_TTL_MS).ignore();
         pipe.cmd("TIME");
-        self.timed_clock_read(&pipe).await
+        self.timed_clock_read(&pipe).await.map(drop)
     }
 
     async fn calibrate_clock(&self) -> StoreResult<()> {
         let mut pipe = redis::pipe();
         pipe.cmd("TIME");
-        self.timed_clock_read(&pipe).await
+        self.timed_clock_read(&pipe).await.map(drop)
     }
 
-    /// Runs `pipe`, whose last reply is Redis `TIME`, and learns the offset
-    /// between Redis' clock and ours from it.
-    async fn timed_clock_read(&self, pipe: &redis::Pipeline) -> StoreResult<()> {
-        let sent = RedisClock::local_now_ms();
+    /// Runs `pipe`, whose last reply is Redis `TIME`, learns the offset
+    /// between Redis' clock and ours from it, and returns every reply.
+    async fn timed_clock_read(&self, pipe: &redis::Pipeline) -> StoreResult<Vec<Value>> {
+        let sent = self.clock.local_now_ms();
         let replies = self.pipeline(pipe).await?;
-        let received = RedisClock::local_now_ms();
+        let received = self.clock.local_now_ms();
         let time: (i64, i64) = replies
             .last()
             .cloned()
             .ok_or_else(|| StoreError::Corrupt("TIME: no reply".into()))
             .and_then(|v| redis::from_redis_value(v).map_err(|e| StoreError::Corrupt(format!("TIME: {e}"))))?;
         self.clock.learn(time.0 * 1000 + time.1 / 1000, sent, received);
-        Ok(())
+        Ok(replies)
     }
 
     /// One script call, bounded by `CALL_TIMEOUT` in total: the connection's
