@@ -8,19 +8,35 @@
 //! holder takes the census and stores a summary (totals and the users with
 //! most leases) with an expiry; every other instance reads that summary.
 //! All of them publish the same numbers. Should the holder die, its lease
-//! runs out within three refresh periods and another instance takes over.
+//! runs out within three refresh periods and another instance takes over;
+//! the holder renews it every period while a census runs, so a census
+//! longer than that (a huge keyspace) never has a second one beside it.
 //! The embedded store serves one instance, which always takes its own.
+//!
+//! The gauges must keep following the store, above all while it is in
+//! trouble: out of memory, the lease and the summary are still written
+//! (scripts allowed to); on a read-only replica, where nobody can hold the
+//! lease or share a summary, every instance takes a census of its own
+//! (a census only reads).
+//!
+//! A shared summary is read with bounds (its size, then this instance's own
+//! cap on per-user series), as anything that can write to Redis can write
+//! it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::{CensusSummary, Millis};
+use crate::domain::{Census, CensusSummary, Millis};
 use crate::metrics::{Metrics, publish_census};
 use crate::service::Leases;
 use crate::store::{StoreError, StoreResult};
 
 /// How many refresh periods a lease or a summary outlives its last renewal.
 const PERIODS_TO_LIVE: u32 = 3;
+/// Bytes a shared summary may take per per-user series (a 128-byte id, its
+/// counts and JSON's punctuation fit), and for its totals.
+const SUMMARY_BYTES_PER_USER: usize = 256;
+const SUMMARY_BYTES_FIXED: usize = 4096;
 
 pub struct CensusTaker {
     pub leases: Leases,
@@ -41,19 +57,12 @@ impl CensusTaker {
         let mut last_published: Option<Millis> = None;
         loop {
             ticks.tick().await;
-            let latest = self.latest(&me).await;
-            // Every instance calls the store here each refresh, traffic or
-            // not, so this is a readiness probe alerts can watch.
-            let unready = matches!(
-                latest,
-                Err(StoreError::Timeout(_)
-                    | StoreError::TooLate(_)
-                    | StoreError::Unavailable(_)
-                    | StoreError::OutOfMemory(_)
-                    | StoreError::ReadOnly(_))
-            );
-            self.metrics.store_ready.set(i64::from(!unready));
-            match latest {
+            // What `/readyz` would answer, each refresh, traffic or not, so
+            // alerts see an idle fleet's outage. (The same call re-reads
+            // Redis' clock on every instance.)
+            let ready = self.leases.ping().await.is_ok();
+            self.metrics.store_ready.set(i64::from(ready));
+            match self.latest(&me).await {
                 Ok(Some(summary)) if last_published != Some(summary.taken_at_ms) => {
                     publish_census(&self.metrics, &summary, self.per_user);
                     last_published = Some(summary.taken_at_ms);
@@ -65,21 +74,45 @@ impl CensusTaker {
     }
 
     /// The newest summary: this instance's own census when it holds the
-    /// lease, else what the holder stored (none before its first census).
+    /// lease (or nobody can), else what the holder stored (none before its
+    /// first census).
     async fn latest(&self, me: &str) -> StoreResult<Option<CensusSummary>> {
         let lifetime = self.refresh * PERIODS_TO_LIVE;
-        if self.leases.hold_census_lease(me, lifetime).await? {
-            let census = self.leases.census().await?;
+        let (take, share) = match self.leases.hold_census_lease(me, lifetime).await {
+            Ok(held) => (held, true),
+            Err(e) if e.refuses_writes() => (true, false),
+            Err(e) => return Err(e),
+        };
+        if take {
+            let census = self.census_holding(me, lifetime).await?;
             let summary = CensusSummary::of(census, self.max_users, chrono::Utc::now().timestamp_millis());
-            let shared = serde_json::to_string(&summary).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            self.leases.save_census_summary(&shared, lifetime).await?;
+            if share {
+                let shared = serde_json::to_string(&summary).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                // Not shared (counted and logged as a store error): still
+                // this instance's truth to publish.
+                let _ = self.leases.save_census_summary(&shared, lifetime).await;
+            }
             return Ok(Some(summary));
         }
-        match self.leases.load_census_summary().await? {
-            Some(shared) => {
-                serde_json::from_str(&shared).map(Some).map_err(|e| StoreError::Corrupt(format!("census summary: {e}")))
+        let max_bytes = SUMMARY_BYTES_FIXED + SUMMARY_BYTES_PER_USER * self.max_users;
+        Ok(self.leases.load_census_summary(max_bytes).await?.map(|summary| summary.capped(self.max_users)))
+    }
+
+    /// Takes the census, renewing the lease every refresh period meanwhile.
+    async fn census_holding(&self, me: &str, lifetime: Duration) -> StoreResult<Census> {
+        let census = self.leases.census();
+        tokio::pin!(census);
+        let mut renewals = tokio::time::interval_at(tokio::time::Instant::now() + self.refresh, self.refresh);
+        loop {
+            tokio::select! {
+                taken = &mut census => return taken,
+                _ = renewals.tick() => {
+                    // A failure is counted and logged; the census goes on.
+                    if let Ok(false) = self.leases.hold_census_lease(me, lifetime).await {
+                        log::warn!("the census lease went to another instance while this one counted");
+                    }
+                }
             }
-            None => Ok(None),
         }
     }
 }

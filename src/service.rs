@@ -159,8 +159,18 @@ impl Leases {
         self.timed("census_summary", self.store.save_census_summary(summary, ttl)).await
     }
 
-    pub async fn load_census_summary(&self) -> StoreResult<Option<String>> {
-        self.timed("census_summary", self.store.load_census_summary()).await
+    /// The summary the census holder shared, read and decoded within
+    /// `max_bytes`; one that cannot be used is counted as a store error.
+    pub async fn load_census_summary(&self, max_bytes: usize) -> StoreResult<Option<CensusSummary>> {
+        let load = async {
+            match self.store.load_census_summary(max_bytes).await? {
+                Some(shared) => serde_json::from_str(&shared)
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt(format!("census summary: {e}"))),
+                None => Ok(None),
+            }
+        };
+        self.timed("census_summary", load).await
     }
 
     /// Retries until the withdraw lands or the lease would have expired on

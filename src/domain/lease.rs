@@ -192,7 +192,6 @@ impl CensusSummary {
     pub fn of(mut census: Census, max_users: usize, taken_at_ms: Millis) -> Self {
         let users = &mut census.users;
         users.retain(|u| u.active > 0);
-        let most_first = |a: &UserCount, b: &UserCount| b.active.cmp(&a.active).then_with(|| a.user_id.cmp(&b.user_id));
         let summary = CensusSummary {
             taken_at_ms,
             active_leases: users.iter().map(|u| u64::from(u.active)).sum(),
@@ -208,6 +207,22 @@ impl CensusSummary {
         users.sort_by(most_first);
         CensusSummary { top: census.users, ..summary }
     }
+
+    /// This summary with at most `max_users` per-user entries: each reader
+    /// applies its own cap, whatever cap (or writer) made the summary.
+    pub fn capped(mut self, max_users: usize) -> Self {
+        if self.top.len() > max_users {
+            self.top.sort_by(most_first);
+            self.top.truncate(max_users);
+            self.truncated = true;
+        }
+        self
+    }
+}
+
+/// The order of `CensusSummary::top`: most leases first, ties by id.
+fn most_first(a: &UserCount, b: &UserCount) -> std::cmp::Ordering {
+    b.active.cmp(&a.active).then_with(|| a.user_id.cmp(&b.user_id))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -141,8 +141,8 @@ impl Metrics {
             ),
             store_ready: gauge(
                 "streamlease_store_ready",
-                "1 when the store took this instance's last census-loop call (every refresh), 0 when it was \
-                 unavailable, out of memory or read-only: what /readyz would answer.",
+                "1 when the store took this instance's readiness write of the last refresh period, 0 when it \
+                 was unavailable, out of memory or read-only: what /readyz would answer.",
             ),
             http_request_duration: histogram(
                 "streamlease_http_request_duration_seconds",

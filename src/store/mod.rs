@@ -67,6 +67,12 @@ impl StoreError {
         }
     }
 
+    /// The store refuses writes (full, or a read-only replica) but may
+    /// still answer reads.
+    pub fn refuses_writes(&self) -> bool {
+        matches!(self, StoreError::OutOfMemory(_) | StoreError::ReadOnly(_))
+    }
+
     /// One of `STORE_ERROR_KINDS`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -202,10 +208,11 @@ impl Store {
         }
     }
 
-    /// The summary the census lease holder shared last, if any.
-    pub async fn load_census_summary(&self) -> StoreResult<Option<String>> {
+    /// The summary the census lease holder shared last, if any and if at
+    /// most `max_bytes` long.
+    pub async fn load_census_summary(&self, max_bytes: usize) -> StoreResult<Option<String>> {
         match self {
-            Store::Redis(s) => s.load_census_summary().await,
+            Store::Redis(s) => s.load_census_summary(max_bytes).await,
             Store::Embedded(_) => Ok(None),
         }
     }

@@ -11,6 +11,7 @@ mod acquire;
 mod auth;
 mod browser;
 mod caching;
+mod census;
 mod cli;
 mod clock_steps;
 mod cluster;

@@ -66,8 +66,9 @@ async fn every_key_of_a_user_shares_one_hash_tag() {
     app.release("user:42@example", &lease).await;
     app.acquire_ok("user:42@example", "b").await;
     app.put_limit("user:42@example", json!(5)).await;
-    // Besides the fleet's own census keys, only the user's.
-    let keys: Vec<String> = app.redis().keys("*").into_iter().filter(|k| !k.starts_with("sl:census:")).collect();
+    // Besides the fleet's own census and readiness keys, only the user's.
+    let fleet = |k: &String| k.starts_with("sl:census:") || k == "sl:readyz";
+    let keys: Vec<String> = app.redis().keys("*").into_iter().filter(|k| !fleet(k)).collect();
     assert_eq!(keys.len(), 3, "{keys:?}");
     assert!(keys.iter().all(|k| k.starts_with("sl:{user:42@example}:")), "{keys:?}");
 }

@@ -185,7 +185,7 @@ impl RedisStore {
             match self.found(pair, now) {
                 // The key expired between SCAN and MGET: nobody to count.
                 Ok(None) => {}
-                Ok(Some(found)) if found.expired > 0 => expiring.push(user_id),
+                Ok(Some(found)) if found.expired > 0 => expiring.push((user_id, found)),
                 Ok(Some(found)) if found.live > 0 => {
                     counted.push(UserCount { user_id, active: found.live, limit: found.limit })
                 }
@@ -229,10 +229,11 @@ impl RedisStore {
     /// Runs the census script for users with expired records: it drops them
     /// and counts them, atomically and on Redis' clock, and its count of
     /// live leases is the one kept. A user whose data turns out unreadable
-    /// is handed back with its error.
+    /// is handed back with its error. While Redis refuses writes, the
+    /// records stay and the page's own reading counts the user.
     async fn drop_expired(
         &self,
-        users: Vec<UserId>,
+        users: Vec<(UserId, Found)>,
     ) -> StoreResult<Vec<Result<Option<UserCount>, (UserId, StoreError)>>> {
         if users.is_empty() {
             return Ok(Vec::new());
@@ -240,7 +241,7 @@ impl RedisStore {
         let mut pipe = redis::pipe();
         // Per-command errors come back as values, so NOSCRIPT can be seen.
         pipe.ignore_errors();
-        for user in &users {
+        for (user, _) in &users {
             let keys = self.keys.user(user);
             pipe.cmd("EVALSHA")
                 .arg(scripts::CENSUS.get_hash())
@@ -259,7 +260,7 @@ impl RedisStore {
             replies = self.pipeline(&pipe).await?;
         }
         let mut out = Vec::with_capacity(users.len());
-        for (user_id, value) in users.into_iter().zip(replies) {
+        for ((user_id, found), value) in users.into_iter().zip(replies) {
             // A refused call is judged like any Redis error (read-only,
             // busy...): only unreadable data is this user's own problem.
             let decoded = match value {
@@ -273,6 +274,10 @@ impl RedisStore {
                     out.push(Ok((active > 0).then_some(UserCount { user_id, active, limit })));
                 }
                 Err(e @ StoreError::Corrupt(_)) => out.push(Err((user_id, e))),
+                Err(e) if e.refuses_writes() => {
+                    let (active, limit) = (found.live, found.limit);
+                    out.push(Ok((active > 0).then_some(UserCount { user_id, active, limit })))
+                }
                 Err(e) => return Err(e),
             }
         }

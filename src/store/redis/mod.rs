@@ -35,6 +35,17 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(1);
 /// answered 503. Shorter than `CALL_TIMEOUT`, leaving room for the reply's
 /// way back and for the error in our estimate of Redis' clock.
 const ACQUIRE_DEADLINE: Duration = Duration::from_millis(750);
+// The census summary's two scripts, sent as EVAL: once a census period is
+// too rare to be worth loading them.
+/// SET with PX, even while Redis is out of memory.
+const SHARE_SUMMARY: &str = "#!lua flags=allow-oom
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1";
+/// GET, unless the value is longer than ARGV[1] bytes: then its length.
+const BOUNDED_GET: &str = "#!lua flags=no-writes
+local n = redis.call('STRLEN', KEYS[1])
+if n > tonumber(ARGV[1]) then return n end
+return redis.call('GET', KEYS[1])";
 /// How long a readiness probe's key lives.
 const READY_KEY_TTL_MS: u64 = 10_000;
 
@@ -262,27 +273,35 @@ impl RedisStore {
     }
 
     /// Stores the census summary (JSON) for the other instances, for `ttl`.
+    /// Allowed when Redis is out of memory, as the census itself is: the
+    /// gauges must go on following the store, above all then, and the
+    /// summary replaces one of the same bounded size.
     pub async fn save_census_summary(&self, summary: &str, ttl: Duration) -> StoreResult<()> {
-        let mut set = redis::cmd("SET");
-        set.arg(self.keys.census_summary_key()).arg(summary).arg("PX").arg(ttl.as_millis() as u64);
-        self.query(&set).await.map(drop)
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(SHARE_SUMMARY).arg(1).arg(self.keys.census_summary_key()).arg(summary).arg(ttl.as_millis() as u64);
+        self.query(&eval).await.map(drop)
     }
 
-    /// The last census summary any instance stored, if it has not expired.
-    /// The same round trip reads Redis' clock: every instance does this or
-    /// a census each period, so each keeps its acquire deadlines true.
-    pub async fn load_census_summary(&self) -> StoreResult<Option<String>> {
-        let mut pipe = redis::pipe();
-        pipe.cmd("GET").arg(self.keys.census_summary_key());
-        pipe.cmd("TIME");
-        let replies = self.timed_clock_read(&pipe).await?;
-        let summary = replies.into_iter().next().unwrap_or(Value::Nil);
-        redis::from_redis_value(summary).map_err(|e| StoreError::Corrupt(format!("census summary: {e}")))
+    /// The last census summary any instance stored, if it has not expired
+    /// and is at most `max_bytes` long (Redis checks the length first, so
+    /// an oversized value never crosses the wire).
+    pub async fn load_census_summary(&self, max_bytes: usize) -> StoreResult<Option<String>> {
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(BOUNDED_GET).arg(1).arg(self.keys.census_summary_key()).arg(max_bytes);
+        match self.query(&eval).await? {
+            Value::Int(length) => {
+                Err(StoreError::Corrupt(format!("census summary of {length} bytes, over the {max_bytes} read here")))
+            }
+            summary => {
+                redis::from_redis_value(summary).map_err(|e| StoreError::Corrupt(format!("census summary: {e}")))
+            }
+        }
     }
 
     /// Ready means able to write: a tiny key with a TTL, so an instance on a
     /// Redis that is out of memory or read-only is taken out of rotation.
-    /// The same round trip reads Redis' clock.
+    /// The same round trip reads Redis' clock; every instance pings each
+    /// census period, so each keeps its acquire deadlines true.
     pub async fn ping(&self) -> StoreResult<()> {
         let mut pipe = redis::pipe();
         pipe.cmd("SET").arg(self.keys.ready_key()).arg(1).arg("PX").arg(READY_KEY_TTL_MS).ignore();

@@ -1,0 +1,139 @@
+//! The census behind the store-wide gauges, when things go wrong: a summary
+//! forged by anyone who can write to Redis, a census longer than its lock,
+//! Redis out of memory. About the Redis store only.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::redis_server::RedisServer;
+
+const REFRESH: Duration = Duration::from_millis(100);
+
+/// Polls `/metrics` until `check` holds, or fails after `limit`.
+async fn eventually(app: &TestApp, limit: Duration, what: &str, check: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let exposition = app.metrics().await;
+        if check(&exposition) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what} did not happen within {limit:?}:\n{exposition}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn per_user_series(exposition: &str) -> usize {
+    exposition.lines().filter(|l| l.starts_with("streamlease_user_active_leases{")).count()
+}
+
+fn summary_errors(exposition: &str) -> f64 {
+    exposition
+        .lines()
+        .filter(|l| l.starts_with("streamlease_store_errors_total{") && l.contains(r#"operation="census_summary""#))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn forged_summary(users: usize) -> String {
+    let top: Vec<_> =
+        (0..users).map(|n| json!({"user_id": format!("forged-{n:06}"), "active": 1 + n % 3, "limit": 3})).collect();
+    json!({
+        "taken_at_ms": chrono::Utc::now().timestamp_millis(),
+        "active_leases": 7, "active_users": users, "users_at_limit": 0, "truncated": false, "top": top,
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_forged_summary_is_read_within_this_instances_own_bounds_and_counted_when_unusable() {
+    let app = spawn_app_with(Backend::Redis, |s| {
+        s.metrics_refresh = REFRESH;
+        s.metrics_max_users = 10;
+    })
+    .await;
+    let redis = app.redis();
+    // Another "instance" holds the census lease, so this one only reads.
+    redis.command(&["SET", "sl:census:lease", "forger", "PX", "60000"]);
+
+    // More users than this instance's cap: it publishes its own cap's worth.
+    redis.command(&["SET", "sl:census:summary", &forged_summary(50), "PX", "60000"]);
+    eventually(&app, REFRESH * 30, "the forged totals", |m| sample(m, "streamlease_active_leases") == Some(7.0)).await;
+    let exposition = app.metrics().await;
+    assert_eq!(per_user_series(&exposition), 10, "{exposition}");
+    assert_eq!(sample(&exposition, "streamlease_user_series_truncated"), Some(1.0));
+
+    // Larger than any summary this instance's cap allows: never read.
+    let errors_before = summary_errors(&exposition);
+    redis.command(&["SET", "sl:census:summary", &forged_summary(30_000), "PX", "60000"]);
+    eventually(&app, REFRESH * 30, "the oversized summary counted", |m| summary_errors(m) > errors_before).await;
+    let exposition = app.metrics().await;
+    assert_eq!(per_user_series(&exposition), 10, "an oversized summary was published");
+
+    // Junk that fits: counted too, and nothing published from it.
+    let errors_before = summary_errors(&exposition);
+    redis.command(&["SET", "sl:census:summary", "{\"top\": [1, 2", "PX", "60000"]);
+    eventually(&app, REFRESH * 30, "the junk summary counted", |m| summary_errors(m) > errors_before).await;
+    assert_eq!(sample(&app.metrics().await, "streamlease_active_leases"), Some(7.0));
+}
+
+/// A census of a large keyspace outlasts its lock's lifetime (three
+/// refresh periods); the holder keeps the lock while it counts, so the
+/// fleet never runs two at once.
+#[tokio::test]
+async fn a_census_longer_than_its_lock_has_no_second_census_beside_it() {
+    let redis = std::sync::Arc::new(RedisServer::start_with_args(&["--enable-debug-command", "local"]));
+    // Keys a census must scan past: 50 pages of SCAN at its slowest pace.
+    redis.command(&["DEBUG", "POPULATE", "50000", "other-app", "8"]);
+    let tweak = |s: &mut streamlease::config::Settings| {
+        s.redis_url = Some(redis.url());
+        s.metrics_refresh = REFRESH;
+        s.census_redis_percent = 1;
+    };
+    let a = spawn_app_with(Backend::Embedded, tweak).await;
+    let b = spawn_app_with(Backend::Embedded, tweak).await;
+    let censuses =
+        |m: &str| sample(m, r#"streamlease_store_request_duration_seconds_count{operation="census"}"#).unwrap_or(0.0);
+    let sum = |m: &str| sample(m, r#"streamlease_store_request_duration_seconds_sum{operation="census"}"#);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (ma, mb) = (a.metrics().await, b.metrics().await);
+        let taken = [censuses(&ma), censuses(&mb)];
+        if taken.iter().any(|n| *n >= 2.0) {
+            let longest = sum(&ma).unwrap_or(0.0).max(sum(&mb).unwrap_or(0.0)) / 2.0;
+            assert!(longest > (REFRESH * 3).as_secs_f64(), "a census took {longest} s, no longer than its lock");
+            assert!(taken.contains(&0.0), "both instances took censuses: {taken:?}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "no two censuses in 20 s: {taken:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn gauges_keep_following_the_store_while_redis_is_out_of_memory() {
+    let ttl = 1_000;
+    let tweak = |s: &mut streamlease::config::Settings| {
+        s.lease_ttl_ms = ttl;
+        s.heartbeat_interval_ms = 300;
+        s.metrics_refresh = REFRESH;
+    };
+    let a = spawn_app_with(Backend::Redis, tweak).await;
+    let b = spawn_sibling(&a, tweak).await;
+    for stream in ["s1", "s2", "s3"] {
+        a.acquire_ok("alice", stream).await;
+    }
+    for app in [&a, &b] {
+        eventually(app, REFRESH * 30, "3 leases", |m| sample(m, "streamlease_active_leases") == Some(3.0)).await;
+    }
+    a.redis().command(&["CONFIG", "SET", "maxmemory", "1"]);
+    // The leases expire with no request; only the census can tell.
+    for app in [&a, &b] {
+        eventually(app, Duration::from_millis(ttl) + REFRESH * 30, "the gauges following expiry", |m| {
+            sample(m, "streamlease_active_leases") == Some(0.0) && sample(m, "streamlease_store_ready") == Some(0.0)
+        })
+        .await;
+    }
+    a.redis().command(&["CONFIG", "SET", "maxmemory", "0"]);
+}
