@@ -113,8 +113,12 @@ pub struct HttpLimits {
     pub request_timeout: Duration,
     /// How long a closing connection may take to go away.
     pub disconnect_timeout: Duration,
-    /// Open connections at most, over all workers; more wait in the backlog.
+    /// Open connections at most, over all workers; more are answered 503.
     pub max_connections: usize,
+    /// Whether `max_connections` was set, rather than left to its default:
+    /// a default is lowered to fit the descriptors the process may open,
+    /// a setting that does not fit stops startup (`descriptors.rs`).
+    pub max_connections_set: bool,
     /// On SIGTERM/SIGINT: how long in-flight requests may take to finish.
     pub shutdown_timeout: Duration,
 }
@@ -190,7 +194,12 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "a client must send a request's head within this, then its body within this (100..60000)",
     ),
     ("STREAMLEASE_DISCONNECT_TIMEOUT_MS", "1000", "a closing connection may linger this long (100..60000)"),
-    ("STREAMLEASE_MAX_CONNECTIONS", "20000", "open connections at most, all workers together (1..1000000)"),
+    (
+        "STREAMLEASE_MAX_CONNECTIONS",
+        "20000",
+        "open connections at most, all workers together (1..1000000); more are answered 503; \
+         the default is lowered to fit the open-file limit",
+    ),
     ("STREAMLEASE_SHUTDOWN_TIMEOUT_MS", "10000", "on SIGTERM, in-flight requests may finish within this (0..600000)"),
     ("RUST_LOG", "info", "log filter (env_logger syntax)"),
 ];
@@ -297,6 +306,7 @@ impl Settings {
                 request_timeout: millis(&var, "STREAMLEASE_REQUEST_TIMEOUT_MS", 5_000, 100..=60_000)?,
                 disconnect_timeout: millis(&var, "STREAMLEASE_DISCONNECT_TIMEOUT_MS", 1_000, 100..=60_000)?,
                 max_connections: number(&var, "STREAMLEASE_MAX_CONNECTIONS", 20_000, 1..=1_000_000)? as usize,
+                max_connections_set: var("STREAMLEASE_MAX_CONNECTIONS").is_some(),
                 shutdown_timeout: millis(&var, "STREAMLEASE_SHUTDOWN_TIMEOUT_MS", 10_000, 0..=600_000)?,
             },
         })

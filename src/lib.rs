@@ -6,6 +6,7 @@
 pub mod census;
 pub mod clock;
 pub mod config;
+pub mod descriptors;
 pub mod domain;
 pub mod http;
 pub mod logging;

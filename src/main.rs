@@ -4,6 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use streamlease::config::Settings;
+use streamlease::descriptors;
 use streamlease::startup::Application;
 
 // Each request allocates a little (headers, keys, the JSON answer), many
@@ -21,11 +22,21 @@ fn main() -> ExitCode {
         }
         Some(other) => return complain(&format!("unknown argument {other:?}; try --help")),
     }
-    let settings = match Settings::from_env() {
+    let mut settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(e) => return complain(&e.to_string()),
     };
+    let open_files = descriptors::raise_open_file_limit();
+    if let Some(Err(e)) = open_files.map(|n| descriptors::fit(&mut settings, n)) {
+        return complain(&e.to_string());
+    }
     streamlease::logging::init();
+    log::info!(
+        "connections at most {} (open files {}, {} kept for Redis, metrics and refusals)",
+        settings.http.max_connections,
+        open_files.map_or("unknown".into(), |n| n.to_string()),
+        descriptors::reserve(settings.workers),
+    );
     let served = actix_web::rt::System::new().block_on(async {
         Application::build(settings)
             .await?

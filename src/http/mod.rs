@@ -1,5 +1,6 @@
 //! The HTTP shell: routes, extractor settings, and the state handlers share.
 
+mod admission;
 mod auth;
 mod body;
 pub mod cors;

@@ -16,6 +16,8 @@ use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
 use actix_web::rt::net::TcpStream;
 use actix_web::{App, Error};
 
+pub use super::admission::REFUSALS_PER_WORKER;
+use super::admission::{Admission, Admitted};
 use super::pacing::{Pace, PacedIo};
 use super::wire::ProblemIo;
 use crate::config::HttpLimits;
@@ -42,10 +44,13 @@ where
 {
     let Serving { name, workers, limits } = serving;
     let addr = listener.local_addr()?;
+    let admission = Admission::new(limits.max_connections, workers);
     let builder = Server::build()
         .workers(workers)
-        // actix counts connections per worker.
-        .max_concurrent_connections(limits.max_connections.div_ceil(workers))
+        // Connections are admitted or refused here (`admission.rs`); actix'
+        // own limit, which would leave clients in the backlog, only bounds
+        // the refusals under way beyond that.
+        .max_concurrent_connections(limits.max_connections + REFUSALS_PER_WORKER)
         // actix takes whole seconds; round up so no request is cut short.
         .shutdown_timeout(whole_seconds(limits.shutdown_timeout));
     // In-flight connections learn of a shutdown, finish their request and
@@ -65,13 +70,26 @@ where
                     async move { shutdown.notified().await }
                 })
                 .finish(map_config(make_app(), |_| AppConfig::default()));
-            fn_service(move |io: TcpStream| async move {
-                // Every answer is small and awaited: Nagle would only delay it.
-                io.set_nodelay(true)?;
-                let peer = io.peer_addr().ok();
-                Ok::<_, std::io::Error>((ProblemIo::new(PacedIo::new(io, pace)), Protocol::Http1, peer))
+            let admission = admission.clone();
+            fn_service(move |io: TcpStream| {
+                let admission = admission.clone();
+                async move {
+                    let Some(slot) = admission.admit() else {
+                        admission.refuse(io).await;
+                        return Err(None);
+                    };
+                    // Every answer is small and awaited: Nagle would only delay it.
+                    io.set_nodelay(true).map_err(Some)?;
+                    let peer = io.peer_addr().ok();
+                    let io = ProblemIo::new(PacedIo::new(Admitted::new(io, slot), pace));
+                    Ok::<_, Option<std::io::Error>>((io, Protocol::Http1, peer))
+                }
             })
-            .map_err(|e| log::debug!("connection setup failed: {e}"))
+            .map_err(|e| {
+                if let Some(e) = e {
+                    log::debug!("connection setup failed: {e}")
+                }
+            })
             .and_then(http.map_err(|_| ()))
         })
         .map(|builder| builder.run())

@@ -165,3 +165,72 @@ async fn pipelined_requests_with_bodies_are_all_answered_in_order() {
     assert!(answers[0].2.contains("\"one\"") && answers[1].2.contains("\"two\""), "{answers:?}");
     assert!(answers[2].2.contains("\"active\":2"), "{answers:?}");
 }
+
+#[tokio::test]
+async fn a_connection_beyond_the_limit_is_answered_503_at_once_not_left_waiting() {
+    let app = spawn_app_with(Backend::Embedded, |s| {
+        s.http.max_connections = 3;
+        s.workers = 1;
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut conn = connect(&app).await;
+        conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut answer = [0u8; 512];
+        assert!(conn.read(&mut answer).await.unwrap() > 0);
+        held.push(conn);
+    }
+    let mut extra = connect(&app).await;
+    extra.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let (answer, closed) = read_until_closed(&mut extra, Duration::from_secs(3)).await;
+    assert!(closed.is_some(), "the connection over the limit got no answer in 3 s: {answer:?}");
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    let lower = answer.to_ascii_lowercase();
+    assert!(lower.contains("retry-after: 1") && lower.contains("application/problem+json"), "{answer}");
+    assert!(answer.contains(r#""code":"overloaded""#), "{answer}");
+    // A place freed is a place taken again.
+    drop(held.pop());
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let mut again = connect(&app).await;
+        again.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+        let (answer, _) = read_until_closed(&mut again, Duration::from_secs(3)).await;
+        if answer.starts_with("HTTP/1.1 200 ") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no place freed: {answer}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The real binary under a low open-file limit, as a systemd unit would
+/// start it (`prlimit`, from util-linux).
+fn under_open_file_limit(soft: u64, hard: u64, env: &[(&str, &str)]) -> std::process::Command {
+    let mut command = std::process::Command::new("prlimit");
+    command.arg(format!("--nofile={soft}:{hard}")).arg(env!("CARGO_BIN_EXE_streamlease"));
+    command.env("STREAMLEASE_BIND", "127.0.0.1:0").env("STREAMLEASE_WORKERS", "2").envs(env.iter().copied());
+    command
+}
+
+#[test]
+fn the_open_file_limit_is_raised_and_the_connection_limit_sized_to_it() {
+    use std::io::BufRead;
+    let mut child = under_open_file_limit(512, 2048, &[("RUST_LOG", "info")])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("prlimit (util-linux) runs the service");
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let line = stderr.lines().map_while(Result::ok).find(|l| l.contains("connections at most"));
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = line.expect("the service logged its connection limit");
+    let reserve = streamlease::descriptors::reserve(2);
+    assert!(line.contains(&format!("connections at most {} (open files 2048,", 2048 - reserve)), "{line}");
+
+    let refused = under_open_file_limit(512, 1024, &[("STREAMLEASE_MAX_CONNECTIONS", "5000")]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8(refused.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("streamlease: STREAMLEASE_MAX_CONNECTIONS: "), "{stderr}");
+}
