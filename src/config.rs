@@ -44,6 +44,9 @@ pub struct Settings {
     pub fail_open: bool,
     /// HTTP worker threads (each runs its own event loop).
     pub workers: usize,
+    /// Store calls under way per worker past which even heartbeats are
+    /// shed; acquires at a quarter, releases at half (`shedding.rs`).
+    pub shed_store_calls: usize,
     pub http: HttpLimits,
 }
 
@@ -187,6 +190,12 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "true: while the store is down, acquires and heartbeats succeed with degraded: true",
     ),
     ("STREAMLEASE_WORKERS", "cores", "HTTP worker threads (1..256); default: the CPUs available"),
+    (
+        "STREAMLEASE_SHED_STORE_CALLS",
+        "1000",
+        "store calls under way per worker past which heartbeats are answered 503 overloaded; acquires are shed \
+         past a quarter of it, releases past half (0: never shed; 0..1000000)",
+    ),
     ("STREAMLEASE_KEEP_ALIVE_MS", "60000", "idle keep-alive connections close after this (1000..3600000)"),
     (
         "STREAMLEASE_REQUEST_TIMEOUT_MS",
@@ -301,6 +310,7 @@ impl Settings {
             census_redis_percent: number(&var, "STREAMLEASE_CENSUS_REDIS_PERCENT", 20, 1..=100)? as u8,
             fail_open: flag(var("STREAMLEASE_FAIL_OPEN"), "STREAMLEASE_FAIL_OPEN")?,
             workers: number(&var, "STREAMLEASE_WORKERS", available_cores(), 1..=256)? as usize,
+            shed_store_calls: number(&var, "STREAMLEASE_SHED_STORE_CALLS", 1000, 0..=1_000_000)? as usize,
             http: HttpLimits {
                 keep_alive: millis(&var, "STREAMLEASE_KEEP_ALIVE_MS", 60_000, 1_000..=3_600_000)?,
                 request_timeout: millis(&var, "STREAMLEASE_REQUEST_TIMEOUT_MS", 5_000, 100..=60_000)?,

@@ -12,5 +12,6 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod service;
+pub mod shedding;
 pub mod startup;
 pub mod store;

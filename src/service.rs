@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::domain::*;
 use crate::metrics::Metrics;
+use crate::shedding::{Shedder, Urgency};
 use crate::store::{Store, StoreError, StoreResult};
 
 /// How often a withdraw is retried while the store stays unreachable.
@@ -46,12 +47,17 @@ pub struct Leases {
     last_fault_logged: Arc<AtomicI64>,
     /// Withdraws under way, shared by every worker's copy.
     withdraws_pending: Arc<AtomicUsize>,
+    /// This worker's store calls under way, and when to shed.
+    shedder: Shedder,
 }
 
 impl Leases {
-    pub fn new(store: Store, metrics: Arc<Metrics>, ttl: Duration) -> Self {
+    /// `shed_bound`: store calls under way per worker past which even
+    /// heartbeats are shed (see `shedding.rs`); 0 never sheds.
+    pub fn new(store: Store, metrics: Arc<Metrics>, ttl: Duration, shed_bound: usize) -> Self {
         let (last_outage_logged, last_fault_logged, withdraws_pending) = Default::default();
-        Self { store, metrics, ttl, last_outage_logged, last_fault_logged, withdraws_pending }
+        let shedder = Shedder::new(shed_bound);
+        Self { store, metrics, ttl, last_outage_logged, last_fault_logged, withdraws_pending, shedder }
     }
 
     /// The same operations over a store connection of the calling worker's
@@ -62,7 +68,7 @@ impl Leases {
             log::warn!("worker shares the main store connection: {}", e.with_causes());
             self.store.clone()
         });
-        Self { store, ..self.clone() }
+        Self { store, shedder: self.shedder.for_this_worker(), ..self.clone() }
     }
 
     /// Counts a fail-open answer given while the store was down.
@@ -79,7 +85,7 @@ impl Leases {
     /// The script refuses to act past its deadline; as a second line, the
     /// lease is also withdrawn in the background.
     pub async fn acquire(&self, req: &AcquireRequest) -> StoreResult<AcquireOutcome> {
-        let result = self.timed("acquire", self.store.acquire(req)).await;
+        let result = self.timed("acquire", Urgency::Deferrable, self.store.acquire(req)).await;
         if result.as_ref().is_err_and(StoreError::may_have_been_applied) {
             self.withdraw_later(req.user_id.clone(), req.new_lease_id);
         }
@@ -87,6 +93,7 @@ impl Leases {
             Ok(AcquireOutcome::Created { evicted, terminated, .. }) => ("created", evicted.len(), terminated.len()),
             Ok(AcquireOutcome::Renewed { terminated, .. }) => ("renewed", 0, terminated.len()),
             Ok(AcquireOutcome::Denied { terminated, .. }) => ("denied", 0, terminated.len()),
+            Err(StoreError::Overloaded) => ("shed", 0, 0),
             Err(_) => ("store_error", 0, 0),
         };
         self.metrics.count("acquire", outcome, 1);
@@ -101,13 +108,14 @@ impl Leases {
         lease: LeaseId,
         restore: Option<&Restore>,
     ) -> StoreResult<HeartbeatOutcome> {
-        let result = self.timed("heartbeat", self.store.heartbeat(user, lease, restore)).await;
+        let result = self.timed("heartbeat", Urgency::Heartbeat, self.store.heartbeat(user, lease, restore)).await;
         let outcome = match &result {
             Ok(HeartbeatOutcome::Renewed(_)) => "renewed",
             Ok(HeartbeatOutcome::Restored(_)) => "restored",
             Ok(HeartbeatOutcome::Denied { .. }) => "denied",
             Ok(HeartbeatOutcome::NotFound) => "not_found",
             Ok(HeartbeatOutcome::Ended(_)) => "ended",
+            Err(StoreError::Overloaded) => "shed",
             Err(_) => "store_error",
         };
         self.metrics.count("heartbeat", outcome, 1);
@@ -115,10 +123,11 @@ impl Leases {
     }
 
     pub async fn release(&self, user: &UserId, lease: LeaseId) -> StoreResult<ReleaseOutcome> {
-        let result = self.timed("release", self.store.release(user, lease)).await;
+        let result = self.timed("release", Urgency::Release, self.store.release(user, lease)).await;
         let outcome = match &result {
             Ok(ReleaseOutcome::Released) => "released",
             Ok(ReleaseOutcome::AlreadyGone) => "already_gone",
+            Err(StoreError::Overloaded) => "shed",
             Err(_) => "store_error",
         };
         self.metrics.count("release", outcome, 1);
@@ -126,37 +135,42 @@ impl Leases {
     }
 
     pub async fn revoke_all(&self, user: &UserId) -> StoreResult<u32> {
-        let result = self.timed("revoke", self.store.revoke_all(user)).await;
-        self.metrics.count("revoke", if result.is_ok() { "revoked" } else { "store_error" }, 1);
+        let result = self.timed("revoke", Urgency::Deferrable, self.store.revoke_all(user)).await;
+        let outcome = match &result {
+            Ok(_) => "revoked",
+            Err(StoreError::Overloaded) => "shed",
+            Err(_) => "store_error",
+        };
+        self.metrics.count("revoke", outcome, 1);
         result
     }
 
     pub async fn list(&self, user: &UserId) -> StoreResult<UserLeases> {
-        self.timed("list", self.store.list(user)).await
+        self.timed("list", Urgency::Deferrable, self.store.list(user)).await
     }
 
     pub async fn user_limit(&self, user: &UserId) -> StoreResult<UserLimit> {
-        self.timed("get_limit", self.store.user_limit(user)).await
+        self.timed("get_limit", Urgency::Deferrable, self.store.user_limit(user)).await
     }
 
     pub async fn set_limit(&self, user: &UserId, limit: Option<u32>) -> StoreResult<()> {
-        self.timed("set_limit", self.store.set_limit(user, limit)).await
+        self.timed("set_limit", Urgency::Deferrable, self.store.set_limit(user, limit)).await
     }
 
     pub async fn ping(&self) -> StoreResult<()> {
-        self.timed("ping", self.store.ping()).await
+        self.timed("ping", Urgency::Always, self.store.ping()).await
     }
 
     pub async fn census(&self) -> StoreResult<Census> {
-        self.timed("census", self.store.census()).await
+        self.timed("census", Urgency::Always, self.store.census()).await
     }
 
     pub async fn hold_census_lease(&self, holder: &str, ttl: Duration) -> StoreResult<bool> {
-        self.timed("census_lease", self.store.hold_census_lease(holder, ttl)).await
+        self.timed("census_lease", Urgency::Always, self.store.hold_census_lease(holder, ttl)).await
     }
 
     pub async fn save_census_summary(&self, summary: &str, ttl: Duration) -> StoreResult<()> {
-        self.timed("census_summary", self.store.save_census_summary(summary, ttl)).await
+        self.timed("census_summary", Urgency::Always, self.store.save_census_summary(summary, ttl)).await
     }
 
     /// The summary the census holder shared, read and decoded within
@@ -170,7 +184,7 @@ impl Leases {
                 None => Ok(None),
             }
         };
-        self.timed("census_summary", load).await
+        self.timed("census_summary", Urgency::Always, load).await
     }
 
     /// Retries until the withdraw lands or the lease would have expired on
@@ -188,7 +202,7 @@ impl Leases {
             let started = tokio::time::Instant::now();
             loop {
                 // Timed, counted and logged like every store call.
-                match leases.timed("withdraw", leases.store.withdraw(&user, lease)).await {
+                match leases.timed("withdraw", Urgency::Always, leases.store.withdraw(&user, lease)).await {
                     Ok(()) => return,
                     Err(e) if !e.is_unavailable() || started.elapsed() >= leases.ttl => {
                         log::warn!("gave up withdrawing unanswered lease {lease} of {user}: {}", e.with_causes());
@@ -200,7 +214,17 @@ impl Leases {
         });
     }
 
-    async fn timed<T>(&self, operation: &'static str, call: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    /// One store call: shed when too many are under way for its urgency,
+    /// else made, timed, and counted and logged if it fails.
+    async fn timed<T>(
+        &self,
+        operation: &'static str,
+        urgency: Urgency,
+        call: impl Future<Output = StoreResult<T>>,
+    ) -> StoreResult<T> {
+        let Some(_under_way) = self.shedder.enter(urgency) else {
+            return Err(StoreError::Overloaded);
+        };
         let Some(instruments) = self.metrics.store_timer(operation) else {
             return call.await;
         };

@@ -63,7 +63,8 @@ impl Application {
         }
         let auth = Auth::new(&settings);
         let metrics_bind = settings.metrics.bind;
-        let leases = Leases::new(store, metrics.clone(), std::time::Duration::from_millis(settings.lease_ttl_ms));
+        let ttl = std::time::Duration::from_millis(settings.lease_ttl_ms);
+        let leases = Leases::new(store, metrics.clone(), ttl, settings.shed_store_calls);
         let state = Data::new(AppState { leases, settings: Arc::new(settings), metrics, auth: Arc::new(auth) });
         let (workers, limits) = (state.settings.workers, state.settings.http);
         let served = state.clone();
@@ -78,7 +79,6 @@ impl Application {
             App::new()
                 .wrap(http::cors::middleware(cors.as_ref()))
                 .wrap(Condition::new(cors.is_some(), from_fn(http::cors::refusals_as_problems)))
-                .wrap(from_fn(http::cors::admin_never_cross_origin))
                 .wrap(from_fn(http::observe))
                 .wrap(never_stored())
                 .configure(http::configure(state, with_metrics))

@@ -132,6 +132,17 @@ fn beacon_token(req: &HttpRequest) -> Option<String> {
     Some(percent_encoding::percent_decode_str(token).decode_utf8_lossy().into_owned())
 }
 
+/// Admin routes and `/metrics` are for servers and scrapers. A request
+/// that carries `Origin` comes from a browser page, and a page must never
+/// revoke a user's leases, change a limit or read the metrics, whatever
+/// CORS allows (see also `cors::refusals_as_problems`).
+fn not_from_a_browser(req: &HttpRequest) -> Result<(), ApiError> {
+    if req.headers().contains_key(header::ORIGIN) {
+        return Err(ApiError::CorsRefused(super::cors::FOR_SERVERS.into()));
+    }
+    Ok(())
+}
+
 /// Ok when no `secret` is set, or the request's bearer token is it.
 fn bearer_is(req: &HttpRequest, secret: Option<&SecretString>) -> Result<(), ApiError> {
     let Some(secret) = secret else { return Ok(()) };
@@ -146,7 +157,9 @@ impl FromRequest for Admin {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(bearer_is(req, auth(req).and_then(|a| a.admin_token.as_ref())).map(|()| Admin))
+        let admin =
+            not_from_a_browser(req).and_then(|()| bearer_is(req, auth(req).and_then(|a| a.admin_token.as_ref())));
+        ready(admin.map(|()| Admin))
     }
 }
 
@@ -190,6 +203,8 @@ impl FromRequest for MetricsReader {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(bearer_is(req, auth(req).and_then(|a| a.metrics_token.as_ref())).map(|()| MetricsReader))
+        let reader =
+            not_from_a_browser(req).and_then(|()| bearer_is(req, auth(req).and_then(|a| a.metrics_token.as_ref())));
+        ready(reader.map(|()| MetricsReader))
     }
 }

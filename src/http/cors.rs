@@ -1,8 +1,8 @@
 //! CORS, so a browser player on another origin can call the player routes
 //! (`STREAMLEASE_CORS_ORIGINS`). actix-cors answers preflights and adds the
 //! headers; `refusals_as_problems` turns its plain-text refusals into
-//! problem+json like every other error. `admin_never_cross_origin` keeps
-//! browsers away from the admin routes and `/metrics` whatever the list says.
+//! problem+json like every other error, and keeps browsers away from the
+//! admin routes and `/metrics` whatever the list says.
 
 use actix_cors::{Cors, CorsError};
 use actix_web::body::EitherBody;
@@ -52,7 +52,11 @@ pub fn middleware(origins: Option<&CorsOrigins>) -> Condition<Cors> {
 pub async fn refusals_as_problems(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    if asks_for_server_route(&req) {
+        let refusal = ApiError::CorsRefused(FOR_SERVERS.into());
+        return Ok(req.into_response(refusal.error_response()).map_into_right_body());
+    }
     let response = next.call(req).await?;
     let Some(problem) = response.response().error().and_then(|e| e.as_error::<CorsError>()).map(problem_for) else {
         return Ok(response.map_into_left_body());
@@ -66,6 +70,24 @@ pub async fn refusals_as_problems(
     Ok(ServiceResponse::new(request, answer).map_into_right_body())
 }
 
+/// Why a browser is refused on an admin route or `/metrics`.
+pub const FOR_SERVERS: &str = "admin routes and /metrics do not answer browsers";
+
+/// A browser's request (it carries `Origin`), or its preflight, for a route
+/// that is for servers: refused before actix-cors could let it in, even with
+/// `*`. (The `Admin` and `MetricsReader` extractors refuse any request with
+/// `Origin` too, so this holds with CORS off as well.)
+fn asks_for_server_route(req: &ServiceRequest) -> bool {
+    if !req.headers().contains_key(header::ORIGIN) {
+        return false;
+    }
+    let method = match req.headers().get(header::ACCESS_CONTROL_REQUEST_METHOD) {
+        Some(asked) if req.method() == Method::OPTIONS => Method::from_bytes(asked.as_bytes()).ok(),
+        _ => Some(req.method().clone()),
+    };
+    method.is_some_and(|m| is_for_servers(&m, req.path()))
+}
+
 fn problem_for(refusal: &CorsError) -> ApiError {
     match refusal {
         CorsError::OriginNotAllowed => ApiError::CorsRefused("this origin is not allowed to call the service".into()),
@@ -77,29 +99,6 @@ fn problem_for(refusal: &CorsError) -> ApiError {
         }
         other => ApiError::InvalidRequest(format!("bad CORS preflight: {other}")),
     }
-}
-
-/// Admin routes and `/metrics` are for servers and scrapers. A request that
-/// carries `Origin` comes from a browser page, and a page must never revoke
-/// a user's leases, change a limit or read the metrics, even with CORS at
-/// `*`: it is refused (a preflight too) before anything runs, whether CORS
-/// is on or off.
-pub async fn admin_never_cross_origin(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let Some(_) = req.headers().get(header::ORIGIN) else {
-        return Ok(next.call(req).await?.map_into_left_body());
-    };
-    let method = match req.headers().get(header::ACCESS_CONTROL_REQUEST_METHOD) {
-        Some(asked) if req.method() == Method::OPTIONS => Method::from_bytes(asked.as_bytes()).ok(),
-        _ => Some(req.method().clone()),
-    };
-    if !method.is_some_and(|m| is_for_servers(&m, req.path())) {
-        return Ok(next.call(req).await?.map_into_left_body());
-    }
-    let refusal = ApiError::CorsRefused("admin routes and /metrics do not answer browsers".into());
-    Ok(req.into_response(refusal.error_response()).map_into_right_body())
 }
 
 /// Revoke-all, setting or clearing a limit, and `/metrics`.

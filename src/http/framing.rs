@@ -84,10 +84,19 @@ impl Framer {
                     self.stage = Stage::Head;
                 }
                 Stage::Head => match memchr(b'\n', &bytes[at..]) {
+                    // A whole line in `bytes` (the usual case) is read where
+                    // it is; only a line split across reads is kept.
+                    Some(end) if self.line.is_empty() && !self.line_cut => {
+                        self.read_line(&bytes[at..at + end], false);
+                        at += end + 1;
+                    }
                     Some(end) => {
                         self.keep(&bytes[at..at + end]);
                         at += end + 1;
-                        self.end_line();
+                        let (kept, cut) = (std::mem::take(&mut self.line), std::mem::take(&mut self.line_cut));
+                        self.read_line(&kept, cut);
+                        self.line = kept;
+                        self.line.clear();
                     }
                     None => {
                         self.keep(&bytes[at..]);
@@ -118,10 +127,9 @@ impl Framer {
         self.line_cut |= part.len() > room;
     }
 
-    fn end_line(&mut self) {
-        let line = std::mem::take(&mut self.line);
-        let cut = std::mem::take(&mut self.line_cut);
-        let text = line.strip_suffix(b"\r").unwrap_or(&line);
+    /// One line of the head, without its LF; `cut`: only its start.
+    fn read_line(&mut self, line: &[u8], cut: bool) {
+        let text = line.strip_suffix(b"\r").unwrap_or(line);
         if text.is_empty() && !cut {
             if self.request_line {
                 self.stage = self.after_head();
@@ -131,8 +139,6 @@ impl Framer {
         } else {
             self.header(text, cut);
         }
-        self.line = line;
-        self.line.clear();
     }
 
     fn header(&mut self, line: &[u8], cut: bool) {

@@ -123,12 +123,22 @@ impl<T> PacedIo<T> {
         }
     }
 
+    /// Whether the deadline passed; else the timer wakes the task by then.
+    /// Most requests only move the deadline later, so the timer is re-armed
+    /// when it fires early rather than on every request: re-arming costs a
+    /// trip through the runtime's timer wheel.
     fn past_deadline(&mut self, cx: &mut Context<'_>) -> bool {
         let Some(deadline) = self.deadline else { return false };
-        if self.timer.deadline() != deadline {
+        if self.timer.deadline() > deadline {
             self.timer.as_mut().reset(deadline);
         }
-        self.timer.as_mut().poll(cx).is_ready()
+        while self.timer.as_mut().poll(cx).is_ready() {
+            if Instant::now() >= deadline {
+                return true;
+            }
+            self.timer.as_mut().reset(deadline);
+        }
+        false
     }
 }
 

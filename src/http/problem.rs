@@ -57,6 +57,8 @@ pub enum ApiError {
     StoreReadOnly,
     #[error("the lease store failed this call; the cause was logged")]
     StoreError,
+    #[error("this instance has more work than it can answer in time; retry shortly")]
+    Overloaded,
     #[error("the request body did not arrive within {0} ms")]
     RequestTimeout(u64),
 }
@@ -78,6 +80,7 @@ impl ApiError {
             ApiError::StoreOutOfMemory => "store_out_of_memory",
             ApiError::StoreReadOnly => "store_read_only",
             ApiError::StoreError => "store_error",
+            ApiError::Overloaded => "overloaded",
             ApiError::RequestTimeout(_) => "request_timeout",
         }
     }
@@ -110,6 +113,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Timeout(_) | StoreError::TooLate(_) | StoreError::Unavailable(_) => ApiError::StoreUnavailable,
+            StoreError::Overloaded => ApiError::Overloaded,
             StoreError::OutOfMemory(_) => ApiError::StoreOutOfMemory,
             StoreError::ReadOnly(_) => ApiError::StoreReadOnly,
             StoreError::Failed(_) | StoreError::Corrupt(_) => ApiError::StoreError,
@@ -129,9 +133,10 @@ impl ResponseError for ApiError {
             ApiError::LeaseEnded { .. } => StatusCode::GONE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::StoreUnavailable | ApiError::StoreOutOfMemory | ApiError::StoreReadOnly => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::StoreUnavailable
+            | ApiError::StoreOutOfMemory
+            | ApiError::StoreReadOnly
+            | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::StoreError => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         }
@@ -151,7 +156,7 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");
         match self {
-            ApiError::StoreUnavailable => {
+            ApiError::StoreUnavailable | ApiError::Overloaded => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
             // Memory or a failover takes an operator; no point retrying at once.

@@ -18,11 +18,12 @@ use crate::store::STORE_ERROR_KINDS;
 /// Every lease operation and the outcomes it can have; each pair exists
 /// (at 0) from startup, so rates and alerts work before the first event.
 pub const OPERATION_OUTCOMES: &[(&str, &[&str])] = &[
-    // `degraded`: answered in fail-open mode while the store was down.
-    ("acquire", &["created", "renewed", "denied", "store_error", "degraded"]),
-    ("heartbeat", &["renewed", "restored", "denied", "not_found", "ended", "store_error", "degraded"]),
-    ("release", &["released", "already_gone", "store_error"]),
-    ("revoke", &["revoked", "store_error"]),
+    // `degraded`: answered in fail-open mode while the store was down;
+    // `shed`: refused at once under overload, never sent to the store.
+    ("acquire", &["created", "renewed", "denied", "store_error", "degraded", "shed"]),
+    ("heartbeat", &["renewed", "restored", "denied", "not_found", "ended", "store_error", "degraded", "shed"]),
+    ("release", &["released", "already_gone", "store_error", "shed"]),
+    ("revoke", &["revoked", "store_error", "shed"]),
     // Leases ended by someone else's acquire, counted per lease.
     ("evict", &["evicted"]),
     ("terminate", &["terminated"]),

@@ -20,6 +20,10 @@ pub enum StoreError {
     /// No answer within the call's deadline.
     #[error("no answer from the store within {0:?}")]
     Timeout(std::time::Duration),
+    /// Too many calls already wait on the store: this one was not sent
+    /// (see `shedding.rs`).
+    #[error("too many store calls under way; not sent")]
+    Overloaded,
     /// The store answered that the call reached it after its deadline and
     /// did nothing (an acquire, see `acquire.lua`).
     #[error("the store ran the call later than {0:?} after it was sent, and did nothing")]
@@ -77,6 +81,9 @@ impl StoreError {
     pub fn kind(&self) -> &'static str {
         match self {
             StoreError::Timeout(_) | StoreError::TooLate(_) | StoreError::Unavailable(_) => "unavailable",
+            // Never sent, so never counted as a store error (see
+            // `streamlease_lease_operations_total{outcome="shed"}`).
+            StoreError::Overloaded => "overloaded",
             StoreError::OutOfMemory(_) => "out_of_memory",
             StoreError::ReadOnly(_) => "read_only",
             StoreError::Failed(_) => "failed",

@@ -27,6 +27,7 @@ mod limits;
 mod metrics;
 mod openapi;
 mod ops;
+mod overload;
 mod properties;
 mod races;
 mod redis_store;
