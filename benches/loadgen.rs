@@ -21,7 +21,17 @@
 //!   --connections C        HTTP/1.1 keep-alive connections (default 64)
 //!   --abandon F            fraction of players that never release (default 0.1)
 //!   --user-prefix P        user ids are P-0, P-1, ... (default "player")
+//!   --restore-body         heartbeats carry {stream_id, device_id}, as the SDK sends them
+//!   --acquire-rate R       acquires per second of new users during the heartbeat phase,
+//!                          each released at once (default 0)
+//!   --acquire-connections C connections for those acquires (default 16)
+//!   --verify               after the heartbeat phase, one heartbeat per player (with the
+//!                          restore body, retried after a 503's Retry-After): a lease a
+//!                          player still holds must renew or restore, never 404
 //! ```
+//!
+//! Answers are split: latencies of the expected answers apart from those of
+//! 503 refusals, and refusals without `Retry-After` are counted.
 //!
 //! The last line is machine-readable (`RESULT key=value ...`).
 
@@ -51,6 +61,10 @@ struct Args {
     connections: usize,
     abandon: f64,
     user_prefix: String,
+    restore_body: bool,
+    acquire_rate: f64,
+    acquire_connections: usize,
+    verify: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -64,6 +78,10 @@ fn parse_args() -> Result<Args, String> {
         connections: 64,
         abandon: 0.1,
         user_prefix: "player".into(),
+        restore_body: false,
+        acquire_rate: 0.0,
+        acquire_connections: 16,
+        verify: false,
     };
     let mut it = std::env::args().skip(1).filter(|a| a != "--bench");
     while let Some(flag) = it.next() {
@@ -79,6 +97,10 @@ fn parse_args() -> Result<Args, String> {
             "--connections" => args.connections = (number(value()?)? as usize).max(1),
             "--abandon" => args.abandon = number(value()?)?.clamp(0.0, 1.0),
             "--user-prefix" => args.user_prefix = value()?,
+            "--restore-body" => args.restore_body = true,
+            "--acquire-rate" => args.acquire_rate = number(value()?)?.max(0.0),
+            "--acquire-connections" => args.acquire_connections = (number(value()?)? as usize).max(1),
+            "--verify" => args.verify = true,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -93,35 +115,75 @@ struct Player {
     user: String,
     /// `/v1/users/{user}/leases/{lease_id}` once admitted.
     lease: Option<String>,
+    /// The restore body its heartbeats may carry.
+    device: String,
     abandons: bool,
 }
 
 /// Latencies and outcomes of one operation.
 struct OpStats {
     latency_us: Histogram<u64>,
+    /// Successful (2xx) answers, and 503 refusals, apart.
+    ok_us: Histogram<u64>,
+    refused_us: Histogram<u64>,
+    /// 503s that did not say when to retry.
+    refused_without_retry_after: u64,
     statuses: HashMap<u16, u64>,
     elapsed: Duration,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram bounds")
 }
 
 impl OpStats {
     fn new() -> Self {
         OpStats {
-            latency_us: Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram bounds"),
+            latency_us: histogram(),
+            ok_us: histogram(),
+            refused_us: histogram(),
+            refused_without_retry_after: 0,
             statuses: HashMap::new(),
             elapsed: Duration::ZERO,
         }
     }
 
-    fn record(&mut self, status: u16, latency: Duration) {
-        *self.statuses.entry(status).or_default() += 1;
-        self.latency_us.saturating_record(latency.as_micros().max(1) as u64);
+    fn record(&mut self, answer: &Answer, latency: Duration) {
+        *self.statuses.entry(answer.status).or_default() += 1;
+        let us = latency.as_micros().max(1) as u64;
+        self.latency_us.saturating_record(us);
+        if answer.status == 503 {
+            self.refused_us.saturating_record(us);
+            self.refused_without_retry_after += u64::from(!answer.retry_after);
+        } else if (200..300).contains(&answer.status) {
+            self.ok_us.saturating_record(us);
+        }
     }
 
     fn merge(&mut self, other: OpStats) {
         self.latency_us.add(other.latency_us).expect("same bounds");
+        self.ok_us.add(other.ok_us).expect("same bounds");
+        self.refused_us.add(other.refused_us).expect("same bounds");
+        self.refused_without_retry_after += other.refused_without_retry_after;
         for (status, n) in other.statuses {
             *self.statuses.entry(status).or_default() += n;
         }
+    }
+
+    /// The successful answers, and the refusals: count, p99, max.
+    fn split_line(&self, name: &str) -> String {
+        let (a, r) = (&self.ok_us, &self.refused_us);
+        format!(
+            "{name:<10} 2xx {:>9} p50 {:>7}us p99 {:>7}us max {:>8}us | refused (503) {:>9} p99 {:>7}us max {:>8}us, {} without Retry-After",
+            a.len(),
+            a.value_at_quantile(0.5),
+            a.value_at_quantile(0.99),
+            a.max(),
+            r.len(),
+            r.value_at_quantile(0.99),
+            r.max(),
+            self.refused_without_retry_after,
+        )
     }
 
     fn count(&self) -> u64 {
@@ -153,6 +215,14 @@ impl OpStats {
     }
 }
 
+/// What came back for one request.
+struct Answer {
+    /// 0 when the connection failed.
+    status: u16,
+    body: Bytes,
+    retry_after: bool,
+}
+
 /// One keep-alive HTTP/1.1 connection.
 struct Conn {
     sender: SendRequest<Full<Bytes>>,
@@ -169,9 +239,9 @@ impl Conn {
         Ok(Conn { sender, host: addr.to_owned() })
     }
 
-    /// Sends one request; answers the status and body, or 0 if the
-    /// connection failed (the connection is reopened).
-    async fn send(&mut self, method: Method, path: &str, body: Option<String>) -> (u16, Bytes) {
+    /// Sends one request; a status of 0 means the connection failed (it is
+    /// reopened).
+    async fn send(&mut self, method: Method, path: &str, body: Option<String>) -> Answer {
         let mut request = Request::builder().method(method).uri(path).header("host", &self.host);
         if body.is_some() {
             request = request.header("content-type", "application/json");
@@ -181,8 +251,9 @@ impl Conn {
             self.sender.ready().await?;
             let response = self.sender.send_request(request).await?;
             let status = response.status().as_u16();
+            let retry_after = response.headers().contains_key("retry-after");
             let body = response.into_body().collect().await?.to_bytes();
-            Ok::<_, hyper::Error>((status, body))
+            Ok::<_, hyper::Error>(Answer { status, body, retry_after })
         };
         match answer.await {
             Ok(answer) => answer,
@@ -190,7 +261,7 @@ impl Conn {
                 if let Ok(fresh) = Conn::open(&self.host).await {
                     *self = fresh;
                 }
-                (0, Bytes::new())
+                Answer { status: 0, body: Bytes::new(), retry_after: false }
             }
         }
     }
@@ -224,11 +295,11 @@ async fn acquire_all(lane: &mut Lane) -> (OpStats, Vec<(String, u64, u64)>) {
     let Lane { conn, players } = lane;
     for player in players.iter_mut() {
         let started = Instant::now();
-        let body = Some(format!(r#"{{"stream_id":"title-1","device_id":"{}"}}"#, uuid::Uuid::new_v4()));
-        let (status, answer) = conn.send(Method::POST, &format!("/v1/users/{}/leases", player.user), body).await;
-        stats.record(status, started.elapsed());
-        if status == 201 {
-            let text = String::from_utf8_lossy(&answer);
+        let body = Some(player.device.clone());
+        let answer = conn.send(Method::POST, &format!("/v1/users/{}/leases", player.user), body).await;
+        stats.record(&answer, started.elapsed());
+        if answer.status == 201 {
+            let text = String::from_utf8_lossy(&answer.body);
             let number = |name| field(&text, name).and_then(|v| v.parse().ok()).unwrap_or(0);
             if let Some(id) = field(&text, "lease_id") {
                 player.lease = Some(format!("/v1/users/{}/leases/{id}", player.user));
@@ -247,11 +318,14 @@ async fn heartbeat_all(
     start: Instant,
     end: Instant,
     progress: &Progress,
+    restore_body: bool,
 ) -> OpStats {
     let mut stats = OpStats::new();
     let Lane { conn, players } = lane;
-    let paths: Vec<String> =
-        players.iter().filter_map(|p| p.lease.as_ref()).map(|l| format!("{l}/heartbeat")).collect();
+    let paths: Vec<(String, Option<String>)> = players
+        .iter()
+        .filter_map(|p| Some((format!("{}/heartbeat", p.lease.as_ref()?), restore_body.then(|| p.device.clone()))))
+        .collect();
     let mut due: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::new();
     for (i, _) in paths.iter().enumerate() {
         // Spread first heartbeats over one interval, so load is steady.
@@ -271,10 +345,11 @@ async fn heartbeat_all(
             woke_at = Instant::now();
         }
         let charged_from = intended.max(woke_at);
-        let (status, _) = conn.send(Method::POST, &paths[i], None).await;
-        stats.record(status, charged_from.elapsed());
+        let (path, body) = &paths[i];
+        let answer = conn.send(Method::POST, path, body.clone()).await;
+        stats.record(&answer, charged_from.elapsed());
         progress.sent.fetch_add(1, Ordering::Relaxed);
-        if status != 200 {
+        if answer.status != 200 {
             progress.errors.fetch_add(1, Ordering::Relaxed);
         }
         due.push(Reverse((intended + interval, i)));
@@ -289,11 +364,84 @@ async fn release_all(lane: &mut Lane) -> OpStats {
     for player in players.iter().filter(|p| !p.abandons) {
         if let Some(lease) = &player.lease {
             let started = Instant::now();
-            let (status, _) = conn.send(Method::DELETE, lease, None).await;
-            stats.record(status, started.elapsed());
+            let answer = conn.send(Method::DELETE, lease, None).await;
+            stats.record(&answer, started.elapsed());
         }
     }
     stats
+}
+
+/// Acquires for new users at a fixed rate on their own connection until
+/// `end`, each released at once if granted; latency counts from when each
+/// was due.
+async fn acquire_at_rate(
+    mut conn: Conn,
+    lane: usize,
+    interval: Duration,
+    start: Instant,
+    end: Instant,
+    prefix: String,
+) -> (OpStats, OpStats) {
+    let (mut acquire, mut release) = (OpStats::new(), OpStats::new());
+    let (mut due, mut n) = (start + interval.mul_f64(lane as f64 / 16.0 % 1.0), 0u64);
+    let mut woke_at = start;
+    while due < end {
+        if due > Instant::now() {
+            tokio::time::sleep_until(due.into()).await;
+            woke_at = Instant::now();
+        }
+        let charged_from = due.max(woke_at);
+        let user = format!("{prefix}-new-{lane}-{n}");
+        let body = format!(r#"{{"stream_id":"title-1","device_id":"{}"}}"#, uuid::Uuid::new_v4());
+        let answer = conn.send(Method::POST, &format!("/v1/users/{user}/leases"), Some(body)).await;
+        acquire.record(&answer, charged_from.elapsed());
+        if answer.status == 201
+            && let Some(id) = field(&String::from_utf8_lossy(&answer.body), "lease_id")
+        {
+            let started = Instant::now();
+            let answer = conn.send(Method::DELETE, &format!("/v1/users/{user}/leases/{id}"), None).await;
+            release.record(&answer, started.elapsed());
+        }
+        due += interval;
+        n += 1;
+    }
+    (acquire, release)
+}
+
+/// How the players' leases stood after the heartbeat phase.
+#[derive(Default)]
+struct Verdict {
+    renewed: u64,
+    restored: u64,
+    not_found: u64,
+    other: u64,
+}
+
+/// One heartbeat per admitted player, with its restore body, retried after
+/// a 503 as its Retry-After says (up to 10 times).
+async fn verify_all(lane: &mut Lane) -> Verdict {
+    let mut verdict = Verdict::default();
+    let Lane { conn, players } = lane;
+    for player in players.iter() {
+        let Some(lease) = &player.lease else { continue };
+        let path = format!("{lease}/heartbeat");
+        let mut tries = 0;
+        let answer = loop {
+            let answer = conn.send(Method::POST, &path, Some(player.device.clone())).await;
+            tries += 1;
+            if answer.status != 503 || tries == 10 {
+                break answer;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
+        match answer.status {
+            200 if String::from_utf8_lossy(&answer.body).contains("\"restored\":true") => verdict.restored += 1,
+            200 => verdict.renewed += 1,
+            404 => verdict.not_found += 1,
+            _ => verdict.other += 1,
+        }
+    }
+    verdict
 }
 
 fn say(line: &str) {
@@ -323,6 +471,7 @@ async fn main() {
         lanes[i % args.connections].players.push(Player {
             user: format!("{}-{}", args.user_prefix, i / args.players_per_user),
             lease: None,
+            device: format!(r#"{{"stream_id":"title-1","device_id":"{}"}}"#, uuid::Uuid::new_v4()),
             abandons: (i as f64 + 0.5) / args.players as f64 > 1.0 - args.abandon,
         });
     }
@@ -378,11 +527,48 @@ async fn main() {
             }
         })
     };
-    let results = join_all(lanes.iter_mut().map(|lane| heartbeat_all(lane, interval, start, end, &progress))).await;
+    let mut acquirers = Vec::new();
+    if args.acquire_rate > 0.0 {
+        let each = Duration::from_secs_f64(args.acquire_connections as f64 / args.acquire_rate);
+        for lane in 0..args.acquire_connections {
+            let conn = match Conn::open(&args.addr).await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    say(&format!("loadgen: {e}"));
+                    std::process::exit(1);
+                }
+            };
+            acquirers.push(tokio::spawn(acquire_at_rate(conn, lane, each, start, end, args.user_prefix.clone())));
+        }
+    }
+    let restore_body = args.restore_body;
+    let results =
+        join_all(lanes.iter_mut().map(|lane| heartbeat_all(lane, interval, start, end, &progress, restore_body))).await;
     reporter.abort();
     let mut heartbeat = OpStats::new();
     results.into_iter().for_each(|s| heartbeat.merge(s));
     heartbeat.elapsed = start.elapsed();
+    let (mut mixed_acquire, mut mixed_release) = (OpStats::new(), OpStats::new());
+    for acquirer in join_all(acquirers).await {
+        let (acquired, released) = acquirer.expect("acquirer ran");
+        mixed_acquire.merge(acquired);
+        mixed_release.merge(released);
+    }
+    mixed_acquire.elapsed = heartbeat.elapsed;
+
+    // 2b. Every lease a player still holds renews or restores.
+    let verdict = if args.verify {
+        let mut verdict = Verdict::default();
+        for v in join_all(lanes.iter_mut().map(verify_all)).await {
+            verdict.renewed += v.renewed;
+            verdict.restored += v.restored;
+            verdict.not_found += v.not_found;
+            verdict.other += v.other;
+        }
+        Some(verdict)
+    } else {
+        None
+    };
 
     // 3. Release, or abandon.
     let started = Instant::now();
@@ -393,18 +579,50 @@ async fn main() {
     let acquire_expected: &[u16] = if args.players_per_user > 1 { &[201, 409] } else { &[201] };
     say(&acquire.line("acquire", acquire_expected));
     say(&heartbeat.line("heartbeat", &[200]));
+    say(&heartbeat.split_line("heartbeat"));
+    if args.acquire_rate > 0.0 {
+        say(&mixed_acquire.line("acquire+", &[201]));
+        say(&mixed_acquire.split_line("acquire+"));
+        say(&mixed_release.line("release+", &[204]));
+    }
     say(&release.line("release", &[204]));
     say(&format!("over-admitted acquires: {over_admitted}"));
+    if let Some(v) = &verdict {
+        say(&format!(
+            "after the run: {} renewed, {} restored, {} not found (404), {} other",
+            v.renewed, v.restored, v.not_found, v.other
+        ));
+    }
     let q = |p: f64| heartbeat.latency_us.value_at_quantile(p);
+    let share_refused = |s: &OpStats| s.refused_us.len() as f64 / s.count().max(1) as f64;
+    let verdict = verdict.map_or(String::new(), |v| {
+        format!(
+            " verify_renewed={} verify_restored={} verify_404={} verify_other={}",
+            v.renewed, v.restored, v.not_found, v.other
+        )
+    });
     let result = format!(
         "RESULT admitted={admitted} acquire_rps={:.0} heartbeat_target_rps={target_rate:.0} heartbeat_rps={:.0} \
-         heartbeat_p50_us={} heartbeat_p99_us={} heartbeat_p999_us={} errors={} over_admitted={over_admitted}\n",
+         heartbeat_p50_us={} heartbeat_p99_us={} heartbeat_p999_us={} errors={} over_admitted={over_admitted} \
+         heartbeat_ok={} heartbeat_ok_rps={:.0} heartbeat_ok_p99_us={} heartbeat_refused={} heartbeat_refused_max_us={} \
+         heartbeat_refused_share={:.3} acquire_mixed={} acquire_refused_share={:.3} acquire_refused_max_us={} \
+         refused_without_retry_after={}{verdict}\n",
         acquire.rate(),
         heartbeat.rate(),
         q(0.5),
         q(0.99),
         q(0.999),
         acquire.errors(acquire_expected) + heartbeat.errors(&[200]) + release.errors(&[204]),
+        heartbeat.ok_us.len(),
+        heartbeat.ok_us.len() as f64 / heartbeat.elapsed.as_secs_f64().max(1e-9),
+        heartbeat.ok_us.value_at_quantile(0.99),
+        heartbeat.refused_us.len(),
+        heartbeat.refused_us.max(),
+        share_refused(&heartbeat),
+        mixed_acquire.count(),
+        share_refused(&mixed_acquire),
+        mixed_acquire.refused_us.max(),
+        heartbeat.refused_without_retry_after + mixed_acquire.refused_without_retry_after,
     );
     let _ = std::io::stdout().write_all(result.as_bytes());
 }

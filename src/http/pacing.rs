@@ -29,6 +29,9 @@ use super::framing::{Framer, Stage};
 
 /// An interim answer is no answer: the request's body is still to come.
 const CONTINUE: &[u8] = b"HTTP/1.1 100 ";
+/// Bytes of the requests that follow one being answered, read ahead at
+/// most: beyond this the socket is left unread until the answer is out.
+const HELD_MAX: usize = 16 * 1024;
 
 /// How long a connection may take, and wait, between answers.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +57,8 @@ pub struct PacedIo<T> {
     timer: Pin<Box<Sleep>>,
     /// The parser, waiting for the next request while this one is answered.
     reader: Option<Waker>,
+    /// The socket closed or failed while a request was answered.
+    closed_ahead: bool,
 }
 
 impl<T> PacedIo<T> {
@@ -72,6 +77,7 @@ impl<T> PacedIo<T> {
             deadline: Some(deadline),
             timer: Box::pin(tokio::time::sleep_until(deadline)),
             reader: None,
+            closed_ahead: false,
         }
     }
 
@@ -83,16 +89,15 @@ impl<T> PacedIo<T> {
             self.answered = false;
         }
         let taken = self.framer.scan(bytes);
-        let now = Instant::now();
         match self.framer.stage() {
-            Stage::Head if was == Stage::Idle => self.deadline = Some(now + self.pace.head),
+            Stage::Head if was == Stage::Idle => self.deadline = Some(Instant::now() + self.pace.head),
             // The head is in; the handler times the body it reads.
             Stage::Body(_) if !matches!(was, Stage::Body(_)) => {
-                self.deadline = self.answered.then(|| now + self.pace.head)
+                self.deadline = self.answered.then(|| Instant::now() + self.pace.head)
             }
-            Stage::Complete if self.answered => self.next_request(now),
+            Stage::Complete if self.answered => self.next_request(Instant::now()),
             Stage::Complete => self.deadline = None,
-            Stage::Opaque if was != Stage::Opaque => self.deadline = Some(now + self.pace.idle),
+            Stage::Opaque if was != Stage::Opaque => self.deadline = Some(Instant::now() + self.pace.idle),
             _ => {}
         }
         taken
@@ -118,7 +123,12 @@ impl<T> PacedIo<T> {
     fn next_request(&mut self, now: Instant) {
         self.framer.next_request();
         self.deadline = Some(now + self.pace.idle);
-        if let Some(reader) = self.reader.take() {
+        // Without held bytes (or a close) the parser needs no wake-up: the
+        // socket, last polled through `hold_ahead`, wakes it when more
+        // arrives, and actix' own keep-alive timer covers plain idleness.
+        if let Some(reader) = self.reader.take()
+            && (!self.held.is_empty() || self.closed_ahead)
+        {
             reader.wake();
         }
     }
@@ -147,8 +157,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for PacedIo<T> {
         let this = &mut *self;
         if this.framer.stage() == Stage::Complete {
             // One request at a time: the next waits for this one's answer.
-            this.reader = Some(cx.waker().clone());
-            return Poll::Pending;
+            return this.hold_ahead(cx);
         }
         if !this.held.is_empty() {
             let held = std::mem::take(&mut this.held);
@@ -176,6 +185,34 @@ impl<T: AsyncRead + Unpin> AsyncRead for PacedIo<T> {
             Poll::Pending if this.past_deadline(cx) => Poll::Ready(Ok(())),
             other => other,
         }
+    }
+}
+
+impl<T: AsyncRead + Unpin> PacedIo<T> {
+    /// While a request is answered: reads what follows into `held` (up to
+    /// `HELD_MAX`), which also leaves the socket to wake the parser when
+    /// more arrives, and tells the parser to wait.
+    fn hold_ahead(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.reader = Some(cx.waker().clone());
+        while self.held.len() < HELD_MAX {
+            self.held.reserve(HELD_MAX - self.held.len());
+            let mut ahead = ReadBuf::uninit(self.held.spare_capacity_mut());
+            match Pin::new(&mut self.inner).poll_read(cx, &mut ahead) {
+                Poll::Ready(Ok(())) if !ahead.filled().is_empty() => {
+                    let n = ahead.filled().len();
+                    // SAFETY: `poll_read` initialised the `n` bytes it filled.
+                    unsafe { self.held.set_len(self.held.len() + n) };
+                }
+                // The client closed, or the socket failed: the parser learns
+                // it once this answer is out and it reads again.
+                Poll::Ready(_) => {
+                    self.closed_ahead = true;
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        Poll::Pending
     }
 }
 
