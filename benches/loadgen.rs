@@ -337,7 +337,9 @@ async fn heartbeat_all(
     // late: waiting behind earlier answers counts, our timer's lateness not.
     let mut woke_at = start;
     while let Some(Reverse((intended, i))) = due.pop() {
-        if intended >= end {
+        // A schedule the server cannot keep up with ends on time too: the
+        // heartbeats still due then were never sent.
+        if intended >= end || Instant::now() >= end {
             break;
         }
         if intended > Instant::now() {
@@ -385,7 +387,7 @@ async fn acquire_at_rate(
     let (mut acquire, mut release) = (OpStats::new(), OpStats::new());
     let (mut due, mut n) = (start + interval.mul_f64(lane as f64 / 16.0 % 1.0), 0u64);
     let mut woke_at = start;
-    while due < end {
+    while due < end && Instant::now() < end {
         if due > Instant::now() {
             tokio::time::sleep_until(due.into()).await;
             woke_at = Instant::now();
@@ -555,6 +557,7 @@ async fn main() {
         mixed_release.merge(released);
     }
     mixed_acquire.elapsed = heartbeat.elapsed;
+    mixed_release.elapsed = heartbeat.elapsed;
 
     // 2b. Every lease a player still holds renews or restores.
     let verdict = if args.verify {
@@ -606,7 +609,7 @@ async fn main() {
          heartbeat_p50_us={} heartbeat_p99_us={} heartbeat_p999_us={} errors={} over_admitted={over_admitted} \
          heartbeat_ok={} heartbeat_ok_rps={:.0} heartbeat_ok_p99_us={} heartbeat_refused={} heartbeat_refused_max_us={} \
          heartbeat_refused_share={:.3} acquire_mixed={} acquire_refused_share={:.3} acquire_refused_max_us={} \
-         refused_without_retry_after={}{verdict}\n",
+         refused_without_retry_after={} requests_sent_rps={:.0}{verdict}\n",
         acquire.rate(),
         heartbeat.rate(),
         q(0.5),
@@ -623,6 +626,8 @@ async fn main() {
         share_refused(&mixed_acquire),
         mixed_acquire.refused_us.max(),
         heartbeat.refused_without_retry_after + mixed_acquire.refused_without_retry_after,
+        (heartbeat.count() + mixed_acquire.count() + mixed_release.count()) as f64
+            / heartbeat.elapsed.as_secs_f64().max(1e-9),
     );
     let _ = std::io::stdout().write_all(result.as_bytes());
 }

@@ -54,9 +54,20 @@ offered=$(python3 -c "print(int($rate * $LOAD))")
 say "2. $LOAD x $rate = $offered heartbeats/s for ${AT_LOAD}s, from $CONNECTIONS connections"
 start_service REDIS_URL="$REDIS_URL" STREAMLEASE_METRICS_REFRESH_MS=5000
 service_pid=${STARTED_PIDS[-1]}
+# Where the machine's CPU went: the whole machine (/proc/stat), the
+# service, Redis; the rest is mostly the load generator.
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+before=($(machine_ticks) $(cpu_ticks "$service_pid") $(cpu_ticks "$REDIS_PID") $SECONDS)
 run=$(loadgen --url "$SERVICE_URL" --players "$PLAYERS" --connections "$CONNECTIONS" --rate "$offered" \
   --duration-s "$AT_LOAD" --abandon 0 --restore-body --acquire-rate "$((offered / 20))" --verify \
   --user-prefix overload 2> "$WORK/loadgen.txt" | tail -1)
+after=($(machine_ticks) $(cpu_ticks "$service_pid") $(cpu_ticks "$REDIS_PID") $SECONDS)
+tick=$(getconf CLK_TCK)
+cores_used() { python3 -c "print(f'{($1) / $tick / max(1, ${after[3]} - ${before[3]}):.2f}')"; }
+machine_cores=$(cores_used "${after[0]} - ${before[0]}")
+service_cores=$(cores_used "${after[1]} - ${before[1]}")
+redis_cores=$(cores_used "${after[2]} - ${before[2]}")
+rest_cores=$(python3 -c "print(f'{$machine_cores - $service_cores - $redis_cores:.2f}')")
 grep -E "^(acquire|heartbeat|release|after)" "$WORK/loadgen.txt" >&2 || true
 rss=$(awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$service_pid/status")
 shed() { metric "streamlease_lease_operations_total{operation=\"$1\",outcome=\"shed\"}"; }
@@ -80,4 +91,6 @@ Sustained (shedding off, 64 connections): $rate heartbeats/s. Offered: $offered/
 | After the run: renewed / restored / 404 / other | $(field verify_renewed "$run") / $(field verify_restored "$run") / $(field verify_404 "$run") / $(field verify_other "$run") | no 404 $(mark "$(field verify_404 "$run") == 0") |
 | Shed by the service (acquire / release / heartbeat) | $(shed acquire) / $(shed release) / $(shed heartbeat) | |
 | Service peak RSS | $rss MiB | < 300 MiB $(mark "$rss < 300") |
+| Requests the load generator sent, all kinds | $(field requests_sent_rps "$run")/s of $((offered + offered / 20))/s offered | |
+| Cores busy over the run (of $(nproc)): service / Redis / rest (load generator) | $service_cores / $redis_cores / $rest_cores | |
 TABLE
