@@ -46,8 +46,7 @@ make_leases() {
 
 say "building (release)..."
 build_service release
-(cd "$ROOT" && cargo bench --no-run --quiet --bench loadgen 2>/dev/null)
-loadgen() { (cd "$ROOT" && cargo bench --quiet --bench loadgen -- "$@"); }
+build_loadgen
 
 start_redis
 

@@ -23,14 +23,14 @@ need curl curl
 ulimit -n 20000
 
 build_service release
-(cd "$ROOT" && cargo bench --no-run --quiet --bench loadgen 2>/dev/null)
+build_loadgen
 start_redis
 start_service REDIS_URL="$REDIS_URL" STREAMLEASE_LEASE_TTL_MS=90000 STREAMLEASE_HEARTBEAT_INTERVAL_MS=$INTERVAL_MS
 service_pid=${STARTED_PIDS[-1]}
 
-(cd "$ROOT" && cargo bench --quiet --bench loadgen -- --url "$SERVICE_URL" --players "$PLAYERS" \
+loadgen --url "$SERVICE_URL" --players "$PLAYERS" \
   --players-per-user 3 --interval-ms $INTERVAL_MS --duration-s "$RUN" --connections 64 --abandon 0 \
-  --user-prefix m) > "$WORK/loadgen.out" 2> "$WORK/loadgen.err" &
+  --user-prefix m > "$WORK/loadgen.out" 2> "$WORK/loadgen.err" &
 loadgen_pid=$!
 
 # Heartbeats answered so far, whatever the answer (a lost lease's 404 costs

@@ -36,8 +36,7 @@ field() { sed -E "s/.* $1=([0-9.]+).*/\1/" <<<"$2"; }
 
 say "building (release)..."
 build_service release
-(cd "$ROOT" && cargo bench --no-run --quiet --bench loadgen 2>/dev/null)
-loadgen() { (cd "$ROOT" && cargo bench --quiet --bench loadgen -- "$@"); }
+build_loadgen
 
 start_redis
 

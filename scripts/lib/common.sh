@@ -53,6 +53,11 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # us_per_op TICKS OPS: microseconds of CPU per operation.
 us_per_op() { python3 -c "print(f'{$1 * 1e6 / $(getconf CLK_TCK) / $2:.2f}')"; }
 
+# build_loadgen: builds the player-simulation load generator (benches/loadgen.rs);
+# loadgen ARGS...: runs it.
+build_loadgen() { (cd "$ROOT" && cargo bench --no-run --quiet --bench loadgen 2>/dev/null); }
+loadgen() { (cd "$ROOT" && cargo bench --quiet --bench loadgen -- "$@"); }
+
 # build_service PROFILE: builds the binary (release or debug); sets SERVICE_BIN.
 build_service() {
   local profile=${1:-release}

@@ -11,19 +11,6 @@ use crate::redis_server::RedisServer;
 
 const REFRESH: Duration = Duration::from_millis(100);
 
-/// Polls `/metrics` until `check` holds, or fails after `limit`.
-async fn eventually(app: &TestApp, limit: Duration, what: &str, check: impl Fn(&str) -> bool) {
-    let deadline = Instant::now() + limit;
-    loop {
-        let exposition = app.metrics().await;
-        if check(&exposition) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what} did not happen within {limit:?}:\n{exposition}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 fn per_user_series(exposition: &str) -> usize {
     exposition.lines().filter(|l| l.starts_with("streamlease_user_active_leases{")).count()
 }

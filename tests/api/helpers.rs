@@ -200,6 +200,19 @@ impl TestApp {
     }
 }
 
+/// Polls `/metrics` until `check` holds, or fails after `limit`.
+pub async fn eventually(app: &TestApp, limit: Duration, what: &str, check: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let exposition = app.metrics().await;
+        if check(&exposition) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what} did not happen within {limit:?}:\n{exposition}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Sends `request` as raw bytes on a new connection and returns all the
 /// server answers until it closes (or 5 s pass): for requests no HTTP
 /// client library would send as written.

@@ -15,19 +15,6 @@ fn user_series(user: &str) -> String {
     format!(r#"streamlease_user_active_leases{{user_id="{user}"}}"#)
 }
 
-/// Polls `/metrics` until `check` holds, or fails after `limit`.
-async fn eventually(app: &TestApp, limit: Duration, what: &str, check: impl Fn(&str) -> bool) {
-    let deadline = Instant::now() + limit;
-    loop {
-        let exposition = app.metrics().await;
-        if check(&exposition) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what} did not happen within {limit:?}:\n{exposition}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test]
 async fn two_instances_on_one_redis_report_the_users_counts_from_the_store() {
     let a = spawn_app_with(Backend::Redis, |s| s.metrics_refresh = REFRESH).await;
