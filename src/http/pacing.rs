@@ -32,6 +32,9 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 ";
 /// Bytes of the requests that follow one being answered, read ahead at
 /// most: beyond this the socket is left unread until the answer is out.
 const HELD_MAX: usize = 16 * 1024;
+/// Read ahead this much at a time, on the stack: most connections have
+/// nothing to read ahead, and none should keep a buffer for it.
+const AHEAD_CHUNK: usize = 2048;
 
 /// How long a connection may take, and wait, between answers.
 #[derive(Debug, Clone, Copy)]
@@ -160,12 +163,15 @@ impl<T: AsyncRead + Unpin> AsyncRead for PacedIo<T> {
             return this.hold_ahead(cx);
         }
         if !this.held.is_empty() {
-            let held = std::mem::take(&mut this.held);
+            let mut held = std::mem::take(&mut this.held);
             let offered = held.len().min(buf.remaining());
             let taken = this.scan(&held[..offered]);
             buf.put_slice(&held[..taken]);
-            this.held = held;
-            this.held.drain(..taken);
+            held.drain(..taken);
+            // Kept only while it holds something.
+            if !held.is_empty() {
+                this.held = held;
+            }
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();
@@ -194,15 +200,12 @@ impl<T: AsyncRead + Unpin> PacedIo<T> {
     /// more arrives, and tells the parser to wait.
     fn hold_ahead(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.reader = Some(cx.waker().clone());
+        let mut chunk = [std::mem::MaybeUninit::<u8>::uninit(); AHEAD_CHUNK];
         while self.held.len() < HELD_MAX {
-            self.held.reserve(HELD_MAX - self.held.len());
-            let mut ahead = ReadBuf::uninit(self.held.spare_capacity_mut());
+            let room = AHEAD_CHUNK.min(HELD_MAX - self.held.len());
+            let mut ahead = ReadBuf::uninit(&mut chunk[..room]);
             match Pin::new(&mut self.inner).poll_read(cx, &mut ahead) {
-                Poll::Ready(Ok(())) if !ahead.filled().is_empty() => {
-                    let n = ahead.filled().len();
-                    // SAFETY: `poll_read` initialised the `n` bytes it filled.
-                    unsafe { self.held.set_len(self.held.len() + n) };
-                }
+                Poll::Ready(Ok(())) if !ahead.filled().is_empty() => self.held.extend_from_slice(ahead.filled()),
                 // The client closed, or the socket failed: the parser learns
                 // it once this answer is out and it reads again.
                 Poll::Ready(_) => {
