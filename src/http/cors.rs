@@ -5,8 +5,7 @@
 //! admin routes and `/metrics` whatever the list says.
 
 use actix_cors::{Cors, CorsError};
-use actix_web::body::EitherBody;
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::{Condition, Next};
