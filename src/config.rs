@@ -8,6 +8,7 @@ use secrecy::SecretString;
 
 use crate::domain::OnLimit;
 use crate::domain::ledger::Terms;
+use crate::shedding::ShedBounds;
 
 /// Highest per-user limit, for both the default and overrides.
 pub const MAX_LIMIT: u32 = 1000;
@@ -44,9 +45,10 @@ pub struct Settings {
     pub fail_open: bool,
     /// HTTP worker threads (each runs its own event loop).
     pub workers: usize,
-    /// Store calls under way per worker past which even heartbeats are
-    /// shed; acquires at a quarter, releases at half (`shedding.rs`).
-    pub shed_store_calls: usize,
+    /// Per worker: store calls under way, and how late its loop may run,
+    /// past which even heartbeats are shed; acquires at a quarter, releases
+    /// at half (`shedding.rs`).
+    pub shed: ShedBounds,
     pub http: HttpLimits,
 }
 
@@ -194,7 +196,13 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "STREAMLEASE_SHED_STORE_CALLS",
         "1000",
         "store calls under way per worker past which heartbeats are answered 503 overloaded; acquires are shed \
-         past a quarter of it, releases past half (0: never shed; 0..1000000)",
+         past a quarter of it, releases past half (0: off; 0..1000000)",
+    ),
+    (
+        "STREAMLEASE_SHED_LAG_MS",
+        "200",
+        "how late a worker's event loop may run before heartbeats are answered 503 overloaded; acquires are \
+         shed past a quarter of it, releases past half (0: off; 0..60000)",
     ),
     ("STREAMLEASE_KEEP_ALIVE_MS", "60000", "idle keep-alive connections close after this (1000..3600000)"),
     (
@@ -310,7 +318,10 @@ impl Settings {
             census_redis_percent: number(&var, "STREAMLEASE_CENSUS_REDIS_PERCENT", 20, 1..=100)? as u8,
             fail_open: flag(var("STREAMLEASE_FAIL_OPEN"), "STREAMLEASE_FAIL_OPEN")?,
             workers: number(&var, "STREAMLEASE_WORKERS", available_cores(), 1..=256)? as usize,
-            shed_store_calls: number(&var, "STREAMLEASE_SHED_STORE_CALLS", 1000, 0..=1_000_000)? as usize,
+            shed: ShedBounds {
+                store_calls: number(&var, "STREAMLEASE_SHED_STORE_CALLS", 1000, 0..=1_000_000)? as usize,
+                lag_ms: number(&var, "STREAMLEASE_SHED_LAG_MS", 200, 0..=60_000)?,
+            },
             http: HttpLimits {
                 keep_alive: millis(&var, "STREAMLEASE_KEEP_ALIVE_MS", 60_000, 1_000..=3_600_000)?,
                 request_timeout: millis(&var, "STREAMLEASE_REQUEST_TIMEOUT_MS", 5_000, 100..=60_000)?,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::domain::*;
 use crate::metrics::Metrics;
-use crate::shedding::{Shedder, Urgency};
+use crate::shedding::{ShedBounds, Shedder, Urgency};
 use crate::store::{Store, StoreError, StoreResult};
 
 /// How often a withdraw is retried while the store stays unreachable.
@@ -52,11 +52,11 @@ pub struct Leases {
 }
 
 impl Leases {
-    /// `shed_bound`: store calls under way per worker past which even
-    /// heartbeats are shed (see `shedding.rs`); 0 never sheds.
-    pub fn new(store: Store, metrics: Arc<Metrics>, ttl: Duration, shed_bound: usize) -> Self {
+    /// `shed`: per worker, past these even heartbeats are shed (see
+    /// `shedding.rs`).
+    pub fn new(store: Store, metrics: Arc<Metrics>, ttl: Duration, shed: ShedBounds) -> Self {
         let (last_outage_logged, last_fault_logged, withdraws_pending) = Default::default();
-        let shedder = Shedder::new(shed_bound);
+        let shedder = Shedder::new(shed);
         Self { store, metrics, ttl, last_outage_logged, last_fault_logged, withdraws_pending, shedder }
     }
 

@@ -15,7 +15,7 @@ async fn past_its_bound_an_acquire_is_refused_at_once_while_heartbeats_still_go_
     // Heartbeats are shed past 8 calls under way, acquires past 2.
     let app = spawn_app_with(Backend::Redis, |s| {
         s.workers = 1;
-        s.shed_store_calls = 8;
+        s.shed.store_calls = 8;
     })
     .await;
     let lease = id(&app.acquire_ok("alice", "s").await);
