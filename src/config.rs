@@ -194,7 +194,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("STREAMLEASE_WORKERS", "cores", "HTTP worker threads (1..256); default: the CPUs available"),
     (
         "STREAMLEASE_SHED_STORE_CALLS",
-        "1000",
+        "2000",
         "store calls under way per worker past which heartbeats are answered 503 overloaded; acquires are shed \
          past a quarter of it, releases past half (0: off; 0..1000000)",
     ),
@@ -319,7 +319,7 @@ impl Settings {
             fail_open: flag(var("STREAMLEASE_FAIL_OPEN"), "STREAMLEASE_FAIL_OPEN")?,
             workers: number(&var, "STREAMLEASE_WORKERS", available_cores(), 1..=256)? as usize,
             shed: ShedBounds {
-                store_calls: number(&var, "STREAMLEASE_SHED_STORE_CALLS", 1000, 0..=1_000_000)? as usize,
+                store_calls: number(&var, "STREAMLEASE_SHED_STORE_CALLS", 2000, 0..=1_000_000)? as usize,
                 lag_ms: number(&var, "STREAMLEASE_SHED_LAG_MS", 200, 0..=60_000)?,
             },
             http: HttpLimits {
