@@ -306,18 +306,18 @@ impl RedisStore {
         let mut pipe = redis::pipe();
         pipe.cmd("SET").arg(self.keys.ready_key()).arg(1).arg("PX").arg(READY_KEY_TTL_MS).ignore();
         pipe.cmd("TIME");
-        self.timed_clock_read(&pipe).await.map(drop)
+        self.timed_clock_read(&pipe).await
     }
 
     async fn calibrate_clock(&self) -> StoreResult<()> {
         let mut pipe = redis::pipe();
         pipe.cmd("TIME");
-        self.timed_clock_read(&pipe).await.map(drop)
+        self.timed_clock_read(&pipe).await
     }
 
-    /// Runs `pipe`, whose last reply is Redis `TIME`, learns the offset
-    /// between Redis' clock and ours from it, and returns every reply.
-    async fn timed_clock_read(&self, pipe: &redis::Pipeline) -> StoreResult<Vec<Value>> {
+    /// Runs `pipe`, whose last reply is Redis `TIME`, and learns the offset
+    /// between Redis' clock and ours from it.
+    async fn timed_clock_read(&self, pipe: &redis::Pipeline) -> StoreResult<()> {
         let sent = self.clock.local_now_ms();
         let replies = self.pipeline(pipe).await?;
         let received = self.clock.local_now_ms();
@@ -327,7 +327,7 @@ impl RedisStore {
             .ok_or_else(|| StoreError::Corrupt("TIME: no reply".into()))
             .and_then(|v| redis::from_redis_value(v).map_err(|e| StoreError::Corrupt(format!("TIME: {e}"))))?;
         self.clock.learn(time.0 * 1000 + time.1 / 1000, sent, received);
-        Ok(replies)
+        Ok(())
     }
 
     /// One script call, bounded by `CALL_TIMEOUT` in total: the connection's
