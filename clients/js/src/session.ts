@@ -77,7 +77,7 @@ export interface LeaseSessionEvents {
   degraded: { lease: Lease };
   /** The service or the network failed this call; keep playing, it is retried in `retryInMs`. */
   unavailable: { code: string; status: number | null; retryInMs: number; attempt: number };
-  released: { cause: "stop" | "idle" | "pagehide" };
+  released: { cause: "stop" | "idle" | "pagehide" | "dispose" };
   error: { error: StreamleaseError };
 }
 
@@ -110,6 +110,10 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private failures = 0;
   private resumeOnShow = false;
+  /** The last release sent, until it is answered: an acquire waits for it,
+   * or the late release would end the lease the acquire renews (the same
+   * device gets its lease back). */
+  private releasing: Promise<void> = Promise.resolve();
   private readonly onPageHide = () => this.releaseForPageHide();
   private readonly onPageShow = (event: Event) => {
     if ((event as PageTransitionEvent).persisted && this.resumeOnShow) void this.start();
@@ -144,7 +148,11 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
     if (this.current === "paused") return this.resume();
     if (this.current === "acquiring" || this.current === "active") return;
     this.newEpoch();
+    const epoch = this.epoch;
     this.resumeOnShow = false;
+    this.setState("acquiring");
+    await this.releasing;
+    if (epoch !== this.epoch) return;
     return this.acquire([]);
   }
 
@@ -173,11 +181,13 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
     return this.release("stop");
   }
 
-  /** Stops listening to page events; call when the player goes away for good. */
+  /** Releases the lease, if one is held, and stops listening to page
+   * events: call it when the player goes away for good (a single-page app
+   * tearing it down). */
   dispose(): void {
     this.pageEvents()?.removeEventListener("pagehide", this.onPageHide);
     this.pageEvents()?.removeEventListener("pageshow", this.onPageShow);
-    this.newEpoch();
+    void this.release("dispose");
   }
 
   private async acquire(terminate: string[]): Promise<void> {
@@ -293,7 +303,7 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
     this.emit("error", { error });
   }
 
-  private async release(cause: "stop" | "idle"): Promise<void> {
+  private async release(cause: "stop" | "idle" | "dispose"): Promise<void> {
     const lease = this.leaseHeld;
     const wasRunning = this.isRunning();
     this.newEpoch();
@@ -321,9 +331,12 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
     this.emit("released", { cause: "pagehide" });
   }
 
-  private async sendRelease(lease: Lease, keepalive: boolean): Promise<void> {
+  private sendRelease(lease: Lease, keepalive: boolean): Promise<void> {
     // Best effort: a release that fails leaves a lease that expires on its own.
-    await this.call({ method: "DELETE", path: leasePath(this.options.userId, lease.lease_id), keepalive });
+    const path = leasePath(this.options.userId, lease.lease_id);
+    const sent = this.call({ method: "DELETE", path, keepalive }).then(() => undefined);
+    this.releasing = sent;
+    return sent;
   }
 
   /** Sends with the current token; after a 401, once more with a fresh one. */

@@ -20,12 +20,20 @@ export class FakeService {
 
   /** The next call gets this status, JSON body and headers. */
   answer(status: number, body?: unknown, headers: Record<string, string> = {}): this {
-    this.replies.push(() => {
-      const type = status >= 400 ? "application/problem+json" : "application/json";
-      const text = body === undefined ? null : JSON.stringify(body);
-      return new Response(text, { status, headers: { "content-type": type, ...headers } });
-    });
+    this.replies.push(() => response(status, body, headers));
     return this;
+  }
+
+  /** The next call gets this answer only once the returned function is
+   * called: a request still on its way. */
+  held(status: number, body?: unknown): () => void {
+    let arrive: () => void = () => {};
+    const arrived = new Promise<void>((resolve) => (arrive = resolve));
+    this.replies.push(async () => {
+      await arrived;
+      return response(status, body, {});
+    });
+    return arrive;
   }
 
   /** The next call gets no answer at all (offline, DNS, CORS). */
@@ -63,6 +71,12 @@ export class FakeService {
     if (!request) throw new Error("nothing was sent");
     return request;
   }
+}
+
+function response(status: number, body: unknown, headers: Record<string, string>): Response {
+  const type = status >= 400 ? "application/problem+json" : "application/json";
+  const text = body === undefined ? null : JSON.stringify(body);
+  return new Response(text, { status, headers: { "content-type": type, ...headers } });
 }
 
 export const LEASE_ID = "6f1c1e0e-5b1a-4c8e-9d1e-2a9f7a1b0c01";

@@ -376,6 +376,37 @@ describe("release", () => {
     assert.deepEqual(service.newCalls(), []);
   });
 
+  it("start() right after stop() waits for the release to land, so it cannot end the new lease", async () => {
+    const s = await started();
+    const releaseLands = service.held(204);
+    const stopping = s.stop();
+    // The same device's acquire renews the lease the release is ending.
+    service.answer(200, lease());
+    const starting = s.start();
+    await settle();
+    assert.deepEqual(service.newCalls(), [RELEASE], "the acquire went out before the release landed");
+    releaseLands();
+    await Promise.all([stopping, starting]);
+    await settle();
+    assert.deepEqual(service.newCalls(), [ACQUIRE]);
+    assert.equal(s.state, "active");
+    assert.equal(s.lease?.lease_id, LEASE_ID);
+  });
+
+  it("dispose() releases the lease it holds and stops heartbeating", async () => {
+    const s = await started();
+    const released = record(s, "released");
+    service.answer(204);
+    s.dispose();
+    await settle();
+    assert.deepEqual(service.newCalls(), [RELEASE]);
+    assert.equal(service.last().keepalive, true);
+    assert.equal(s.state, "stopped");
+    assert.deepEqual(released, [{ cause: "dispose" }]);
+    await tick(60_000);
+    assert.deepEqual(service.newCalls(), []);
+  });
+
   it("a heartbeat answer arriving after stop() is not acted on", async () => {
     const s = await started();
     let answer: (r: Response) => void = () => {};
