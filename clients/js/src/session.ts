@@ -218,13 +218,19 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
     }
   }
 
-  private async heartbeat(): Promise<void> {
+  /** Renews the lease. The usual heartbeat carries no body, which is the
+   * service's cheapest call; only after a 404 (the store lost the lease)
+   * does it go again with the stream and device, which let the service
+   * restore the lease within the limit. */
+  private async heartbeat(restore = false): Promise<void> {
     const epoch = this.epoch;
     const lease = this.leaseHeld;
     if (!lease) return;
-    // The stream and device let the service restore a lease it lost.
-    const body: Record<string, unknown> = { stream_id: this.options.streamId };
-    if (this.options.deviceId) body.device_id = this.options.deviceId;
+    let body: Record<string, unknown> | undefined;
+    if (restore) {
+      body = { stream_id: this.options.streamId };
+      if (this.options.deviceId) body.device_id = this.options.deviceId;
+    }
     const path = `${leasePath(this.options.userId, lease.lease_id)}/heartbeat`;
     const answer = await this.call({ method: "POST", path, body });
     if (epoch !== this.epoch) return;
@@ -233,8 +239,12 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
       if (answer.lease.restored) this.emit("granted", { lease: answer.lease, restored: true });
       else if (answer.lease.degraded) this.emit("degraded", { lease: answer.lease });
       else this.emit("renewed", { lease: answer.lease });
+    } else if (isProblem(answer, 404, "lease_not_found") && !restore) {
+      // The store lost it (a restart, a failover) or it expired: restore.
+      await this.heartbeat(true);
     } else if (isProblem(answer, 404, "lease_not_found")) {
-      // Expired (missed heartbeats) and not restorable: ask again.
+      // Not restorable (a device that meanwhile holds another lease, say):
+      // ask again.
       this.leaseHeld = null;
       await this.acquire([]);
     } else if (isProblem(answer, 409, "limit_reached")) {

@@ -135,7 +135,7 @@ describe("acquire", () => {
 });
 
 describe("heartbeat", () => {
-  it("renews at the server's interval with the stream and device, so a lost lease can be restored", async () => {
+  it("renews at the server's interval with no body, the service's cheapest call", async () => {
     const s = await started();
     const renewed = record(s, "renewed");
     service.answer(200, lease({ heartbeat_interval_ms: 4_000 }));
@@ -143,7 +143,7 @@ describe("heartbeat", () => {
     assert.deepEqual(service.newCalls(), []);
     await tick(1);
     assert.deepEqual(service.newCalls(), [HEARTBEAT]);
-    assert.deepEqual(service.last().body, { stream_id: "movie-1", device_id: "tv" });
+    assert.equal(service.last().body, undefined);
     assert.equal(renewed.length, 1);
     // The next one follows the interval the last answer named.
     service.answer(200, lease());
@@ -161,21 +161,33 @@ describe("heartbeat", () => {
     assert.deepEqual(service.newCalls(), [HEARTBEAT]);
   });
 
-  it("reports a restored lease as granted again", async () => {
+  it("after a 404 goes again with the stream and device, and reports the restored lease as granted", async () => {
     const s = await started();
     const granted = record(s, "granted");
-    service.answer(200, lease({ restored: true, acquired_at: "2026-12-01T10:00:10.000Z" }));
+    service
+      .answer(404, problem(404, "lease_not_found"))
+      .answer(200, lease({ restored: true, acquired_at: "2026-12-01T10:00:10.000Z" }));
     await tick(10_000);
+    assert.deepEqual(service.newCalls(), [HEARTBEAT, HEARTBEAT]);
+    assert.deepEqual(service.last().body, { stream_id: "movie-1", device_id: "tv" });
     assert.equal(granted.length, 1);
     assert.equal(granted[0]!.restored, true);
     assert.equal(s.state, "active");
+    // Back to bare heartbeats.
+    service.answer(200, lease());
+    await tick(10_000);
+    assert.deepEqual(service.newCalls(), [HEARTBEAT]);
+    assert.equal(service.last().body, undefined);
   });
 
-  it("acquires again after 404: the lease expired and could not be restored", async () => {
+  it("acquires again when the restore is 404 too: the lease could not be restored", async () => {
     const s = await started();
-    service.answer(404, problem(404, "lease_not_found")).answer(201, lease({ lease_id: "new" }));
+    service
+      .answer(404, problem(404, "lease_not_found"))
+      .answer(404, problem(404, "lease_not_found"))
+      .answer(201, lease({ lease_id: "new" }));
     await tick(10_000);
-    assert.deepEqual(service.newCalls(), [HEARTBEAT, ACQUIRE]);
+    assert.deepEqual(service.newCalls(), [HEARTBEAT, HEARTBEAT, ACQUIRE]);
     assert.equal(s.lease?.lease_id, "new");
     assert.equal(s.state, "active");
   });
@@ -195,12 +207,14 @@ describe("heartbeat", () => {
   it("offers the leases when a restore finds no free slot (409)", async () => {
     const s = await started();
     const limits = record(s, "limit");
-    service.answer(409, problem(409, "limit_reached", { limit: 3, active: 3, leases: [lease({ lease_id: "x" })] }));
+    service
+      .answer(404, problem(404, "lease_not_found"))
+      .answer(409, problem(409, "limit_reached", { limit: 3, active: 3, leases: [lease({ lease_id: "x" })] }));
     await tick(10_000);
     assert.equal(s.state, "limit");
     assert.equal(limits[0]!.leases[0]!.lease_id, "x");
     await tick(60_000);
-    assert.deepEqual(service.newCalls(), [HEARTBEAT]);
+    assert.deepEqual(service.newCalls(), [HEARTBEAT, HEARTBEAT]);
   });
 });
 
