@@ -273,26 +273,25 @@ impl Conn {
         )?;
         self.stream.write_all(&self.out).await?;
         self.input.clear();
-        let (head_end, length) = loop {
+        // The head, lowercased once: its status, length and two headers.
+        let (head, head_end) = loop {
             if let Some(end) = self.input.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&self.input[..end]).to_ascii_lowercase();
-                let length = head
-                    .split("\r\n")
-                    .find_map(|line| line.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse::<usize>().ok())
-                    .unwrap_or(0);
-                break (end + 4, length);
+                break (String::from_utf8_lossy(&self.input[..end]).to_ascii_lowercase(), end + 4);
             }
             if self.stream.read_buf(&mut self.input).await? == 0 {
                 return Err(Error::from(ErrorKind::UnexpectedEof));
             }
         };
+        let length = head
+            .split("\r\n")
+            .find_map(|line| line.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
         while self.input.len() < head_end + length {
             if self.stream.read_buf(&mut self.input).await? == 0 {
                 return Err(Error::from(ErrorKind::UnexpectedEof));
             }
         }
-        let head = String::from_utf8_lossy(&self.input[..head_end]).to_ascii_lowercase();
         let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
         self.closing = head.contains("\r\nconnection: close");
         Ok(Answer {
