@@ -24,6 +24,7 @@ fn acquire_request(user: &UserId) -> AcquireRequest {
         user_id: user.clone(),
         stream_id: StreamId::try_from("title-123456").unwrap(),
         device_id: Some(DeviceId::try_from("6f9619ff-8b86-4011-b42d-00c04fc964ff").unwrap()),
+        device_name: None,
         on_limit: OnLimit::Deny,
         terminate: vec![],
         new_lease_id: LeaseId::new_random(),

@@ -94,6 +94,63 @@ text_id!(
     DeviceId
 );
 
+/// Most characters in a device name: room for "Living-room TV (Samsung)"
+/// and the like, little enough for a chooser's row.
+pub const MAX_DEVICE_NAME_CHARS: usize = 64;
+
+/// Why a string is not a valid device name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceNameError {
+    #[error("device_name must be 1 to {MAX_DEVICE_NAME_CHARS} characters long, got {0}")]
+    Length(usize),
+    #[error("device_name must not contain control characters (U+{0:04X})")]
+    Control(u32),
+}
+
+/// What the viewer calls the device ("Living-room TV"), shown in the
+/// limit chooser. Free text, so any printable character: controls are
+/// refused, and so are the bidirectional overrides and isolates, which
+/// would let a name display as something other than what it is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DeviceName(String);
+
+impl DeviceName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for DeviceName {
+    type Error = DeviceNameError;
+    fn try_from(s: String) -> Result<Self, DeviceNameError> {
+        let chars = s.chars().count();
+        if chars == 0 || chars > MAX_DEVICE_NAME_CHARS {
+            return Err(DeviceNameError::Length(chars));
+        }
+        let hidden = |c: char| {
+            c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        };
+        match s.chars().find(|&c| hidden(c)) {
+            Some(c) => Err(DeviceNameError::Control(c.into())),
+            None => Ok(Self(s)),
+        }
+    }
+}
+
+impl TryFrom<&str> for DeviceName {
+    type Error = DeviceNameError;
+    fn try_from(s: &str) -> Result<Self, DeviceNameError> {
+        Self::try_from(s.to_owned())
+    }
+}
+
+impl From<DeviceName> for String {
+    fn from(name: DeviceName) -> String {
+        name.0
+    }
+}
+
 /// A lease's server-made id (UUID v4), always shown in hyphenated lower case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -163,6 +220,20 @@ mod tests {
                 && s.bytes().any(|b| b != b'.');
             proptest::prop_assert_eq!(UserId::try_from(s.as_str()).is_ok(), fits);
             proptest::prop_assert_eq!(LeaseId::try_from(s.as_str()).is_ok(), uuid::Uuid::try_parse(&s).is_ok());
+        }
+    }
+
+    #[test]
+    fn device_names_are_short_printable_text() {
+        for good in ["TV", "Alice's iPad | living room; 2nd", "Télé du salon 📺", &"é".repeat(64)] {
+            assert_eq!(DeviceName::try_from(good).map(String::from).as_deref(), Ok(good));
+        }
+        assert_eq!(DeviceName::try_from(""), Err(DeviceNameError::Length(0)));
+        assert_eq!(DeviceName::try_from("a".repeat(65)), Err(DeviceNameError::Length(65)));
+        for (bad, code) in
+            [("a\nb", 0x0a), ("\u{7f}", 0x7f), ("a\u{85}", 0x85), ("\u{202E}vt", 0x202e), ("x\u{2066}", 0x2066)]
+        {
+            assert_eq!(DeviceName::try_from(bad), Err(DeviceNameError::Control(code)), "{bad:?}");
         }
     }
 

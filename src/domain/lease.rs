@@ -1,7 +1,7 @@
 //! The lease vocabulary: what a lease is, and every outcome a lease operation
 //! can have. Stores produce these; the HTTP layer maps them to responses.
 
-use super::ids::{DeviceId, LeaseId, StreamId, UserId};
+use super::ids::{DeviceId, DeviceName, LeaseId, StreamId, UserId};
 
 /// Milliseconds since the Unix epoch, by the store's clock.
 pub type Millis = i64;
@@ -12,6 +12,8 @@ pub struct Lease {
     pub lease_id: LeaseId,
     pub stream_id: StreamId,
     pub device_id: Option<DeviceId>,
+    /// What the viewer calls the device, for the limit chooser.
+    pub device_name: Option<DeviceName>,
     pub acquired_at: Millis,
     /// Last renewal plus the TTL. Every lease has the same TTL, so the
     /// earliest expiry is also the least recently renewed lease, which is
@@ -91,6 +93,8 @@ pub struct AcquireRequest {
     pub user_id: UserId,
     pub stream_id: StreamId,
     pub device_id: Option<DeviceId>,
+    /// Replaces the name the device's lease had, when given.
+    pub device_name: Option<DeviceName>,
     pub on_limit: OnLimit,
     pub terminate: Vec<LeaseId>,
     pub new_lease_id: LeaseId,
@@ -109,7 +113,8 @@ pub struct Granted {
 pub enum AcquireOutcome {
     /// A new lease took a slot.
     Created { granted: Granted, evicted: Vec<LeaseId>, terminated: Vec<LeaseId> },
-    /// The device already held a live lease; it was renewed instead.
+    /// The device already held a live lease; it was renewed instead, and
+    /// moved to the stream asked for (the next episode keeps its slot).
     Renewed { granted: Granted, terminated: Vec<LeaseId> },
     /// At the limit under `deny`. `leases` are the live ones, oldest first;
     /// `terminated` were ended on request all the same.
@@ -123,6 +128,7 @@ pub enum AcquireOutcome {
 pub struct Restore {
     pub stream_id: StreamId,
     pub device_id: Option<DeviceId>,
+    pub device_name: Option<DeviceName>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

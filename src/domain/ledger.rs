@@ -86,6 +86,9 @@ impl Ledger {
         if let Some(i) = device_lease {
             let lease = &mut self.leases[i];
             lease.stream_id = req.stream_id.clone();
+            if req.device_name.is_some() {
+                lease.device_name = req.device_name.clone();
+            }
             lease.expires_at = now + terms.ttl_ms;
             let lease = lease.clone();
             self.end(&terminate, EndReason::Terminated, Some(lease.lease_id), now, terms);
@@ -119,6 +122,7 @@ impl Ledger {
             lease_id: new_id,
             stream_id: req.stream_id.clone(),
             device_id: req.device_id.clone(),
+            device_name: req.device_name.clone(),
             acquired_at: now,
             expires_at: now + terms.ttl_ms,
         };
@@ -162,6 +166,7 @@ impl Ledger {
             lease_id,
             stream_id: restore.stream_id.clone(),
             device_id: restore.device_id.clone(),
+            device_name: restore.device_name.clone(),
             acquired_at: now,
             expires_at: now + terms.ttl_ms,
         };
@@ -244,6 +249,7 @@ mod tests {
             user_id: UserId::try_from("u").unwrap(),
             stream_id: StreamId::try_from("s").unwrap(),
             device_id: device.map(|d| DeviceId::try_from(d).unwrap()),
+            device_name: None,
             on_limit,
             terminate,
             new_lease_id: LeaseId::new_random(),

@@ -4,6 +4,6 @@ pub mod ids;
 pub mod lease;
 pub mod ledger;
 
-pub use ids::{DeviceId, IdError, LeaseId, StreamId, UserId};
+pub use ids::{DeviceId, DeviceName, DeviceNameError, IdError, LeaseId, StreamId, UserId};
 pub use lease::*;
 pub use ledger::Ledger;

@@ -28,6 +28,7 @@ pub struct LeasePath {
 pub struct AcquireBody {
     stream_id: StreamId,
     device_id: Option<DeviceId>,
+    device_name: Option<DeviceName>,
     on_limit: Option<OnLimit>,
     #[serde(default)]
     terminate: Vec<LeaseId>,
@@ -39,12 +40,13 @@ pub async fn acquire(
     path: Path<UserPath>,
     body: JsonBody<AcquireBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let AcquireBody { stream_id, device_id, on_limit, terminate } = body.into_inner();
+    let AcquireBody { stream_id, device_id, device_name, on_limit, terminate } = body.into_inner();
     let user_id = path.into_inner().user_id;
     let request = AcquireRequest {
         user_id,
         stream_id,
         device_id,
+        device_name,
         on_limit: on_limit.unwrap_or(state.settings.on_limit),
         terminate,
         new_lease_id: LeaseId::new_random(),
@@ -58,7 +60,8 @@ pub async fn acquire(
             state.leases.count_degraded("acquire");
             let lease_id = request.new_lease_id;
             let location = format!("/v1/users/{user}/leases/{lease_id}");
-            let view = DegradedLease::new(user, lease_id, Some(request.stream_id), request.device_id, settings);
+            let device = (request.device_id, request.device_name);
+            let view = DegradedLease::new(user, lease_id, Some(request.stream_id), device, settings);
             return Ok(HttpResponse::Created().insert_header((header::LOCATION, location)).json(view));
         }
         other => other?,
@@ -101,7 +104,8 @@ pub async fn heartbeat(
     let outcome = match state.leases.heartbeat(&user_id, lease_id, restore.as_ref()).await {
         Err(e) if e.is_unavailable() && settings.fail_open => {
             state.leases.count_degraded("heartbeat");
-            let (stream, device) = restore.map_or((None, None), |r| (Some(r.stream_id), r.device_id));
+            let (stream, device) =
+                restore.map_or((None, (None, None)), |r| (Some(r.stream_id), (r.device_id, r.device_name)));
             return Ok(HttpResponse::Ok().json(DegradedLease::new(&user_id, lease_id, stream, device, settings)));
         }
         other => other?,

@@ -146,6 +146,7 @@ mod tests {
             user_id: user.clone(),
             stream_id: StreamId::try_from("s").unwrap(),
             device_id: None,
+            device_name: None,
             on_limit: OnLimit::Deny,
             terminate: vec![],
             new_lease_id: LeaseId::new_random(),

@@ -70,6 +70,32 @@ async fn acquire_from_the_same_device_renews_its_lease_with_200(backend: Backend
     assert_eq!(other.status(), StatusCode::CONFLICT);
 }
 
+async fn the_device_name_is_kept_with_the_lease_and_shown_at_the_limit(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.max_streams = 1).await;
+    // The characters a stored lease record uses as separators, and more.
+    let name = "Den 50% | TV; 2nd 📺";
+    let first = app.acquire("alice", json!({"stream_id": "e1", "device_id": "tv", "device_name": name})).await;
+    let first: serde_json::Value = first.json().await.unwrap();
+    assert_eq!(first["device_name"], name);
+    // The next episode, without a name: the same lease, moved, name kept.
+    let next = app.acquire("alice", json!({"stream_id": "e2", "device_id": "tv"})).await;
+    let next: serde_json::Value = next.json().await.unwrap();
+    assert_eq!((id(&next), &next["stream_id"], &next["device_name"]), (id(&first), &json!("e2"), &json!(name)));
+    let listed = app.list("alice").await;
+    assert_eq!((&listed["leases"][0]["stream_id"], &listed["leases"][0]["device_name"]), (&json!("e2"), &json!(name)));
+    let heartbeat: serde_json::Value = app.heartbeat("alice", &id(&first)).await.json().await.unwrap();
+    assert_eq!(heartbeat["device_name"], name);
+    // The chooser's list names the device.
+    let denied = app.acquire("alice", json!({"stream_id": "x", "device_id": "phone", "device_name": "Phone"})).await;
+    let denied = problem(denied, StatusCode::CONFLICT, "limit_reached").await;
+    assert_eq!(denied["leases"][0]["device_name"], name);
+    // A new name replaces the old one; a lease without one shows null.
+    let renamed = app.acquire("alice", json!({"stream_id": "e2", "device_id": "tv", "device_name": "TV"})).await;
+    assert_eq!(renamed.json::<serde_json::Value>().await.unwrap()["device_name"], "TV");
+    let bob: serde_json::Value = app.acquire_ok("bob", "s").await;
+    assert!(bob["device_name"].is_null() && bob.get("device_name").is_some(), "{bob}");
+}
+
 async fn evict_oldest_ends_the_least_recently_renewed_lease_and_names_it(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.max_streams = 2).await;
     let older = id(&app.acquire_ok("alice", "a").await);
@@ -197,6 +223,7 @@ on_both_stores!(
     acquire_returns_409_with_the_live_leases_when_the_user_is_at_the_limit,
     users_do_not_share_a_limit,
     acquire_from_the_same_device_renews_its_lease_with_200,
+    the_device_name_is_kept_with_the_lease_and_shown_at_the_limit,
     evict_oldest_ends_the_least_recently_renewed_lease_and_names_it,
     the_configured_policy_applies_when_the_body_names_none,
     terminate_ends_the_named_leases_and_takes_their_slot,

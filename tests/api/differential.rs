@@ -24,7 +24,8 @@ enum Op {
     Acquire {
         user: u8,
         stream: u8,
-        device: Option<u8>,
+        /// A device, and maybe a name for it.
+        device: Option<(u8, Option<u8>)>,
         evict: bool,
         terminate: Vec<usize>,
     },
@@ -33,7 +34,8 @@ enum Op {
     Heartbeat {
         user: u8,
         lease: usize,
-        restore: Option<(u8, Option<u8>)>,
+        /// The stream, and maybe a device and its name.
+        restore: Option<(u8, Option<(u8, Option<u8>)>)>,
     },
     Release {
         user: u8,
@@ -69,10 +71,10 @@ fn op() -> impl Strategy<Value = Op> {
     let user = 0..USERS;
     let lease = any::<usize>();
     prop_oneof![
-        6 => (user.clone(), 0..3u8, prop::option::of(0..3u8), any::<bool>(), prop::collection::vec(any::<usize>(), 0..3))
+        6 => (user.clone(), 0..3u8, device(), any::<bool>(), prop::collection::vec(any::<usize>(), 0..3))
             .prop_map(|(user, stream, device, evict, terminate)| Op::Acquire { user, stream, device, evict, terminate }),
         1 => Just(Op::RepeatAcquire),
-        5 => (user.clone(), lease, prop::option::of((0..3u8, prop::option::of(0..3u8))))
+        5 => (user.clone(), lease, prop::option::of((0..3u8, device())))
             .prop_map(|(user, lease, restore)| Op::Heartbeat { user, lease, restore }),
         2 => (user.clone(), lease).prop_map(|(user, lease)| Op::Release { user, lease }),
         1 => user.clone().prop_map(|user| Op::Revoke { user }),
@@ -83,6 +85,19 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Census),
         4 => prop_oneof![Just(0i64), 1..50i64, 300..1_200i64].prop_map(|ms| Op::Advance { ms }),
     ]
+}
+
+fn device() -> impl Strategy<Value = Option<(u8, Option<u8>)>> {
+    prop::option::of((0..3u8, prop::option::of(0..NAMES.len() as u8)))
+}
+
+/// Device names, with the characters the Redis record escapes.
+const NAMES: [&str; 3] = ["TV", "50% | den; 2", "Télé 📺"];
+
+fn device_of(device: Option<(u8, Option<u8>)>) -> (Option<DeviceId>, Option<DeviceName>) {
+    let Some((id, name)) = device else { return (None, None) };
+    let name = name.map(|n| DeviceName::try_from(NAMES[usize::from(n)]).unwrap());
+    (Some(DeviceId::try_from(format!("d{id}")).unwrap()), name)
 }
 
 /// Every answer a store can give, in one comparable shape.
@@ -110,6 +125,7 @@ async fn churn(store: &Store, user: &UserId, leases: &[LeaseId], at_once: bool) 
             user_id: user.clone(),
             stream_id: StreamId::try_from(format!("churn{n}")).unwrap(),
             device_id: None,
+            device_name: None,
             on_limit: OnLimit::Deny,
             terminate: Vec::new(),
             new_lease_id: *lease,
@@ -166,10 +182,12 @@ impl Pair {
             return self.last_acquire.clone();
         }
         let Op::Acquire { stream, device, evict, terminate, .. } = op else { return None };
+        let (device_id, device_name) = device_of(*device);
         let request = AcquireRequest {
             user_id: user.clone(),
             stream_id: StreamId::try_from(format!("s{stream}")).unwrap(),
-            device_id: device.map(|d| DeviceId::try_from(format!("d{d}")).unwrap()),
+            device_id,
+            device_name,
             on_limit: if *evict { OnLimit::EvictOldest } else { OnLimit::Deny },
             terminate: terminate.iter().map(|pick| self.lease(*pick)).collect(),
             new_lease_id: LeaseId::new_random(),
@@ -212,9 +230,9 @@ impl Pair {
                     Answer::Acquire(store.acquire(request.as_ref().unwrap()).await.unwrap())
                 }
                 Op::Heartbeat { lease, restore, .. } => {
-                    let restore = restore.map(|(stream, device)| Restore {
-                        stream_id: StreamId::try_from(format!("s{stream}")).unwrap(),
-                        device_id: device.map(|d| DeviceId::try_from(format!("d{d}")).unwrap()),
+                    let restore = restore.map(|(stream, device)| {
+                        let (device_id, device_name) = device_of(device);
+                        Restore { stream_id: StreamId::try_from(format!("s{stream}")).unwrap(), device_id, device_name }
                     });
                     Answer::Heartbeat(store.heartbeat(&user, self.lease(*lease), restore.as_ref()).await.unwrap())
                 }

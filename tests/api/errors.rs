@@ -19,6 +19,7 @@ async fn invalid_ids_are_400_and_change_nothing(backend: Backend) {
         json!({"stream_id": long}),
         json!({"stream_id": 7}),
         json!({"stream_id": "s", "device_id": "bad device"}),
+        json!({"stream_id": "s", "device_id": "tv", "device_name": 3}),
         json!({"stream_id": "s", "on_limit": "kick"}),
         json!({"stream_id": "s", "terminate": ["not-a-uuid"]}),
         json!({"stream_id": "s", "terminate": "x"}),
@@ -26,6 +27,11 @@ async fn invalid_ids_are_400_and_change_nothing(backend: Backend) {
         json!([]),
     ] {
         problem(app.acquire("alice", body).await, StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
+    for name in [json!(""), json!("TV\u{0007}"), json!("TV\nroom"), json!("\u{202E}VT"), json!("x".repeat(65))] {
+        let response = app.acquire("alice", json!({"stream_id": "s", "device_id": "tv", "device_name": name})).await;
+        let body = problem(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+        assert!(body["detail"].as_str().unwrap().contains("device_name"), "{body}");
     }
     problem(app.heartbeat("alice", "not-a-uuid").await, StatusCode::BAD_REQUEST, "invalid_request").await;
     problem(app.release("alice", "123").await, StatusCode::BAD_REQUEST, "invalid_request").await;

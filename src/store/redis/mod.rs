@@ -7,6 +7,7 @@ mod clock;
 mod connection;
 mod errors;
 mod keys;
+mod record;
 mod reply;
 mod scripts;
 
@@ -150,7 +151,8 @@ impl RedisStore {
             .arg(req.device_id.as_ref().map_or("", |d| d.as_str()))
             .arg(self.terms.ttl_ms)
             .arg(self.terms.default_limit)
-            .arg(req.on_limit.as_str());
+            .arg(req.on_limit.as_str())
+            .arg(record::name_arg(req.device_name.as_ref()));
         for id in &req.terminate {
             call.arg(id.to_string());
         }
@@ -185,7 +187,9 @@ impl RedisStore {
             .arg(self.terms.ttl_ms)
             .arg(self.terms.default_limit);
         if let Some(r) = restore {
-            call.arg(r.stream_id.as_str()).arg(r.device_id.as_ref().map_or("", |d| d.as_str()));
+            call.arg(r.stream_id.as_str())
+                .arg(r.device_id.as_ref().map_or("", |d| d.as_str()))
+                .arg(record::name_arg(r.device_name.as_ref()));
         }
         let value = self.run(&call).await?;
         reply::heartbeat(value).map(|r| self.tally(r))

@@ -3,6 +3,7 @@
 
 use redis::Value;
 
+use super::record::{fields, name_of};
 use crate::domain::*;
 use crate::store::{StoreError, StoreResult};
 
@@ -51,25 +52,21 @@ fn optional_lease_id(value: &Value) -> StoreResult<Option<LeaseId>> {
     }
 }
 
-/// The fields of a lease record, "lease_id|expires_at|acquired_at|stream_id|device_id"
-/// (the layout `lua/prelude.lua` documents): this side's one reader of it.
-fn fields(record: &str) -> Option<[&str; 5]> {
-    let mut parts = record.split('|');
-    let fields = [parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?];
-    parts.next().is_none().then_some(fields)
-}
-
 /// A lease from its record.
 fn lease(record: &Value) -> StoreResult<Lease> {
     let record = text(record)?;
     let corrupt = || bad(format!("corrupt lease record {record:?}"));
-    let [id, expires_at, acquired_at, stream_id, device_id] = fields(record).ok_or_else(corrupt)?;
+    let ([id, expires_at, acquired_at, stream_id, device_id], name) = fields(record).ok_or_else(corrupt)?;
     Ok(Lease {
         lease_id: LeaseId::try_from(id).map_err(|_| corrupt())?,
         stream_id: StreamId::try_from(stream_id).map_err(|_| corrupt())?,
         device_id: match device_id {
             "" => None,
             device => Some(DeviceId::try_from(device).map_err(|_| corrupt())?),
+        },
+        device_name: match name {
+            None => None,
+            Some(name) => Some(name_of(name).ok_or_else(corrupt)?),
         },
         acquired_at: acquired_at.parse().map_err(|_| corrupt())?,
         expires_at: expires_at.parse().map_err(|_| corrupt())?,
@@ -192,7 +189,7 @@ pub fn live_and_expired(value: &Value, now: Millis) -> StoreResult<Option<(u32, 
     let (mut live, mut expired) = (0, 0);
     for record in raw.split(';') {
         let expires_at: Millis = fields(record)
-            .and_then(|[_, expires_at, ..]| expires_at.parse().ok())
+            .and_then(|([_, expires_at, ..], _)| expires_at.parse().ok())
             .ok_or_else(|| bad(format!("corrupt lease record {record:?}")))?;
         if expires_at > now { live += 1 } else { expired += 1 }
     }
@@ -232,6 +229,8 @@ mod tests {
         assert_eq!(l.stream_id.as_str(), "movie:1");
         assert_eq!(l.device_id.unwrap().as_str(), "tv@home");
         assert_eq!(lease(&bulk(&format!("{ID}|3|1|s|"))).unwrap().device_id, None);
+        let named = lease(&bulk(&format!("{ID}|3|1|s|tv|Den %7C 50%25"))).unwrap();
+        assert_eq!(named.device_name.unwrap().as_str(), "Den | 50%");
     }
 
     #[test]
@@ -247,7 +246,7 @@ mod tests {
 
     #[test]
     fn a_corrupt_record_is_an_error_not_a_panic() {
-        for tail in ["", "|1", "|x|3|s|", "|1|3||", "|1|3|s|d|e", "|1|3|s"] {
+        for tail in ["", "|1", "|x|3|s|", "|1|3||", "|1|3|s|d|e|f", "|1|3|s", "|1|3|s|d|", "|1|3|s|d|%zz"] {
             let record = format!("{ID}{tail}");
             assert!(lease(&bulk(&record)).is_err(), "{record:?}");
         }

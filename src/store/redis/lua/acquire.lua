@@ -6,7 +6,7 @@
 -- ARGV[3] new lease id (minted by the caller)  ARGV[4] stream_id
 -- ARGV[5] device_id, '' for none               ARGV[6] TTL in ms
 -- ARGV[7] default limit                        ARGV[8] 'deny' | 'evict_oldest'
--- ARGV[9..] lease ids to terminate first
+-- ARGV[9] device_name, escaped, '' for none    ARGV[10..] lease ids to terminate first
 --
 -- Returns one of
 --   {'created', expired, limit, active, record, {evicted ids}, {terminated ids}}
@@ -20,8 +20,8 @@
 --
 -- Example:
 --   EVALSHA <sha> 3 sl:{alice}:l sl:{alice}:e sl:{alice}:limit
---           '' 1700000000750 0b7c...e1 movie-42 living-room-tv 30000 3 deny
---   -> {'created', 0, 3, 1, '0b7c...e1|1700000030000|1700000000000|movie-42|living-room-tv', {}, {}}
+--           '' 1700000000750 0b7c...e1 movie-42 living-room-tv 30000 3 deny 'Living room TV'
+--   -> {'created', 0, 3, 1, '0b7c...e1|1700000030000|1700000000000|movie-42|living-room-tv|Living room TV', {}, {}}
 
 local now = now_ms()
 if ARGV[2] ~= '' and now > tonumber(ARGV[2]) then return { 'too_late', 0 } end
@@ -39,7 +39,7 @@ end
 -- Terminations: the named ids that are live leases of this user, once each.
 local is_live, doomed, terminate = {}, {}, {}
 for _, l in ipairs(live) do is_live[l.id] = true end
-for i = 9, #ARGV do
+for i = 10, #ARGV do
   local id = ARGV[i]
   if is_live[id] and not doomed[id] then
     doomed[id] = true
@@ -47,12 +47,14 @@ for i = 9, #ARGV do
   end
 end
 
--- A device holds at most one lease: renew it instead of taking a slot.
-local device = ARGV[5]
+-- A device holds at most one lease: renew it instead of taking a slot, and
+-- move it to this stream (the next episode keeps the slot).
+local device, name = ARGV[5], ARGV[9]
 if device ~= '' then
   for _, l in ipairs(live) do
     if l.device == device and not doomed[l.id] then
       l.stream, l.expires = ARGV[4], now + ttl
+      if name ~= '' then l.name = name end
       end_leases(KEYS[2], live, terminate, 'terminated', l.id, now, ttl)
       save(KEYS[1], live, ttl)
       return { 'renewed', expired, limit, #live, encode(l), {}, terminate }
@@ -89,7 +91,7 @@ end
 local id = ARGV[3]
 end_leases(KEYS[2], live, terminate, 'terminated', id, now, ttl)
 end_leases(KEYS[2], live, evicted, 'evicted', id, now, ttl)
-local lease = { id = id, expires = now + ttl, acquired = now, stream = ARGV[4], device = device }
+local lease = { id = id, expires = now + ttl, acquired = now, stream = ARGV[4], device = device, name = name }
 live[#live + 1] = lease
 save(KEYS[1], live, ttl)
 return { 'created', expired, limit, #live, encode(lease), evicted, terminate }

@@ -6,6 +6,7 @@
 -- ARGV[4] default limit
 -- ARGV[5] stream_id to restore with; '' or absent: no restore
 -- ARGV[6] device_id to restore with; '' or absent: none
+-- ARGV[7] device_name to restore with, escaped; '' or absent: none
 -- (A heartbeat without a restore body sends neither: each argument costs
 -- Redis time on every call.)
 --
@@ -93,7 +94,7 @@ end
 -- Restore: recreate the lost lease under its id, if the device holds no
 -- other lease, the user has a free slot, and the tombstone cap has not
 -- blocked restores (it may have forgotten that this lease ended).
-local stream, device = ARGV[5] or '', ARGV[6] or ''
+local stream, device, name = ARGV[5] or '', ARGV[6] or '', ARGV[7] or ''
 local device_busy = false
 if device ~= '' then
   for _, l in ipairs(live) do
@@ -109,7 +110,7 @@ if #live >= limit then
   if expired > 0 then save(KEYS[1], live, ttl) end
   return { 'denied', expired, limit, #live, records(live) }
 end
-local lease = { id = ARGV[2], expires = now + ttl, acquired = now, stream = stream, device = device }
+local lease = { id = ARGV[2], expires = now + ttl, acquired = now, stream = stream, device = device, name = name }
 live[#live + 1] = lease
 save(KEYS[1], live, ttl)
 return { 'restored', expired, limit, #live, encode(lease) }

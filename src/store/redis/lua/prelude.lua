@@ -9,6 +9,9 @@
 -- The leases string is records joined by ';', one per lease, in the order
 -- the leases were taken:
 --   "lease_id|expires_at|acquired_at|stream_id|device_id"
+-- followed by "|device_name" when the lease has a name. The name is free
+-- text that the service sends with '%', '|' and ';' percent-escaped; the
+-- scripts store and copy it without reading it.
 -- A tombstone is "reason|by_lease_id|ended_at". Beside the tombstones, the
 -- field '~' may hold "restores blocked until" (ms): set when the cap below
 -- drops tombstones that were still within their TTL, so the leases they
@@ -46,9 +49,13 @@ local function corrupt(what, value)
 end
 
 local function decode(record)
-  local id, e, a, s, d = string.match(record, '^([^|]+)|(%d+)|(%d+)|([^|]+)|([^|]*)$')
+  local id, e, a, s, d, n = string.match(record, '^([^|]+)|(%d+)|(%d+)|([^|]+)|([^|]*)|([^|]+)$')
+  if not id then
+    id, e, a, s, d = string.match(record, '^([^|]+)|(%d+)|(%d+)|([^|]+)|([^|]*)$')
+    n = ''
+  end
   if not id then corrupt('lease record', record) end
-  return { id = id, expires = tonumber(e), acquired = tonumber(a), stream = s, device = d }
+  return { id = id, expires = tonumber(e), acquired = tonumber(a), stream = s, device = d, name = n }
 end
 
 -- When a tombstone "reason|by_lease_id|ended_at" ended.
@@ -59,7 +66,9 @@ local function ended_at_of(tombstone)
 end
 
 local function encode(l)
-  return string.format('%s|%d|%d|%s|%s', l.id, l.expires, l.acquired, l.stream, l.device)
+  local record = string.format('%s|%d|%d|%s|%s', l.id, l.expires, l.acquired, l.stream, l.device)
+  if l.name ~= '' then record = record .. '|' .. l.name end
+  return record
 end
 
 local function user_limit(limit_key, default)
