@@ -19,7 +19,7 @@ use crate::helpers::{Backend, ServiceProcess};
 use crate::js_client::js_package;
 use crate::redis_server::RedisServer;
 
-const CHROMIUM_HINT: &str = "chromium is not installed, and the browser test needs it. Install it: \
+pub const CHROMIUM_HINT: &str = "chromium is not installed, and the browser test needs it. Install it: \
      `sudo apt-get install chromium` (Debian), or set CHROMIUM=/path/to/chromium or chrome.";
 const JWT_SECRET: &str = "browser-test-secret-browser-test-secret";
 const TTL_MS: u64 = 10_000;
@@ -29,7 +29,7 @@ const OUTAGE: Duration = Duration::from_secs(3);
 const DEADLINE: Duration = Duration::from_secs(120);
 
 /// Chromium runs are heavy: one at a time, however many test threads.
-static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test]
 async fn four_tabs_in_chromium_on_the_embedded_store() {
@@ -46,7 +46,7 @@ async fn browser_scenario(backend: Backend) {
     assert!(Path::new(&chromium).exists(), "{CHROMIUM_HINT}");
     let package = js_package();
     let _one = ONE_BROWSER.lock().await;
-    let mut script = Script::start(package, &chromium);
+    let mut script = Script::start(package, &chromium, &["build/test/browser/e2e.js"]);
 
     let page_origin = script.next_line().await.strip_prefix("page ").expect("the script's page origin").to_owned();
     let redis = backend.is_redis().then(RedisServer::start);
@@ -91,8 +91,8 @@ async fn browser_scenario(backend: Backend) {
     drop(service);
 }
 
-/// The node process running e2e.js.
-struct Script {
+/// A node process running a browser script (`clients/js/test/browser/`).
+pub struct Script {
     child: Child,
     stdin: ChildStdin,
     lines: mpsc::UnboundedReceiver<String>,
@@ -100,9 +100,9 @@ struct Script {
 }
 
 impl Script {
-    fn start(package: &Path, chromium: &str) -> Self {
+    pub fn start(package: &Path, chromium: &str, args: &[&str]) -> Self {
         let mut child = Command::new("node")
-            .arg("build/test/browser/e2e.js")
+            .args(args)
             .current_dir(package)
             .env("CHROMIUM", chromium)
             .stdin(Stdio::piped())
@@ -129,7 +129,7 @@ impl Script {
         Script { child, stdin, lines, stderr }
     }
 
-    async fn next_line(&mut self) -> String {
+    pub async fn next_line(&mut self) -> String {
         match tokio::time::timeout(DEADLINE, self.lines.recv()).await {
             Ok(Some(line)) => line,
             Ok(None) => panic!("the browser script ended early:\n{}", self.stderr()),
@@ -137,7 +137,7 @@ impl Script {
         }
     }
 
-    fn send(&mut self, value: &serde_json::Value) {
+    pub fn send(&mut self, value: &serde_json::Value) {
         self.send_line(&value.to_string());
     }
 
@@ -145,7 +145,7 @@ impl Script {
         writeln!(self.stdin, "{line}").and_then(|_| self.stdin.flush()).expect("write to the browser script");
     }
 
-    async fn wait(&mut self) -> std::process::ExitStatus {
+    pub async fn wait(&mut self) -> std::process::ExitStatus {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while tokio::time::Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().expect("wait for node") {
@@ -156,7 +156,7 @@ impl Script {
         panic!("the browser script did not exit after passing:\n{}", self.stderr());
     }
 
-    fn stderr(&self) -> String {
+    pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().join("\n")
     }
 }

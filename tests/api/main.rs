@@ -28,6 +28,7 @@ mod metrics;
 mod openapi;
 mod ops;
 mod overload;
+mod players;
 mod properties;
 mod races;
 mod redis_store;

@@ -1,14 +1,15 @@
 // The demo player: a <video> whose lease state is shown beside it, and the
 // "too many devices" chooser at the limit. Settings come from the URL:
-// ?service=http://127.0.0.1:8080&user=alice&stream=movie-1&device=tv&token=JWT&autoplay=1
+// ?service=http://127.0.0.1:8080&user=alice&stream=movie-1&device=tv&name=Living-room%20TV&token=JWT&autoplay=1
 
-import { LeaseSession, attachMedia } from "../dist/index.js";
+import { LeaseSession, attachMedia, tabDeviceId } from "../dist/esm/index.js";
 
 const params = new URLSearchParams(location.search);
 const service = params.get("service") ?? "http://127.0.0.1:8080";
 const userId = params.get("user") ?? "demo-user";
 const streamId = params.get("stream") ?? "big-movie";
-const deviceId = params.get("device") ?? tabDevice();
+const deviceId = params.get("device") ?? tabDeviceId("streamlease-demo-device");
+const deviceName = params.get("name") ?? `Demo player (${deviceId})`;
 const token = params.get("token");
 
 const video = document.getElementById("player");
@@ -16,13 +17,14 @@ const status = document.getElementById("status");
 const detail = document.getElementById("detail");
 const chooser = document.getElementById("chooser");
 
-document.getElementById("who").textContent = `${userId} on ${deviceId}, watching ${streamId}, via ${service}`;
+document.getElementById("who").textContent = `${userId} on ${deviceName}, watching ${streamId}, via ${service}`;
 
 const session = new LeaseSession({
   baseUrl: service,
   userId,
   streamId,
   deviceId,
+  deviceName,
   getToken: token ? () => token : undefined,
   idleTimeoutMs: Number(params.get("idle_ms") ?? 300_000),
 });
@@ -111,7 +113,8 @@ function openChooser(limit) {
       const item = document.createElement("li");
       const since = new Date(lease.acquired_at).toLocaleTimeString();
       const label = document.createElement("span");
-      label.textContent = `${lease.device_id ?? "a device"}: ${lease.stream_id}, since ${since}`;
+      // Names are the viewers' free text: shown as text, never as HTML.
+      label.textContent = `${lease.device_name ?? lease.device_id ?? "a device"}: ${lease.stream_id}, since ${since}`;
       const stop = document.createElement("button");
       stop.type = "button";
       stop.textContent = "Stop it";
@@ -125,16 +128,6 @@ function openChooser(limit) {
     }),
   );
   if (!chooser.open) chooser.showModal();
-}
-
-/** One id per tab: two tabs are two players, and a reload keeps its lease. */
-function tabDevice() {
-  let id = sessionStorage.getItem("streamlease-demo-device");
-  if (!id) {
-    id = `tab-${crypto.randomUUID().slice(0, 8)}`;
-    sessionStorage.setItem("streamlease-demo-device", id);
-  }
-  return id;
 }
 
 if (params.get("autoplay") === "1") {

@@ -15,6 +15,9 @@ const TYPES: Record<string, string> = {
   ".map": "application/json",
   ".json": "application/json",
   ".webm": "video/webm",
+  ".m3u8": "application/vnd.apple.mpegurl",
+  ".m4s": "video/iso.segment",
+  ".mp4": "video/mp4",
   ".png": "image/png",
 };
 

@@ -7,6 +7,8 @@ export interface Lease {
   user_id: string;
   stream_id: string;
   device_id: string | null;
+  /** What the viewer calls the device; null when its player sent none. */
+  device_name?: string | null;
   acquired_at: string;
   expires_at: string;
   ttl_ms: number;

@@ -3,6 +3,7 @@
 // page close and after a long pause.
 
 import { type Answer, type Call, type EndReason, type Lease, type Problem, type Wire, leasePath, leasesPath, send } from "./api.js";
+import { type DeviceClaim, type LockManagerLike, claimDevice } from "./device.js";
 import { Emitter } from "./events.js";
 import { type GetToken, TokenKeeper } from "./token.js";
 
@@ -12,8 +13,12 @@ export interface LeaseSessionOptions {
   userId: string;
   streamId: string;
   /** One id per player instance. Strongly advised: it makes a retried
-   * acquire take no second slot, and lets a heartbeat restore the lease. */
+   * acquire take no second slot, lets a heartbeat restore the lease, and
+   * lets `switchStream` keep the lease. `tabDeviceId()` makes one per tab. */
   deviceId?: string;
+  /** What the viewer calls this device ("Living-room TV"), shown in other
+   * players' limit choosers: 1–64 characters, no control characters. */
+  deviceName?: string;
   /** Returns the player's JWT when auth is on; called again before it
    * expires and when the service refuses it. */
   getToken?: GetToken;
@@ -39,6 +44,9 @@ export interface LeaseSessionOptions {
   sendBeacon?: (url: string) => boolean;
   /** Where `pagehide` and `pageshow` are heard; `globalThis` in a browser. */
   pageEvents?: Pick<EventTarget, "addEventListener" | "removeEventListener"> | null;
+  /** Claims the device id against other pages (see `device.ts`);
+   * `navigator.locks` by default, null to take the id as given. */
+  locks?: LockManagerLike | null;
 }
 
 /**
@@ -103,6 +111,10 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
   private readonly maxRetryDelayMs: number;
   private current: SessionState = "idle";
   private leaseHeld: Lease | null = null;
+  private stream: string;
+  /** The device id claimed for this page, once the first start asked. */
+  private claim: Promise<DeviceClaim> | null = null;
+  private claimed: DeviceClaim | null = null;
   /** Bumped whenever what the session is doing changes (stop, a new start):
    * an answer arriving for an older epoch is not acted on. */
   private epoch = 0;
@@ -127,6 +139,7 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
     this.jitter = options.jitter ?? 0.1;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 300_000;
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
+    this.stream = options.streamId;
     if (options.releaseOnPageHide ?? true) {
       this.pageEvents()?.addEventListener("pagehide", this.onPageHide);
       this.pageEvents()?.addEventListener("pageshow", this.onPageShow);
@@ -142,6 +155,18 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
     return this.leaseHeld;
   }
 
+  /** The stream this session leases (changed by `switchStream`). */
+  get streamId(): string {
+    return this.stream;
+  }
+
+  /** The device id the service sees: `options.deviceId`, or, when another
+   * page of this browser holds that one, an id of this page's own. Known
+   * once `start()` was called; until then the one asked for. */
+  get deviceId(): string | undefined {
+    return this.claimed?.deviceId ?? this.options.deviceId;
+  }
+
   /** Acquires a lease and keeps it renewed. Does nothing while one is held
    * or being acquired; resumes a paused session. */
   async start(): Promise<void> {
@@ -151,9 +176,25 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
     const epoch = this.epoch;
     this.resumeOnShow = false;
     this.setState("acquiring");
-    await this.releasing;
+    await Promise.all([this.releasing, this.claimDevice()]);
     if (epoch !== this.epoch) return;
     return this.acquire([]);
+  }
+
+  /**
+   * Moves the lease to another stream, as a player does for the next
+   * episode: the service renews this device's lease under the new
+   * `stream_id`, so the lease id and the slot stay, with no release and no
+   * new acquire. Without a `deviceId` the old lease is ended in the same
+   * step as the new one is taken (a new lease id, still no second slot).
+   * When no lease is held, the next `start()` asks for `streamId`.
+   */
+  async switchStream(streamId: string): Promise<void> {
+    if (streamId === this.stream) return;
+    this.stream = streamId;
+    const lease = this.leaseHeld;
+    if (!lease || lease.degraded || (this.current !== "active" && this.current !== "paused")) return;
+    return this.acquire(this.deviceId ? [] : [lease.lease_id], true);
   }
 
   /** The player paused: keep the slot for `idleTimeoutMs`, then release it. */
@@ -187,15 +228,30 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
   dispose(): void {
     this.pageEvents()?.removeEventListener("pagehide", this.onPageHide);
     this.pageEvents()?.removeEventListener("pageshow", this.onPageShow);
-    void this.release("dispose");
+    const released = this.release("dispose");
+    // Another page may claim the device id once the lease is given back.
+    void released.then(() => this.claim?.then((claim) => claim.release()));
   }
 
-  private async acquire(terminate: string[]): Promise<void> {
+  private claimDevice(): Promise<DeviceClaim | null> {
+    const deviceId = this.options.deviceId;
+    if (!deviceId) return Promise.resolve(null);
+    if (!this.claim) {
+      const locks = this.options.locks !== undefined ? this.options.locks : defaultLocks();
+      this.claim = claimDevice(this.options.userId, deviceId, locks).then((claim) => (this.claimed = claim));
+    }
+    return this.claim;
+  }
+
+  /** Asks for a lease. `moving`: the lease is held and moves to another
+   * stream, so the session stays as it is until the answer. */
+  private async acquire(terminate: string[], moving = false): Promise<void> {
     const epoch = this.epoch;
     // A paused player whose lease lapsed stays paused while it asks again.
-    if (this.current !== "paused") this.setState("acquiring");
-    const body: Record<string, unknown> = { stream_id: this.options.streamId };
-    if (this.options.deviceId) body.device_id = this.options.deviceId;
+    if (this.current !== "paused" && !moving) this.setState("acquiring");
+    const body: Record<string, unknown> = { stream_id: this.stream };
+    if (this.deviceId) body.device_id = this.deviceId;
+    if (this.options.deviceName) body.device_name = this.options.deviceName;
     if (this.options.onLimit) body.on_limit = this.options.onLimit;
     if (terminate.length > 0) body.terminate = terminate;
     const answer = await this.call({ method: "POST", path: leasesPath(this.options.userId), body });
@@ -208,11 +264,12 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
     if (answer.kind === "lease") {
       this.hold(answer.lease);
       if (answer.lease.degraded) this.emit("degraded", { lease: answer.lease });
+      else if (moving && answer.status === 200) this.emit("renewed", { lease: answer.lease });
       else this.emit("granted", { lease: answer.lease, restored: false });
     } else if (isProblem(answer, 409, "limit_reached")) {
       this.atLimit(answer.problem);
     } else if (isRetryable(answer)) {
-      this.retryLater(answer, () => this.acquire(terminate));
+      this.retryLater(answer, () => this.acquire(terminate, moving));
     } else {
       this.fail(answer);
     }
@@ -228,8 +285,9 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
     if (!lease) return;
     let body: Record<string, unknown> | undefined;
     if (restore) {
-      body = { stream_id: this.options.streamId };
-      if (this.options.deviceId) body.device_id = this.options.deviceId;
+      body = { stream_id: this.stream };
+      if (this.deviceId) body.device_id = this.deviceId;
+      if (this.options.deviceName) body.device_name = this.options.deviceName;
     }
     const path = `${leasePath(this.options.userId, lease.lease_id)}/heartbeat`;
     const answer = await this.call({ method: "POST", path, body });
@@ -408,6 +466,10 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
     if (this.options.pageEvents !== undefined) return this.options.pageEvents;
     return typeof globalThis.addEventListener === "function" && "document" in globalThis ? globalThis : null;
   }
+}
+
+function defaultLocks(): LockManagerLike | null {
+  return (globalThis.navigator as { locks?: LockManagerLike } | undefined)?.locks ?? null;
 }
 
 type ProblemAnswer = Extract<Answer, { kind: "problem" }>;

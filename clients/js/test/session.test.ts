@@ -33,6 +33,7 @@ function session(options: Partial<LeaseSessionOptions> = {}) {
     deviceId: "tv",
     fetch: service.fetch,
     pageEvents: null,
+    locks: null,
     ...options,
   });
 }
@@ -516,5 +517,79 @@ describe("release", () => {
     service.answer(200, lease()).answer(200, lease()).answer(200, lease());
     for (let i = 0; i < 3; i++) await tick(10_000);
     assert.deepEqual(service.newCalls(), [HEARTBEAT, HEARTBEAT, HEARTBEAT]);
+  });
+});
+
+describe("switchStream", () => {
+  it("moves the held lease to the next episode with the same device: one acquire, no release", async () => {
+    const s = await started();
+    const renewed = record(s, "renewed");
+    const states = record(s, "state");
+    service.answer(200, lease({ stream_id: "movie-2" }));
+    await s.switchStream("movie-2");
+    assert.deepEqual(service.newCalls(), [ACQUIRE]);
+    assert.deepEqual(service.last().body, { stream_id: "movie-2", device_id: "tv" });
+    assert.equal(s.lease?.lease_id, LEASE_ID);
+    assert.equal(s.streamId, "movie-2");
+    assert.equal(renewed.length, 1);
+    assert.deepEqual(states, [], "the session stays active throughout");
+    // Heartbeats go on for the moved lease, and a restore names the new stream.
+    service.answer(404, problem(404, "lease_not_found")).answer(200, lease({ stream_id: "movie-2", restored: true }));
+    await tick(10_000);
+    assert.deepEqual(service.newCalls(), [HEARTBEAT, HEARTBEAT]);
+    assert.deepEqual(service.last().body, { stream_id: "movie-2", device_id: "tv" });
+  });
+
+  it("without a device ends the old lease in the same step as it takes the new one", async () => {
+    const s = await started({ deviceId: undefined });
+    service.answer(201, lease({ lease_id: "b", terminated: [LEASE_ID] }));
+    await s.switchStream("movie-2");
+    assert.deepEqual(service.last().body, { stream_id: "movie-2", terminate: [LEASE_ID] });
+    assert.equal(s.lease?.lease_id, "b");
+  });
+
+  it("before a lease is held only names the stream the next start asks for", async () => {
+    const s = session();
+    await s.switchStream("movie-2");
+    assert.deepEqual(service.newCalls(), []);
+    service.answer(201, lease({ stream_id: "movie-2" }));
+    await s.start();
+    assert.deepEqual(service.last().body, { stream_id: "movie-2", device_id: "tv" });
+  });
+
+  it("the same stream again sends nothing", async () => {
+    const s = await started();
+    await s.switchStream("movie-1");
+    assert.deepEqual(service.newCalls(), []);
+  });
+});
+
+describe("device name", () => {
+  it("goes with every acquire and with a restore", async () => {
+    await started({ deviceName: "Living-room TV" });
+    assert.deepEqual(service.sent[0]!.body, { stream_id: "movie-1", device_id: "tv", device_name: "Living-room TV" });
+    service.answer(404, problem(404, "lease_not_found")).answer(200, lease({ restored: true }));
+    await tick(10_000);
+    assert.deepEqual(service.last().body, { stream_id: "movie-1", device_id: "tv", device_name: "Living-room TV" });
+  });
+});
+
+describe("events", () => {
+  it("once() hears one event; off() removes a handler added by on() or once()", async () => {
+    const s = session();
+    const seen: string[] = [];
+    const onState = ({ state }: { state: string }) => seen.push(`on ${state}`);
+    const onceState = ({ state }: { state: string }) => seen.push(`once ${state}`);
+    const dropped = () => seen.push("dropped");
+    s.on("state", onState);
+    s.once("state", onceState);
+    s.once("granted", dropped);
+    s.off("granted", dropped);
+    service.answer(201, lease());
+    await s.start();
+    s.off("state", onState);
+    service.answer(204);
+    await s.stop();
+    assert.deepEqual(seen, ["on acquiring", "once acquiring", "on active"]);
   });
 });

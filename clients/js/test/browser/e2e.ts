@@ -7,14 +7,13 @@
 // run, prints `redis stop` and waits for `redis started` after the outage.
 
 import { createHmac } from "node:crypto";
-import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 
-import { type Browser, type Page, chromium } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 
 import { PACKAGE_ROOT, serveStatic } from "../../scripts/serve-demo.js";
+import { assertEqual, eventually, launchChromium, readLine, run, step } from "./support.js";
 
 interface Harness {
   service: string;
@@ -30,19 +29,7 @@ interface ListedLease {
   device_id: string | null;
 }
 
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const USER = "alice";
-const input = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-
-async function readLine(): Promise<string> {
-  const next = await input.next();
-  if (next.done) throw new Error("the harness closed stdin");
-  return next.value;
-}
-
-function step(text: string) {
-  console.error(`browser test: ${text}`);
-}
 
 function jwt(secret: string, sub: string): string {
   const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
@@ -50,41 +37,12 @@ function jwt(secret: string, sub: string): string {
   return `${unsigned}.${createHmac("sha256", secret).update(unsigned).digest("base64url")}`;
 }
 
-/** Polls `probe` until it returns a value, or fails after `ms` naming `what`. */
-async function eventually<T>(what: string, ms: number, probe: () => Promise<T | undefined | false>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 async function main() {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `${CHROMIUM} not found; this test needs Debian's Chromium: sudo apt-get install chromium (or set CHROMIUM=/path/to/chromium)`,
-    );
-  }
   const { server, origin } = await serveStatic(PACKAGE_ROOT, 0);
   console.log(`page ${origin}`);
   const harness = JSON.parse(await readLine()) as Harness;
   const token = jwt(harness.jwtSecret, USER);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--autoplay-policy=no-user-gesture-required",
-    ],
-  });
+  const browser = await launchChromium();
   try {
     await scenario(browser, origin, harness, token);
   } finally {
@@ -165,12 +123,39 @@ async function scenario(browser: Browser, origin: string, harness: Harness, toke
   await tab1.locator('#status[data-state="ended"]').waitFor({ timeout: 10_000 });
   assertEqual(await statusOf(tab1), "ended: terminated", "tab 1 tells why it stopped");
   assertEqual((await playback(tab1)).paused, true, "tab 1's player stopped");
-  const lease4 = (await leaseOf(tab4))!;
+  let lease4 = (await leaseOf(tab4))!;
   assertEqual(
     (await listLeases()).map((l) => l.lease_id).sort(),
     [leaseIds[1]!, leaseIds[2]!, lease4].sort(),
     "tab 1's lease is gone and tab 4's is live",
   );
+
+  step("a new source on tab 4's element (emptied releases, play acquires at once) leaves it a lease");
+  // The release's DELETE needs a CORS preflight of its own and the acquire's
+  // is cached, so the acquire may land first and the late release end the
+  // lease it was given back, unless the session waits for the release.
+  // A release slower than the acquire, every time rather than by chance.
+  const leasesUrl = `${harness.service}/v1/users/${USER}/leases/*`;
+  await tab4.route(leasesUrl, async (route) => {
+    if (route.request().method() === "DELETE") await new Promise((resolve) => setTimeout(resolve, 300));
+    await route.continue();
+  });
+  await tab4.evaluate(() => {
+    const video = document.querySelector("video")!;
+    video.src = video.getAttribute("src")!;
+    void video.play();
+  });
+  await eventually("tab 4 holds a lease again", 5_000, async () => {
+    const id = await leaseOf(tab4);
+    return id !== null && id !== lease4 && (await statusOf(tab4))?.startsWith("playing");
+  });
+  // Two heartbeats later it still holds it.
+  await new Promise((resolve) => setTimeout(resolve, 2_500));
+  await tab4.unroute(leasesUrl);
+  assertEqual(await tab4.locator("#status").getAttribute("data-state"), "active", "tab 4 is still active");
+  lease4 = (await leaseOf(tab4))!;
+  if (!(await listLeases()).some((l) => l.lease_id === lease4)) throw new Error("tab 4's new lease was released");
+  await assertPlaying(tab4, 4);
 
   step("closing tab 2 releases its lease by beacon");
   const closedAt = Date.now();
@@ -218,19 +203,4 @@ async function scenario(browser: Browser, origin: string, harness: Harness, toke
   await context.close();
 }
 
-function assertEqual<T>(actual: T, expected: T, what: string) {
-  if (JSON.stringify(actual) !== JSON.stringify(expected)) {
-    throw new Error(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
-  }
-}
-
-main().then(
-  () => {
-    console.log("passed");
-    process.exit(0);
-  },
-  (error) => {
-    console.error(`browser test failed: ${error instanceof Error ? error.stack : error}`);
-    process.exit(1);
-  },
-);
+run(main);
