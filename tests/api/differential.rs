@@ -19,13 +19,15 @@ use crate::redis_server::RedisServer;
 const TERMS: Terms = Terms { ttl_ms: 1_000, default_limit: 2 };
 const USERS: u8 = 3;
 
+/// A device, and maybe a name for it (an index into `NAMES`).
+type Device = Option<(u8, Option<u8>)>;
+
 #[derive(Debug, Clone)]
 enum Op {
     Acquire {
         user: u8,
         stream: u8,
-        /// A device, and maybe a name for it.
-        device: Option<(u8, Option<u8>)>,
+        device: Device,
         evict: bool,
         terminate: Vec<usize>,
     },
@@ -35,7 +37,7 @@ enum Op {
         user: u8,
         lease: usize,
         /// The stream, and maybe a device and its name.
-        restore: Option<(u8, Option<(u8, Option<u8>)>)>,
+        restore: Option<(u8, Device)>,
     },
     Release {
         user: u8,
@@ -87,14 +89,14 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn device() -> impl Strategy<Value = Option<(u8, Option<u8>)>> {
+fn device() -> impl Strategy<Value = Device> {
     prop::option::of((0..3u8, prop::option::of(0..NAMES.len() as u8)))
 }
 
 /// Device names, with the characters the Redis record escapes.
 const NAMES: [&str; 3] = ["TV", "50% | den; 2", "Télé 📺"];
 
-fn device_of(device: Option<(u8, Option<u8>)>) -> (Option<DeviceId>, Option<DeviceName>) {
+fn device_of(device: Device) -> (Option<DeviceId>, Option<DeviceName>) {
     let Some((id, name)) = device else { return (None, None) };
     let name = name.map(|n| DeviceName::try_from(NAMES[usize::from(n)]).unwrap());
     (Some(DeviceId::try_from(format!("d{id}")).unwrap()), name)
