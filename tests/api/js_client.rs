@@ -79,3 +79,27 @@ fn the_browser_clients_unit_tests_pass() {
     let passed = report.lines().find_map(|l| l.strip_prefix("# pass ")).and_then(|n| n.trim().parse::<u32>().ok());
     assert!(passed.is_some_and(|n| n >= 30), "expected the client's 30+ unit tests to pass:\n{report}");
 }
+
+/// `npm pack`, the tarball installed into a new project, and used by
+/// `import`, `require` and a <script> tag in Chromium
+/// (`clients/js/test/browser/package.ts`).
+#[tokio::test]
+async fn the_packed_package_installs_and_loads_three_ways() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(Path::new(&chromium).exists(), "{}", crate::browser::CHROMIUM_HINT);
+    let dir = js_package();
+    let _one = crate::browser::ONE_BROWSER.lock().await;
+    let output = tokio::process::Command::new("node")
+        .arg("build/test/browser/package.js")
+        .current_dir(dir)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .await
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.lines().any(|l| l == "passed"),
+        "the package test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
