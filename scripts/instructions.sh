@@ -64,7 +64,7 @@ noop_sha=$(redis_cli script load "return 1")
 for n in 1 2 3; do
   lease=6f9619ff-8b86-4011-b42d-00c04fc9640$n
   redis_cli evalsha "$acquire_sha" 3 'sl:{u}:l' 'sl:{u}:e' 'sl:{u}:limit' '' '' "$lease" "title-12345$n" \
-    "$(python3 -c 'import uuid; print(uuid.uuid4())')" 3600000 3 deny >/dev/null
+    "$(python3 -c 'import uuid; print(uuid.uuid4())')" 3600000 3 deny '' >/dev/null
 done
 CALLS=20000
 calls() { echo "$CALLS"; }

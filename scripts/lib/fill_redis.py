@@ -27,4 +27,4 @@ for u in range(users):
         stream = "title-%06d" % (u * 7 + n)
         # ARGV: now ('' = Redis TIME), deadline ('' = none), lease id, stream,
         # device, TTL, default limit, on_limit (see acquire.lua).
-        command("EVALSHA", sha, "3", *keys, "", "", str(uuid.uuid4()), stream, str(uuid.uuid4()), ttl, str(per_user), "deny")
+        command("EVALSHA", sha, "3", *keys, "", "", str(uuid.uuid4()), stream, str(uuid.uuid4()), ttl, str(per_user), "deny", "")

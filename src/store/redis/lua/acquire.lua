@@ -49,7 +49,7 @@ end
 
 -- A device holds at most one lease: renew it instead of taking a slot, and
 -- move it to this stream (the next episode keeps the slot).
-local device, name = ARGV[5], ARGV[9]
+local device, name = ARGV[5], ARGV[9] or ''
 if device ~= '' then
   for _, l in ipairs(live) do
     if l.device == device and not doomed[l.id] then
