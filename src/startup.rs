@@ -55,9 +55,29 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
+        Self::serve(listener, settings, clock, TimeJudge::Store).await
+    }
+
+    /// For tests: as `build_on`, but `clock` judges lease time on the Redis
+    /// store too (its scripts take the time as an argument), so a test can
+    /// move time at once on every store.
+    pub async fn build_on_test_clock(
+        listener: TcpListener,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
+        Self::serve(listener, settings, clock, TimeJudge::Clock).await
+    }
+
+    async fn serve(
+        listener: TcpListener,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        judge: TimeJudge,
+    ) -> Result<Self, StartupError> {
         let addr = listener.local_addr().map_err(StartupError::Server)?;
         let metrics = Arc::new(Metrics::new());
-        let store = open_store(&settings, clock, &metrics).await?;
+        let store = open_store(&settings, clock, judge, &metrics).await?;
         if settings.admin_token.is_none() {
             log::warn!("STREAMLEASE_ADMIN_TOKEN is unset: admin routes are open to anyone who can reach {addr}");
         }
@@ -103,6 +123,28 @@ impl Application {
     /// Where `/metrics` is served when it has a listener of its own.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_server.as_ref().map(|(addr, _)| *addr)
+    }
+
+    /// Serves until `shutdown` completes (or SIGINT/SIGTERM come), then
+    /// stops accepting, lets in-flight requests finish within the shutdown
+    /// timeout, and returns.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let mut handles = vec![self.server.handle()];
+        handles.extend(self.metrics_server.as_ref().map(|(_, metrics)| metrics.handle()));
+        let stop = async move {
+            shutdown.await;
+            log::info!("shutting down: finishing the requests under way");
+            for handle in &handles {
+                handle.stop(true).await;
+            }
+            // The servers' own futures say when they are done.
+            std::future::pending::<std::convert::Infallible>().await
+        };
+        let serving = std::pin::pin!(self.run_until_stopped());
+        match futures_util::future::select(serving, std::pin::pin!(stop)).await {
+            futures_util::future::Either::Left((served, _)) => served,
+            futures_util::future::Either::Right((never, _)) => match never {},
+        }
     }
 
     /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
@@ -157,7 +199,21 @@ async fn census_task(state: Data<AppState>) {
     taker.run().await;
 }
 
-async fn open_store(settings: &Settings, clock: Arc<dyn Clock>, metrics: &Metrics) -> Result<Store, StartupError> {
+/// What decides lease time on the Redis store.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TimeJudge {
+    /// Redis `TIME`: one clock for every instance.
+    Store,
+    /// The clock the application was given (tests).
+    Clock,
+}
+
+async fn open_store(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+    judge: TimeJudge,
+    metrics: &Metrics,
+) -> Result<Store, StartupError> {
     let expired = metrics.leases_expired.clone();
     let Some(url) = &settings.redis_url else {
         log::warn!(
@@ -175,6 +231,7 @@ async fn open_store(settings: &Settings, clock: Arc<dyn Clock>, metrics: &Metric
         counters,
     )?
     .with_census_pace(CensusPace::percent(settings.census_redis_percent));
+    let store = if judge == TimeJudge::Clock { store.with_test_clock(clock) } else { store };
     match store.load_scripts().await {
         Ok(()) => log::info!("Redis store ready"),
         Err(e) => log::warn!("Redis is not ready yet ({}); /readyz reports 503 until it is", e.with_causes()),

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use streamlease::config::{DEFAULT_JWT_MAX_LIFETIME, JwtSettings, Settings};
 
 use crate::helpers::*;
-use crate::on_both_stores;
+use crate::on_one_store;
 
 const SECRET: &str = "test-secret-test-secret-test-secret!";
 const ADMIN: &str = "admin-token-for-tests";
@@ -197,7 +197,7 @@ async fn a_configured_audience_and_issuer_must_match(backend: Backend) {
     }
 }
 
-on_both_stores!(
+on_one_store!(
     tokens_are_checked_as_the_rfcs_say,
     a_configured_audience_and_issuer_must_match,
     player_routes_need_a_valid_token,

@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::helpers::{Backend, ServiceProcess};
+use crate::helpers::ServiceProcess;
 use crate::js_client::js_package;
 use crate::redis_server::RedisServer;
 
@@ -28,29 +28,24 @@ const OUTAGE: Duration = Duration::from_secs(3);
 /// The whole scenario, generous for a loaded 2-core machine.
 const DEADLINE: Duration = Duration::from_secs(120);
 
-/// Chromium runs are heavy: one at a time, however many test threads.
-pub static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// Chromium runs are heavy: two at a time at most, however many test
+/// threads (on two cores, the second one uses what the rest of the suite
+/// leaves idle once it is done).
+pub static BROWSERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
-#[tokio::test]
-async fn four_tabs_in_chromium_on_the_embedded_store() {
-    browser_scenario(Backend::Embedded).await;
-}
-
+/// On Redis, which the test stops for a while: the one store whose outage
+/// players must ride out. (What the browser sees is the same on either store.)
 #[tokio::test]
 async fn four_tabs_in_chromium_on_redis_through_an_outage() {
-    browser_scenario(Backend::Redis).await;
-}
-
-async fn browser_scenario(backend: Backend) {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(Path::new(&chromium).exists(), "{CHROMIUM_HINT}");
     let package = js_package();
-    let _one = ONE_BROWSER.lock().await;
+    let _browser = BROWSERS.acquire().await.expect("the semaphore is never closed");
     let mut script = Script::start(package, &chromium, &["build/test/browser/e2e.js"]);
 
     let page_origin = script.next_line().await.strip_prefix("page ").expect("the script's page origin").to_owned();
-    let redis = backend.is_redis().then(RedisServer::start);
-    let redis_url = redis.as_ref().map(RedisServer::url).unwrap_or_default();
+    let redis = RedisServer::start();
+    let redis_url = redis.url();
     let ttl = TTL_MS.to_string();
     let service = ServiceProcess::start(&[
         ("REDIS_URL", &redis_url),
@@ -65,7 +60,7 @@ async fn browser_scenario(backend: Backend) {
     script.send(&json!({
         "service": service.base,
         "jwtSecret": JWT_SECRET,
-        "redis": redis.is_some(),
+        "redis": true,
         "artifacts": artifacts,
         "ttlMs": TTL_MS,
     }));
@@ -75,7 +70,6 @@ async fn browser_scenario(backend: Backend) {
         match line.as_str() {
             "passed" => break,
             "redis stop" => {
-                let redis = redis.as_ref().expect("an outage asked for on the embedded store");
                 redis.kill();
                 script.send_line("redis stopped");
                 // The outage itself: how long players must ride it out.

@@ -1,5 +1,5 @@
 //! Redis Cluster: the conformance suite runs on one too (`redis_cluster` in
-//! every `on_both_stores!`); here, what only a cluster has.
+//! every `on_every_store!`); here, what only a cluster has.
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::on_both_stores;
+use crate::on_one_store;
 
 async fn invalid_ids_are_400_and_change_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -207,7 +207,7 @@ async fn a_stalled_body_gets_408_and_frees_its_connection() {
     assert_eq!(app.active("alice").await, 0);
 }
 
-on_both_stores!(
+on_one_store!(
     ids_made_only_of_dots_are_400,
     invalid_ids_are_400_and_change_nothing,
     malformed_json_is_400,

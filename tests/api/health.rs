@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 
 use crate::helpers::*;
-use crate::on_both_stores;
+use crate::on_every_store;
 
 async fn healthz_readyz_and_metrics_answer(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -25,7 +25,12 @@ async fn probes_may_send_head(backend: Backend) {
     }
 }
 
-on_both_stores!(healthz_readyz_and_metrics_answer, probes_may_send_head);
+on_every_store!(healthz_readyz_and_metrics_answer,);
+
+mod http {
+    use super::*;
+    crate::on_one_store!(probes_may_send_head,);
+}
 
 #[tokio::test]
 async fn readyz_is_503_store_unavailable_while_redis_does_not_answer() {

@@ -4,7 +4,8 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use reqwest::{Response, StatusCode};
@@ -19,17 +20,59 @@ use crate::redis_server::{RedisServer, Tls};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Embedded,
+    /// A Redis server of the test's own, which it may stop, inspect or flush.
     Redis,
-    /// Redis over TLS (`rediss://`), trusting the test CA.
-    RedisTls,
     /// A Redis Cluster of 3 primaries, each with a replica.
     RedisCluster,
+    /// The conformance suite's Redis: one server (plain, TLS or cluster) for
+    /// every test of the run, each app on a key prefix of its own and on the
+    /// test's clock (the scripts take the time as an argument), so time moves
+    /// at once, as on the embedded store.
+    Shared(SharedRedis),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedRedis {
+    Plain,
+    Tls,
+    Cluster,
 }
 
 impl Backend {
     pub fn is_redis(self) -> bool {
         self != Backend::Embedded
     }
+}
+
+/// The shared servers, started by the first test that asks, stopped when
+/// the test process ends.
+static SHARED_REDIS: LazyLock<RedisServer> = LazyLock::new(|| {
+    let redis = RedisServer::start();
+    redis.stop_at_process_exit();
+    redis
+});
+static SHARED_REDIS_TLS: LazyLock<RedisServer> = LazyLock::new(|| {
+    let redis = tls_server();
+    redis.stop_at_process_exit();
+    redis
+});
+static SHARED_CLUSTER: LazyLock<RedisCluster> = LazyLock::new(|| {
+    let cluster = RedisCluster::start();
+    cluster.stop_at_process_exit();
+    cluster
+});
+/// Key prefixes handed out so far: one per app on a shared server.
+static SHARED_PREFIXES: AtomicU64 = AtomicU64::new(0);
+
+fn tls_server() -> RedisServer {
+    let certificates = &*crate::certificates::CERTIFICATES;
+    RedisServer::start_tls(Tls {
+        port: 0,
+        cert: certificates.server_cert.clone(),
+        key: certificates.server_key.clone(),
+        ca: certificates.ca_cert.clone(),
+        require_client_cert: false,
+    })
 }
 
 /// One running app. Embedded apps run on a manual clock the test moves;
@@ -65,23 +108,37 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
         Backend::Embedded => spawn_app_on(None, tweak).await,
         Backend::Redis => spawn_app_on(Some(Arc::new(RedisServer::start())), tweak).await,
         Backend::RedisCluster => spawn_app_on_cluster(Arc::new(RedisCluster::start()), tweak).await,
-        Backend::RedisTls => {
-            let certificates = &*crate::certificates::CERTIFICATES;
-            let redis = RedisServer::start_tls(Tls {
-                port: 0,
-                cert: certificates.server_cert.clone(),
-                key: certificates.server_key.clone(),
-                ca: certificates.ca_cert.clone(),
-                require_client_cert: false,
-            });
-            let ca = std::fs::read(&certificates.ca_cert).unwrap();
-            spawn_app_on(Some(Arc::new(redis)), |s| {
-                s.redis_tls.ca_pem = Some(ca);
-                tweak(s)
-            })
-            .await
+        Backend::Shared(shared) => spawn_app_on_shared(shared, tweak).await,
+    }
+}
+
+/// An app on a shared server, with a key prefix of its own, on a clock the
+/// test moves. The clock starts an hour ahead of real time: Redis expires
+/// keys by its own clock, and keys written for this one then outlive the run.
+async fn spawn_app_on_shared(shared: SharedRedis, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let prefix = format!("t{}", SHARED_PREFIXES.fetch_add(1, Ordering::Relaxed));
+    let mut settings = test_settings();
+    settings.key_prefix = prefix;
+    match shared {
+        SharedRedis::Plain => settings.redis_url = Some(SHARED_REDIS.url()),
+        SharedRedis::Tls => {
+            settings.redis_url = Some(SHARED_REDIS_TLS.url());
+            settings.redis_tls.ca_pem = Some(std::fs::read(&crate::certificates::CERTIFICATES.ca_cert).unwrap());
+        }
+        SharedRedis::Cluster => {
+            settings.redis_url = Some(SHARED_CLUSTER.url());
+            settings.redis_cluster = true;
         }
     }
+    tweak(&mut settings);
+    let clock = Arc::new(ManualClock::starting_now());
+    clock.advance_ms(3_600_000);
+    let listener = TcpListener::bind(settings.bind).unwrap();
+    let app = Application::build_on_test_clock(listener, settings, clock.clone()).await.expect("app starts");
+    let base = format!("http://{}", app.addr());
+    let metrics_base = app.metrics_addr().map(|addr| format!("http://{addr}"));
+    tokio::spawn(app.run_until_stopped());
+    TestApp { base, client: reqwest::Client::new(), clock: Some(clock), redis: None, cluster: None, metrics_base }
 }
 
 /// Another app on the same Redis as `other`: a second service instance.
@@ -341,10 +398,27 @@ impl Drop for ServiceProcess {
     }
 }
 
-/// Declares each listed `async fn name(backend: Backend)` as two tests, one
-/// per store: the conformance suite.
+/// Declares each listed `async fn name(backend: Backend)` as one test on
+/// the embedded store: HTTP behaviour that no store changes (validation,
+/// auth, framing) is tested once.
 #[macro_export]
-macro_rules! on_both_stores {
+macro_rules! on_one_store {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::helpers::Backend::Embedded).await
+            })*
+        }
+    };
+}
+
+/// Declares each listed `async fn name(backend: Backend)` as four tests,
+/// one per store: embedded, Redis, Redis over TLS, Redis Cluster (the
+/// Redis ones on the shared servers). The conformance suite: what every
+/// store must answer alike.
+#[macro_export]
+macro_rules! on_every_store {
     ($($name:ident),* $(,)?) => {
         mod embedded {
             $(#[tokio::test]
@@ -355,19 +429,19 @@ macro_rules! on_both_stores {
         mod redis {
             $(#[tokio::test]
             async fn $name() {
-                super::$name($crate::helpers::Backend::Redis).await
+                super::$name($crate::helpers::Backend::Shared($crate::helpers::SharedRedis::Plain)).await
             })*
         }
         mod redis_tls {
             $(#[tokio::test]
             async fn $name() {
-                super::$name($crate::helpers::Backend::RedisTls).await
+                super::$name($crate::helpers::Backend::Shared($crate::helpers::SharedRedis::Tls)).await
             })*
         }
         mod redis_cluster {
             $(#[tokio::test]
             async fn $name() {
-                super::$name($crate::helpers::Backend::RedisCluster).await
+                super::$name($crate::helpers::Backend::Shared($crate::helpers::SharedRedis::Cluster)).await
             })*
         }
     };

@@ -88,7 +88,7 @@ async fn the_packed_package_installs_and_loads_three_ways() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(Path::new(&chromium).exists(), "{}", crate::browser::CHROMIUM_HINT);
     let dir = js_package();
-    let _one = crate::browser::ONE_BROWSER.lock().await;
+    let _browser = crate::browser::BROWSERS.acquire().await.expect("the semaphore is never closed");
     let output = tokio::process::Command::new("node")
         .arg("build/test/browser/package.js")
         .current_dir(dir)

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::browser::{CHROMIUM_HINT, ONE_BROWSER, Script};
+use crate::browser::{BROWSERS, CHROMIUM_HINT, Script};
 use crate::helpers::ServiceProcess;
 use crate::js_client::js_package;
 
@@ -34,7 +34,7 @@ async fn player_scenario(player: &str) {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(Path::new(&chromium).exists(), "{CHROMIUM_HINT}");
     let package = js_package();
-    let _one = ONE_BROWSER.lock().await;
+    let _browser = BROWSERS.acquire().await.expect("the semaphore is never closed");
     let mut script = Script::start(package, &chromium, &["build/test/browser/players.js", player]);
     let page_origin = script.next_line().await.strip_prefix("page ").expect("the script's page origin").to_owned();
     let service = ServiceProcess::start(&[

@@ -40,6 +40,14 @@ impl RedisCluster {
         cluster
     }
 
+    /// Stops every node when the test process ends (see
+    /// `RedisServer::stop_at_process_exit`).
+    pub fn stop_at_process_exit(&self) {
+        for node in &self.nodes {
+            node.stop_at_process_exit();
+        }
+    }
+
     /// Waits until each primary has a replica in sync: a failover drill
     /// needs one ready to take over.
     pub fn wait_for_replicas(&self, limit: Duration) {

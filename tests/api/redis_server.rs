@@ -106,6 +106,24 @@ impl RedisServer {
         assert!(self.wait_ready(Duration::from_secs(10)), "redis-server did not come back");
     }
 
+    /// Stops this server, and removes its files, when the test process
+    /// ends, however it ends: for a server shared by many tests, held in a
+    /// `static`, which is never dropped. A `sh` waits for its stdin to
+    /// close, which happens when this process exits, then kills the server.
+    pub fn stop_at_process_exit(&self) {
+        let pid = self.child.lock().unwrap().id().to_string();
+        let watchdog = Command::new("sh")
+            .args(["-c", "cat >/dev/null; kill -9 \"$1\" 2>/dev/null; rm -rf \"$2\"", "watchdog", &pid])
+            .arg(self.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sh");
+        // Its stdin stays open for as long as this process lives.
+        std::mem::forget(watchdog);
+    }
+
     /// The URL the service is given: `rediss://` on the TLS port if any.
     pub fn url(&self) -> String {
         match &self.tls {

@@ -50,3 +50,36 @@ async fn sigterm_under_load_keeps_every_acknowledged_acquire_and_exits_0() {
     // Anything not acknowledged failed cleanly: no 5xx.
     assert!(results.iter().all(|(_, s)| s.as_ref().map_or(true, |s| !s.is_server_error())), "{results:?}");
 }
+
+/// Shutdown is an input: `run_until(shutdown)` in this process, with no
+/// signal. Requests answered before it are kept, the server stops taking
+/// connections, and `run_until` returns within the shutdown timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_until_stops_when_told_and_returns() {
+    let mut settings = crate::helpers::test_settings();
+    settings.http.shutdown_timeout = Duration::from_secs(2);
+    let listener = std::net::TcpListener::bind(settings.bind).unwrap();
+    let app = streamlease::startup::Application::build_on(
+        listener,
+        settings,
+        Arc::new(streamlease::clock::ManualClock::starting_now()),
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", app.addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let acquired = client.post(format!("{base}/v1/users/alice/leases")).json(&json!({"stream_id": "s"})).send();
+    assert_eq!(acquired.await.unwrap().status(), 201);
+
+    let asked = Instant::now();
+    stop.send(()).unwrap();
+    let returned = tokio::time::timeout(Duration::from_secs(5), running).await;
+    assert!(matches!(returned, Ok(Ok(Ok(())))), "run_until: {returned:?}");
+    assert!(asked.elapsed() < Duration::from_secs(3), "took {:?}", asked.elapsed());
+    let after = reqwest::Client::new().get(format!("{base}/healthz")).send().await;
+    assert!(after.is_err(), "still serving after shutdown: {after:?}");
+}

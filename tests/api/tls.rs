@@ -1,5 +1,5 @@
 //! Redis over TLS (`rediss://`): the conformance suite runs on it too
-//! (`redis_tls` in every `on_both_stores!`); here, what a certificate
+//! (`redis_tls` in every `on_every_store!`); here, what a certificate
 //! problem looks like, a client certificate, and an ACL user (the same
 //! URL form works with and without TLS).
 
