@@ -1,11 +1,17 @@
 //! The API test suite: the real service over real HTTP, on the embedded store
-//! and on a real redis-server (started per test; see `redis_server.rs`).
+//! and on real redis-servers (see `support/`).
 
+// The fixtures: apps, real Redis servers and clusters, test certificates.
+#[path = "support/certificates.rs"]
 mod certificates;
+#[path = "support/helpers.rs"]
 mod helpers;
-mod js_client;
+#[path = "support/redis_cluster.rs"]
 mod redis_cluster;
+#[path = "support/redis_server.rs"]
 mod redis_server;
+
+mod js_client;
 
 mod acquire;
 mod auth;
