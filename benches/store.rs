@@ -4,7 +4,7 @@
 //!
 //! `cargo bench --bench store`
 
-#[path = "../tests/api/redis_server.rs"]
+#[path = "../tests/api/support/redis_server.rs"]
 #[allow(dead_code)]
 mod redis_server;
 

@@ -244,7 +244,7 @@ impl Settings {
         let redis_cluster = flag(var("STREAMLEASE_REDIS_CLUSTER"), "STREAMLEASE_REDIS_CLUSTER")?;
         if let Some(url) = &redis_url {
             // One URL, or a cluster's seeds separated by commas.
-            let urls: Vec<&str> = if redis_cluster { url.split(',').map(str::trim).collect() } else { vec![url] };
+            let urls: Vec<&str> = if redis_cluster { redis_seeds(url).collect() } else { vec![url] };
             // The URL itself is not echoed: it may carry a password.
             for (n, one) in urls.into_iter().enumerate() {
                 redis::Client::open(one).map_err(|e| ConfigError {
@@ -350,12 +350,22 @@ impl Settings {
     }
 }
 
+/// The seeds of a `REDIS_URL`: one URL, or a cluster's, separated by commas.
+pub fn redis_seeds(url: &str) -> impl Iterator<Item = &str> {
+    url.split(',').map(str::trim)
+}
+
+/// True when every seed of a `REDIS_URL` speaks TLS (`rediss://`).
+pub fn is_tls_url(url: &str) -> bool {
+    redis_seeds(url).all(|seed| seed.starts_with("rediss://"))
+}
+
 /// Reads the TLS files named by the environment; they only make sense for a
 /// `rediss://` URL, so naming them for any other is a mistake worth stopping for.
 fn redis_tls(var: &impl Fn(&str) -> Option<String>, url: Option<&str>) -> Result<RedisTls, ConfigError> {
     let read = |name: &'static str| -> Result<Option<Vec<u8>>, ConfigError> {
         let Some(path) = var(name) else { return Ok(None) };
-        if !url.is_some_and(|u| u.split(',').all(|seed| seed.trim_start().starts_with("rediss://"))) {
+        if !url.is_some_and(is_tls_url) {
             return Err(ConfigError { var: name, problem: "is only used with a rediss:// REDIS_URL".into() });
         }
         let pem = std::fs::read(&path).map_err(|e| ConfigError { var: name, problem: format!("{path}: {e}") })?;

@@ -17,32 +17,50 @@ const PROTOCOL_TARGETS: &[&str] = &["actix_http"];
 pub fn init() {
     let inner = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).build();
     let max_level = inner.filter();
-    let logger = RateLimited { inner, window_ms: 1_000, last: AtomicI64::new(i64::MIN), held_back: AtomicU64::new(0) };
+    let logger = RateLimited { inner, throttle: LineThrottle::new(1_000), held_back: AtomicU64::new(0) };
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
         log::set_max_level(max_level);
     }
 }
 
+/// At most one line per window, for lines that something outside the
+/// service (a client, an outage) can cause as often as it likes.
+#[derive(Debug)]
+pub struct LineThrottle {
+    window_ms: i64,
+    /// When a line last went out (ms since the epoch).
+    last: AtomicI64,
+}
+
+impl LineThrottle {
+    pub const fn new(window_ms: i64) -> Self {
+        Self { window_ms, last: AtomicI64::new(i64::MIN) }
+    }
+
+    /// True when a line may go out at `now_ms`; of callers racing within
+    /// one window, one gets true.
+    pub fn admit(&self, now_ms: i64) -> bool {
+        let last = self.last.load(Ordering::Relaxed);
+        now_ms.saturating_sub(last) >= self.window_ms
+            && self.last.compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    }
+}
+
 struct RateLimited<L> {
     inner: L,
-    window_ms: i64,
-    /// When a protocol line last went out (ms since the epoch).
-    last: AtomicI64,
-    /// Protocol lines dropped since then.
+    throttle: LineThrottle,
+    /// Protocol lines dropped since the last one went out.
     held_back: AtomicU64,
 }
 
 impl<L: Log> RateLimited<L> {
     /// True when this protocol line may go out now.
     fn admit(&self, now_ms: i64) -> bool {
-        let last = self.last.load(Ordering::Relaxed);
-        if now_ms.saturating_sub(last) >= self.window_ms
-            && self.last.compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed).is_ok()
-        {
-            return true;
+        let admitted = self.throttle.admit(now_ms);
+        if !admitted {
+            self.held_back.fetch_add(1, Ordering::Relaxed);
         }
-        self.held_back.fetch_add(1, Ordering::Relaxed);
-        false
+        admitted
     }
 }
 
@@ -110,8 +128,7 @@ mod tests {
     fn protocol_errors_go_out_once_a_window_and_say_how_many_were_held_back() {
         let logger = RateLimited {
             inner: Captured::default(),
-            window_ms: i64::MAX,
-            last: AtomicI64::new(i64::MIN),
+            throttle: LineThrottle::new(i64::MAX),
             held_back: AtomicU64::new(0),
         };
         for _ in 0..1_000 {
@@ -123,7 +140,7 @@ mod tests {
         assert!(lines[1].starts_with("streamlease::service"), "other targets are never held back");
 
         // A window later, the next line carries the count of those held back.
-        logger.last.store(i64::MIN, Ordering::Relaxed);
+        logger.throttle.last.store(i64::MIN, Ordering::Relaxed);
         emit(&logger, "actix_http::h1::dispatcher", "stream error");
         let last = logger.inner.0.lock().unwrap().last().unwrap().clone();
         assert!(last.ends_with("(999 similar lines held back)"), "{last}");

@@ -3,10 +3,11 @@
 //! and the stores.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::domain::*;
+use crate::logging::LineThrottle;
 use crate::metrics::Metrics;
 use crate::shedding::{ShedBounds, Shedder, Urgency};
 use crate::store::{Store, StoreError, StoreResult};
@@ -38,13 +39,12 @@ pub struct Leases {
     store: Store,
     metrics: Arc<Metrics>,
     ttl: Duration,
-    /// When a store outage was last logged (ms): during an outage every
-    /// request fails, and one line a second says enough. Shared by every
-    /// worker's copy.
-    last_outage_logged: Arc<AtomicI64>,
+    /// Store outage lines: during an outage every request fails, and one
+    /// line a second says enough. Shared by every worker's copy.
+    outage_lines: Arc<LineThrottle>,
     /// The same for every other store failure, so an outage never hides
     /// a script error or corrupt data.
-    last_fault_logged: Arc<AtomicI64>,
+    fault_lines: Arc<LineThrottle>,
     /// Withdraws under way, shared by every worker's copy.
     withdraws_pending: Arc<AtomicUsize>,
     /// This worker's store calls under way, and when to shed.
@@ -55,9 +55,11 @@ impl Leases {
     /// `shed`: per worker, past these even heartbeats are shed (see
     /// `shedding.rs`).
     pub fn new(store: Store, metrics: Arc<Metrics>, ttl: Duration, shed: ShedBounds) -> Self {
-        let (last_outage_logged, last_fault_logged, withdraws_pending) = Default::default();
+        let outage_lines = Arc::new(LineThrottle::new(1_000));
+        let fault_lines = Arc::new(LineThrottle::new(1_000));
+        let withdraws_pending = Default::default();
         let shedder = Shedder::new(shed);
-        Self { store, metrics, ttl, last_outage_logged, last_fault_logged, withdraws_pending, shedder }
+        Self { store, metrics, ttl, outage_lines, fault_lines, withdraws_pending, shedder }
     }
 
     /// The same operations over a store connection of the calling worker's
@@ -241,11 +243,8 @@ impl Leases {
     /// At most one line a second per family (outage, or anything else),
     /// with the whole chain of causes.
     fn log_failure(&self, operation: &str, e: &StoreError) {
-        let last_logged = if e.is_unavailable() { &self.last_outage_logged } else { &self.last_fault_logged };
-        let now = chrono::Utc::now().timestamp_millis();
-        let last = last_logged.load(Ordering::Relaxed);
-        if now - last < 1_000 || last_logged.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
-        {
+        let lines = if e.is_unavailable() { &self.outage_lines } else { &self.fault_lines };
+        if !lines.admit(chrono::Utc::now().timestamp_millis()) {
             return;
         }
         let cause = e.with_causes();

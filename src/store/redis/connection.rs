@@ -16,7 +16,7 @@ use redis::io::tcp::TcpSettings;
 use redis::{ClientTlsConfig, Cmd, IntoConnectionInfo, Pipeline, RedisFuture, RedisResult, TlsCertificates, Value};
 use secrecy::ExposeSecret;
 
-use crate::config::RedisTls;
+use crate::config::{RedisTls, is_tls_url, redis_seeds};
 
 /// rustls with ring, so nothing links OpenSSL. Err only means a provider is
 /// installed already.
@@ -56,9 +56,9 @@ impl Connector {
         // TCP_NODELAY: every call is a small request waiting for its answer,
         // which Nagle's algorithm would hold back (redis-rs leaves it off).
         let tcp = || TcpSettings::default().set_nodelay(true);
-        let secure = url.split(',').all(|seed| seed.trim().starts_with("rediss://"));
+        let secure = is_tls_url(url);
         if cluster {
-            let seeds: Vec<&str> = url.split(',').map(str::trim).collect();
+            let seeds: Vec<&str> = redis_seeds(url).collect();
             // A few quick retries: enough to follow MOVED and ASK and to
             // find a promoted replica, short enough that a slot without a
             // primary answers 503 well within the call's deadline (the
