@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::domain::*;
 use crate::logging::LineThrottle;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Operation, Outcome, StoreCall};
 use crate::shedding::{ShedBounds, Shedder, Urgency};
 use crate::store::{Store, StoreError, StoreResult};
 
@@ -74,8 +74,8 @@ impl Leases {
     }
 
     /// Counts a fail-open answer given while the store was down.
-    pub fn count_degraded(&self, operation: &'static str) {
-        self.metrics.count(operation, "degraded", 1);
+    pub fn count_degraded(&self, operation: Operation) {
+        self.metrics.count(operation, Outcome::Degraded, 1);
     }
 
     pub fn store_kind(&self) -> &'static str {
@@ -87,20 +87,22 @@ impl Leases {
     /// The script refuses to act past its deadline; as a second line, the
     /// lease is also withdrawn in the background.
     pub async fn acquire(&self, req: &AcquireRequest) -> StoreResult<AcquireOutcome> {
-        let result = self.timed("acquire", Urgency::Deferrable, self.store.acquire(req)).await;
+        let result = self.timed(StoreCall::Acquire, Urgency::Deferrable, self.store.acquire(req)).await;
         if result.as_ref().is_err_and(StoreError::may_have_been_applied) {
             self.withdraw_later(req.user_id.clone(), req.new_lease_id);
         }
         let (outcome, evicted, terminated) = match &result {
-            Ok(AcquireOutcome::Created { evicted, terminated, .. }) => ("created", evicted.len(), terminated.len()),
-            Ok(AcquireOutcome::Renewed { terminated, .. }) => ("renewed", 0, terminated.len()),
-            Ok(AcquireOutcome::Denied { terminated, .. }) => ("denied", 0, terminated.len()),
-            Err(StoreError::Overloaded) => ("shed", 0, 0),
-            Err(_) => ("store_error", 0, 0),
+            Ok(AcquireOutcome::Created { evicted, terminated, .. }) => {
+                (Outcome::Created, evicted.len(), terminated.len())
+            }
+            Ok(AcquireOutcome::Renewed { terminated, .. }) => (Outcome::Renewed, 0, terminated.len()),
+            Ok(AcquireOutcome::Denied { terminated, .. }) => (Outcome::Denied, 0, terminated.len()),
+            Err(StoreError::Overloaded) => (Outcome::Shed, 0, 0),
+            Err(_) => (Outcome::StoreError, 0, 0),
         };
-        self.metrics.count("acquire", outcome, 1);
-        self.metrics.count("evict", "evicted", evicted as u64);
-        self.metrics.count("terminate", "terminated", terminated as u64);
+        self.metrics.count(Operation::Acquire, outcome, 1);
+        self.metrics.count(Operation::Evict, Outcome::Evicted, evicted as u64);
+        self.metrics.count(Operation::Terminate, Outcome::Terminated, terminated as u64);
         result
     }
 
@@ -110,69 +112,70 @@ impl Leases {
         lease: LeaseId,
         restore: Option<&Restore>,
     ) -> StoreResult<HeartbeatOutcome> {
-        let result = self.timed("heartbeat", Urgency::Heartbeat, self.store.heartbeat(user, lease, restore)).await;
+        let result =
+            self.timed(StoreCall::Heartbeat, Urgency::Heartbeat, self.store.heartbeat(user, lease, restore)).await;
         let outcome = match &result {
-            Ok(HeartbeatOutcome::Renewed(_)) => "renewed",
-            Ok(HeartbeatOutcome::Restored(_)) => "restored",
-            Ok(HeartbeatOutcome::Denied { .. }) => "denied",
-            Ok(HeartbeatOutcome::NotFound) => "not_found",
-            Ok(HeartbeatOutcome::Ended(_)) => "ended",
-            Err(StoreError::Overloaded) => "shed",
-            Err(_) => "store_error",
+            Ok(HeartbeatOutcome::Renewed(_)) => Outcome::Renewed,
+            Ok(HeartbeatOutcome::Restored(_)) => Outcome::Restored,
+            Ok(HeartbeatOutcome::Denied { .. }) => Outcome::Denied,
+            Ok(HeartbeatOutcome::NotFound) => Outcome::NotFound,
+            Ok(HeartbeatOutcome::Ended(_)) => Outcome::Ended,
+            Err(StoreError::Overloaded) => Outcome::Shed,
+            Err(_) => Outcome::StoreError,
         };
-        self.metrics.count("heartbeat", outcome, 1);
+        self.metrics.count(Operation::Heartbeat, outcome, 1);
         result
     }
 
     pub async fn release(&self, user: &UserId, lease: LeaseId) -> StoreResult<ReleaseOutcome> {
-        let result = self.timed("release", Urgency::Release, self.store.release(user, lease)).await;
+        let result = self.timed(StoreCall::Release, Urgency::Release, self.store.release(user, lease)).await;
         let outcome = match &result {
-            Ok(ReleaseOutcome::Released) => "released",
-            Ok(ReleaseOutcome::AlreadyGone) => "already_gone",
-            Err(StoreError::Overloaded) => "shed",
-            Err(_) => "store_error",
+            Ok(ReleaseOutcome::Released) => Outcome::Released,
+            Ok(ReleaseOutcome::AlreadyGone) => Outcome::AlreadyGone,
+            Err(StoreError::Overloaded) => Outcome::Shed,
+            Err(_) => Outcome::StoreError,
         };
-        self.metrics.count("release", outcome, 1);
+        self.metrics.count(Operation::Release, outcome, 1);
         result
     }
 
     pub async fn revoke_all(&self, user: &UserId) -> StoreResult<u32> {
-        let result = self.timed("revoke", Urgency::Deferrable, self.store.revoke_all(user)).await;
+        let result = self.timed(StoreCall::Revoke, Urgency::Deferrable, self.store.revoke_all(user)).await;
         let outcome = match &result {
-            Ok(_) => "revoked",
-            Err(StoreError::Overloaded) => "shed",
-            Err(_) => "store_error",
+            Ok(_) => Outcome::Revoked,
+            Err(StoreError::Overloaded) => Outcome::Shed,
+            Err(_) => Outcome::StoreError,
         };
-        self.metrics.count("revoke", outcome, 1);
+        self.metrics.count(Operation::Revoke, outcome, 1);
         result
     }
 
     pub async fn list(&self, user: &UserId) -> StoreResult<UserLeases> {
-        self.timed("list", Urgency::Deferrable, self.store.list(user)).await
+        self.timed(StoreCall::List, Urgency::Deferrable, self.store.list(user)).await
     }
 
     pub async fn user_limit(&self, user: &UserId) -> StoreResult<UserLimit> {
-        self.timed("get_limit", Urgency::Deferrable, self.store.user_limit(user)).await
+        self.timed(StoreCall::GetLimit, Urgency::Deferrable, self.store.user_limit(user)).await
     }
 
     pub async fn set_limit(&self, user: &UserId, limit: Option<u32>) -> StoreResult<()> {
-        self.timed("set_limit", Urgency::Deferrable, self.store.set_limit(user, limit)).await
+        self.timed(StoreCall::SetLimit, Urgency::Deferrable, self.store.set_limit(user, limit)).await
     }
 
     pub async fn ping(&self) -> StoreResult<()> {
-        self.timed("ping", Urgency::Always, self.store.ping()).await
+        self.timed(StoreCall::Ping, Urgency::Always, self.store.ping()).await
     }
 
     pub async fn census(&self) -> StoreResult<Census> {
-        self.timed("census", Urgency::Always, self.store.census()).await
+        self.timed(StoreCall::Census, Urgency::Always, self.store.census()).await
     }
 
     pub async fn hold_census_lease(&self, holder: &str, ttl: Duration) -> StoreResult<bool> {
-        self.timed("census_lease", Urgency::Always, self.store.hold_census_lease(holder, ttl)).await
+        self.timed(StoreCall::CensusLease, Urgency::Always, self.store.hold_census_lease(holder, ttl)).await
     }
 
     pub async fn save_census_summary(&self, summary: &str, ttl: Duration) -> StoreResult<()> {
-        self.timed("census_summary", Urgency::Always, self.store.save_census_summary(summary, ttl)).await
+        self.timed(StoreCall::CensusSummary, Urgency::Always, self.store.save_census_summary(summary, ttl)).await
     }
 
     /// The summary the census holder shared, read and decoded within
@@ -186,7 +189,7 @@ impl Leases {
                 None => Ok(None),
             }
         };
-        self.timed("census_summary", Urgency::Always, load).await
+        self.timed(StoreCall::CensusSummary, Urgency::Always, load).await
     }
 
     /// Retries until the withdraw lands or the lease would have expired on
@@ -204,7 +207,7 @@ impl Leases {
             let started = tokio::time::Instant::now();
             loop {
                 // Timed, counted and logged like every store call.
-                match leases.timed("withdraw", Urgency::Always, leases.store.withdraw(&user, lease)).await {
+                match leases.timed(StoreCall::Withdraw, Urgency::Always, leases.store.withdraw(&user, lease)).await {
                     Ok(()) => return,
                     Err(e) if !e.is_unavailable() || started.elapsed() >= leases.ttl => {
                         log::warn!("gave up withdrawing unanswered lease {lease} of {user}: {}", e.with_causes());
@@ -220,21 +223,21 @@ impl Leases {
     /// else made, timed, and counted and logged if it fails.
     async fn timed<T>(
         &self,
-        operation: &'static str,
+        operation: StoreCall,
         urgency: Urgency,
         call: impl Future<Output = StoreResult<T>>,
     ) -> StoreResult<T> {
         let Some(_under_way) = self.shedder.enter(urgency) else {
             return Err(StoreError::Overloaded);
         };
-        let Some(instruments) = self.metrics.store_timer(operation) else {
-            return call.await;
-        };
+        let instruments = self.metrics.store_timer(operation);
         let timer = instruments.duration.start_timer();
         let result = call.await;
         timer.observe_duration();
         if let Err(e) = &result {
-            instruments.count_error(e.kind());
+            if let Some(kind) = e.kind() {
+                instruments.count_error(kind);
+            }
             self.log_failure(operation, e);
         }
         result
@@ -242,16 +245,16 @@ impl Leases {
 
     /// At most one line a second per family (outage, or anything else),
     /// with the whole chain of causes.
-    fn log_failure(&self, operation: &str, e: &StoreError) {
+    fn log_failure(&self, operation: StoreCall, e: &StoreError) {
         let lines = if e.is_unavailable() { &self.outage_lines } else { &self.fault_lines };
         if !lines.admit(chrono::Utc::now().timestamp_millis()) {
             return;
         }
         let cause = e.with_causes();
         if e.is_unavailable() {
-            log::warn!("store call {operation} failed: {cause} (logged at most once a second)");
+            log::warn!("store call {} failed: {cause} (logged at most once a second)", operation.as_str());
         } else {
-            log::error!("store call {operation} failed: {cause} (logged at most once a second)");
+            log::error!("store call {} failed: {cause} (logged at most once a second)", operation.as_str());
         }
     }
 }

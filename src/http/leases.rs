@@ -11,6 +11,7 @@ use super::body::{JsonBody, OptionalJson};
 use super::problem::ApiError;
 use super::views::{DegradedLease, LeaseList, LeaseView, Revoked};
 use crate::domain::*;
+use crate::metrics::Operation;
 
 #[derive(Debug, Deserialize)]
 pub struct UserPath {
@@ -57,7 +58,7 @@ pub async fn acquire(
         // Fail-open: playback goes on; the player's heartbeats after the
         // store returns restore a real lease, subject to the limit.
         Err(e) if e.is_unavailable() && settings.fail_open => {
-            state.leases.count_degraded("acquire");
+            state.leases.count_degraded(Operation::Acquire);
             let lease_id = request.new_lease_id;
             let location = format!("/v1/users/{user}/leases/{lease_id}");
             let device = (request.device_id, request.device_name);
@@ -103,7 +104,7 @@ pub async fn heartbeat(
     let settings = &state.settings;
     let outcome = match state.leases.heartbeat(&user_id, lease_id, restore.as_ref()).await {
         Err(e) if e.is_unavailable() && settings.fail_open => {
-            state.leases.count_degraded("heartbeat");
+            state.leases.count_degraded(Operation::Heartbeat);
             let (stream, device) =
                 restore.map_or((None, (None, None)), |r| (Some(r.stream_id), (r.device_id, r.device_name)));
             return Ok(HttpResponse::Ok().json(DegradedLease::new(&user_id, lease_id, stream, device, settings)));

@@ -3,6 +3,7 @@
 //! process, and a global registry would mix them.
 
 mod census;
+mod labels;
 
 use std::collections::HashMap;
 
@@ -12,38 +13,9 @@ use prometheus::{
 };
 
 pub use census::publish_census;
+pub use labels::{Operation, Outcome, StoreCall};
 
-use crate::store::STORE_ERROR_KINDS;
-
-/// Every lease operation and the outcomes it can have; each pair exists
-/// (at 0) from startup, so rates and alerts work before the first event.
-pub const OPERATION_OUTCOMES: &[(&str, &[&str])] = &[
-    // `degraded`: answered in fail-open mode while the store was down;
-    // `shed`: refused at once under overload, never sent to the store.
-    ("acquire", &["created", "renewed", "denied", "store_error", "degraded", "shed"]),
-    ("heartbeat", &["renewed", "restored", "denied", "not_found", "ended", "store_error", "degraded", "shed"]),
-    ("release", &["released", "already_gone", "store_error", "shed"]),
-    ("revoke", &["revoked", "store_error", "shed"]),
-    // Leases ended by someone else's acquire, counted per lease.
-    ("evict", &["evicted"]),
-    ("terminate", &["terminated"]),
-];
-
-/// Every store call the service makes, for the store histograms.
-pub const STORE_OPERATIONS: &[&str] = &[
-    "acquire",
-    "heartbeat",
-    "release",
-    "list",
-    "revoke",
-    "get_limit",
-    "set_limit",
-    "ping",
-    "census",
-    "census_lease",
-    "census_summary",
-    "withdraw",
-];
+use crate::store::StoreErrorKind;
 
 /// Latency buckets from 100 µs to 5 s: a heartbeat should sit near the
 /// bottom, and anything at the top is an outage.
@@ -72,22 +44,24 @@ pub struct Metrics {
     published_users: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The fixed label sets, resolved once: a request then costs a map
     /// lookup on static strings instead of hashing labels under a lock.
-    operation_counters: HashMap<(&'static str, &'static str), IntCounter>,
-    store_timers: HashMap<&'static str, StoreInstruments>,
+    /// By `[operation][outcome]` (each enum's declaration order): `None`
+    /// where the operation has no such outcome.
+    operation_counters: Vec<Vec<Option<IntCounter>>>,
+    /// By `StoreCall`, in its declaration order.
+    store_timers: Vec<StoreInstruments>,
 }
 
 /// A store operation's duration histogram and its error counters by kind.
 pub struct StoreInstruments {
     pub duration: Histogram,
-    errors: HashMap<&'static str, IntCounter>,
+    errors: HashMap<StoreErrorKind, IntCounter>,
 }
 
 impl StoreInstruments {
-    /// Counts one failure of `kind` (one of `STORE_ERROR_KINDS`).
-    pub fn count_error(&self, kind: &'static str) {
-        match self.errors.get(kind) {
-            Some(counter) => counter.inc(),
-            None => debug_assert!(false, "unlisted store error kind {kind}"),
+    /// Counts one failure of `kind`.
+    pub fn count_error(&self, kind: StoreErrorKind) {
+        if let Some(counter) = self.errors.get(&kind) {
+            counter.inc();
         }
     }
 }
@@ -163,22 +137,23 @@ impl Metrics {
                 ),
             ),
             published_users: Default::default(),
-            operation_counters: HashMap::new(),
-            store_timers: HashMap::new(),
+            operation_counters: Vec::new(),
+            store_timers: Vec::new(),
             registry,
         };
-        for (operation, outcomes) in OPERATION_OUTCOMES {
-            for outcome in *outcomes {
-                let counter = metrics.lease_operations.with_label_values(&[operation, outcome]);
-                metrics.operation_counters.insert((operation, outcome), counter);
-            }
+        for &operation in Operation::ALL {
+            let counters = Outcome::ALL.iter().map(|&outcome| {
+                let labels = [operation.as_str(), outcome.as_str()];
+                operation.outcomes().contains(&outcome).then(|| metrics.lease_operations.with_label_values(&labels))
+            });
+            metrics.operation_counters.push(counters.collect());
         }
-        for operation in STORE_OPERATIONS {
-            let duration = metrics.store_request_duration.with_label_values(&[operation]);
-            let errors = STORE_ERROR_KINDS
+        for &call in StoreCall::ALL {
+            let duration = metrics.store_request_duration.with_label_values(&[call.as_str()]);
+            let errors = StoreErrorKind::ALL
                 .iter()
-                .map(|kind| (*kind, metrics.store_errors.with_label_values(&[operation, kind])));
-            metrics.store_timers.insert(operation, StoreInstruments { duration, errors: errors.collect() });
+                .map(|&kind| (kind, metrics.store_errors.with_label_values(&[call.as_str(), kind.as_str()])));
+            metrics.store_timers.push(StoreInstruments { duration, errors: errors.collect() });
         }
         #[cfg(target_os = "linux")]
         metrics
@@ -188,21 +163,21 @@ impl Metrics {
         metrics
     }
 
-    /// Counts one lease operation's outcome (`by` of them). The pair must be
-    /// one of `OPERATION_OUTCOMES`.
-    pub fn count(&self, operation: &'static str, outcome: &'static str, by: u64) {
-        match self.operation_counters.get(&(operation, outcome)) {
+    /// Counts one lease operation's outcome (`by` of them). A pair that
+    /// `Operation::outcomes` does not list is a mistake in this code: it is
+    /// logged, loudly, in every build.
+    pub fn count(&self, operation: Operation, outcome: Outcome, by: u64) {
+        match &self.operation_counters[operation as usize][outcome as usize] {
             Some(counter) => counter.inc_by(by),
-            None => debug_assert!(false, "unlisted operation outcome {operation}/{outcome}"),
+            None => {
+                log::error!("no counter for {}/{}: add it to Operation::outcomes", operation.as_str(), outcome.as_str())
+            }
         }
     }
 
-    /// The duration histogram and error counters of a store operation from
-    /// `STORE_OPERATIONS`.
-    pub fn store_timer(&self, operation: &'static str) -> Option<&StoreInstruments> {
-        let found = self.store_timers.get(operation);
-        debug_assert!(found.is_some(), "unlisted store operation {operation}");
-        found
+    /// The duration histogram and error counters of a store call.
+    pub fn store_timer(&self, call: StoreCall) -> &StoreInstruments {
+        &self.store_timers[call as usize]
     }
 
     /// The Prometheus text exposition of every registered metric.

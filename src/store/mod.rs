@@ -48,8 +48,31 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// The `kind` label of `streamlease_store_errors_total`, one per variant.
-pub const STORE_ERROR_KINDS: &[&str] = &["unavailable", "out_of_memory", "read_only", "failed", "corrupt"];
+/// Why a store call failed, as `streamlease_store_errors_total` counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StoreErrorKind {
+    Unavailable,
+    OutOfMemory,
+    ReadOnly,
+    Failed,
+    Corrupt,
+}
+
+impl StoreErrorKind {
+    pub const ALL: &[StoreErrorKind] =
+        &[Self::Unavailable, Self::OutOfMemory, Self::ReadOnly, Self::Failed, Self::Corrupt];
+
+    /// The `kind` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unavailable => "unavailable",
+            Self::OutOfMemory => "out_of_memory",
+            Self::ReadOnly => "read_only",
+            Self::Failed => "failed",
+            Self::Corrupt => "corrupt",
+        }
+    }
+}
 
 impl StoreError {
     /// Could not reach the store in time: the one failure that may be brief
@@ -77,17 +100,19 @@ impl StoreError {
         matches!(self, StoreError::OutOfMemory(_) | StoreError::ReadOnly(_))
     }
 
-    /// One of `STORE_ERROR_KINDS`.
-    pub fn kind(&self) -> &'static str {
+    /// How the store failed; `None` for a call shed before it was sent,
+    /// which is no store error (see
+    /// `streamlease_lease_operations_total{outcome="shed"}`).
+    pub fn kind(&self) -> Option<StoreErrorKind> {
         match self {
-            StoreError::Timeout(_) | StoreError::TooLate(_) | StoreError::Unavailable(_) => "unavailable",
-            // Never sent, so never counted as a store error (see
-            // `streamlease_lease_operations_total{outcome="shed"}`).
-            StoreError::Overloaded => "overloaded",
-            StoreError::OutOfMemory(_) => "out_of_memory",
-            StoreError::ReadOnly(_) => "read_only",
-            StoreError::Failed(_) => "failed",
-            StoreError::Corrupt(_) => "corrupt",
+            StoreError::Timeout(_) | StoreError::TooLate(_) | StoreError::Unavailable(_) => {
+                Some(StoreErrorKind::Unavailable)
+            }
+            StoreError::Overloaded => None,
+            StoreError::OutOfMemory(_) => Some(StoreErrorKind::OutOfMemory),
+            StoreError::ReadOnly(_) => Some(StoreErrorKind::ReadOnly),
+            StoreError::Failed(_) => Some(StoreErrorKind::Failed),
+            StoreError::Corrupt(_) => Some(StoreErrorKind::Corrupt),
         }
     }
 

@@ -69,7 +69,7 @@ mod tests {
 
     #[test]
     fn each_redis_failure_gets_its_kind() {
-        let kind = |e: RedisError| StoreError::from(e).kind();
+        let kind = |e: RedisError| StoreError::from(e).kind().map_or("none", crate::store::StoreErrorKind::as_str);
         assert_eq!(kind(std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into()), "unavailable");
         assert_eq!(kind(server_error("LOADING Redis is loading the dataset in memory")), "unavailable");
         assert_eq!(kind(server_error("OOM command not allowed when used memory > 'maxmemory'.")), "out_of_memory");
