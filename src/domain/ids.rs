@@ -1,5 +1,7 @@
 //! Validated identifiers: once a value has one of these types, it is safe to
-//! put in a Redis key, a log line or a JSON body.
+//! put in a Redis key, a log line or a JSON body. Device names are free text
+//! the viewer reads, checked for length and hidden characters only; the
+//! Redis store escapes them.
 
 use std::fmt;
 
@@ -103,7 +105,7 @@ pub const MAX_DEVICE_NAME_CHARS: usize = 64;
 pub enum DeviceNameError {
     #[error("device_name must be 1 to {MAX_DEVICE_NAME_CHARS} characters long, got {0}")]
     Length(usize),
-    #[error("device_name must not contain control characters (U+{0:04X})")]
+    #[error("device_name must not contain control or bidirectional formatting characters (U+{0:04X})")]
     Control(u32),
 }
 

@@ -49,10 +49,11 @@ local function corrupt(what, value)
 end
 
 local function decode(record)
-  local id, e, a, s, d, n = string.match(record, '^([^|]+)|(%d+)|(%d+)|([^|]+)|([^|]*)|([^|]+)$')
+  -- Most leases have no name: try that form first.
+  local n = ''
+  local id, e, a, s, d = string.match(record, '^([^|]+)|(%d+)|(%d+)|([^|]+)|([^|]*)$')
   if not id then
-    id, e, a, s, d = string.match(record, '^([^|]+)|(%d+)|(%d+)|([^|]+)|([^|]*)$')
-    n = ''
+    id, e, a, s, d, n = string.match(record, '^([^|]+)|(%d+)|(%d+)|([^|]+)|([^|]*)|([^|]+)$')
   end
   if not id then corrupt('lease record', record) end
   return { id = id, expires = tonumber(e), acquired = tonumber(a), stream = s, device = d, name = n }
