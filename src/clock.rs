@@ -1,6 +1,7 @@
 //! The embedded store's clock. Redis uses its own `TIME`; this is the
 //! in-process equivalent, swappable so tests can move time by hand.
 
+#[cfg(any(test, feature = "testing"))]
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::domain::Millis;
@@ -20,9 +21,11 @@ impl Clock for SystemClock {
 }
 
 /// A clock that moves only when told to; for tests of expiry.
+#[cfg(any(test, feature = "testing"))]
 #[derive(Debug)]
 pub struct ManualClock(AtomicI64);
 
+#[cfg(any(test, feature = "testing"))]
 impl ManualClock {
     pub fn starting_now() -> Self {
         Self(AtomicI64::new(SystemClock.now_ms()))
@@ -33,6 +36,7 @@ impl ManualClock {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl Clock for ManualClock {
     fn now_ms(&self) -> Millis {
         self.0.load(Ordering::SeqCst)

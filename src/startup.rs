@@ -61,6 +61,7 @@ impl Application {
     /// For tests: as `build_on`, but `clock` judges lease time on the Redis
     /// store too (its scripts take the time as an argument), so a test can
     /// move time at once on every store.
+    #[cfg(any(test, feature = "testing"))]
     pub async fn build_on_test_clock(
         listener: TcpListener,
         settings: Settings,
@@ -205,6 +206,7 @@ enum TimeJudge {
     /// Redis `TIME`: one clock for every instance.
     Store,
     /// The clock the application was given (tests).
+    #[cfg(any(test, feature = "testing"))]
     Clock,
 }
 
@@ -231,7 +233,10 @@ async fn open_store(
         counters,
     )?
     .with_census_pace(CensusPace::percent(settings.census_redis_percent));
+    #[cfg(any(test, feature = "testing"))]
     let store = if judge == TimeJudge::Clock { store.with_test_clock(clock) } else { store };
+    #[cfg(not(any(test, feature = "testing")))]
+    let _ = (judge, clock);
     match store.load_scripts().await {
         Ok(()) => log::info!("Redis store ready"),
         Err(e) => log::warn!("Redis is not ready yet ({}); /readyz reports 503 until it is", e.with_causes()),

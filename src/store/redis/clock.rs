@@ -35,6 +35,8 @@ impl RedisClock {
         Self { origin: Instant::now(), offset_ms: AtomicI64::new(UNKNOWN), fixed: None }
     }
 
+    /// Time fixed by a test's clock (`RedisStore::with_test_clock`).
+    #[cfg(any(test, feature = "testing"))]
     pub fn fixed_by(clock: Arc<dyn Clock>) -> Self {
         Self { fixed: Some(clock), ..Self::new() }
     }

@@ -19,6 +19,7 @@ use redis::{Cmd, ErrorKind, ScriptInvocation, ServerErrorKind, Value};
 
 pub use census::CensusPace;
 
+#[cfg(any(test, feature = "testing"))]
 use crate::clock::Clock;
 use crate::config::RedisTls;
 use crate::domain::ledger::Terms;
@@ -123,6 +124,7 @@ impl RedisStore {
 
     /// Runs the scripts on `clock` instead of Redis `TIME`: for tests that
     /// compare this store with the embedded one step by step.
+    #[cfg(any(test, feature = "testing"))]
     pub fn with_test_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Arc::new(RedisClock::fixed_by(clock));
         self
