@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use crate::domain::{Census, CensusSummary, Millis};
 use crate::metrics::{Metrics, publish_census};
-use crate::service::Leases;
+use crate::service::LeaseService;
 use crate::store::{StoreError, StoreResult};
 
 /// How many refresh periods a lease or a summary outlives its last renewal.
@@ -39,7 +39,7 @@ const SUMMARY_BYTES_PER_USER: usize = 256;
 const SUMMARY_BYTES_FIXED: usize = 4096;
 
 pub struct CensusTaker {
-    pub leases: Leases,
+    pub leases: LeaseService,
     pub metrics: Arc<Metrics>,
     pub refresh: Duration,
     /// Per-user series kept in a summary (`STREAMLEASE_METRICS_MAX_USERS`).

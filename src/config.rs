@@ -21,7 +21,8 @@ pub struct Settings {
     pub redis_cluster: bool,
     /// Certificates for `rediss://`: a CA to trust, a client certificate.
     pub redis_tls: RedisTls,
-    pub max_streams: u32,
+    /// The limit of a user without an override (`STREAMLEASE_MAX_STREAMS`).
+    pub default_limit: u32,
     pub lease_ttl_ms: u64,
     pub heartbeat_interval_ms: u64,
     pub on_limit: OnLimit,
@@ -298,7 +299,7 @@ impl Settings {
             redis_url,
             redis_cluster,
             redis_tls,
-            max_streams: number(&var, "STREAMLEASE_MAX_STREAMS", 3, 1..=MAX_LIMIT as u64)? as u32,
+            default_limit: number(&var, "STREAMLEASE_MAX_STREAMS", 3, 1..=MAX_LIMIT as u64)? as u32,
             lease_ttl_ms,
             heartbeat_interval_ms,
             on_limit: on_limit(var("STREAMLEASE_ON_LIMIT"))?,
@@ -334,7 +335,7 @@ impl Settings {
     }
 
     pub fn terms(&self) -> Terms {
-        Terms { ttl_ms: self.lease_ttl_ms as i64, default_limit: self.max_streams }
+        Terms { ttl_ms: self.lease_ttl_ms as i64, default_limit: self.default_limit }
     }
 
     /// The `--help` text.
@@ -536,7 +537,7 @@ mod tests {
     fn defaults_match_the_documented_table() {
         let s = settings(&[]).unwrap();
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
-        assert_eq!((s.max_streams, s.lease_ttl_ms, s.heartbeat_interval_ms), (3, 30_000, 10_000));
+        assert_eq!((s.default_limit, s.lease_ttl_ms, s.heartbeat_interval_ms), (3, 30_000, 10_000));
         assert_eq!((s.on_limit, s.key_prefix.as_str()), (OnLimit::Deny, "sl"));
         assert_eq!(s.redis_url, None);
         assert!(s.admin_token.is_none() && s.jwt.is_none() && !s.admin_open);

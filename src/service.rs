@@ -35,7 +35,7 @@ impl Drop for WithdrawSlot {
 }
 
 #[derive(Clone)]
-pub struct Leases {
+pub struct LeaseService {
     store: Store,
     metrics: Arc<Metrics>,
     ttl: Duration,
@@ -51,7 +51,7 @@ pub struct Leases {
     shedder: Shedder,
 }
 
-impl Leases {
+impl LeaseService {
     /// `shed`: per worker, past these even heartbeats are shed (see
     /// `shedding.rs`).
     pub fn new(store: Store, metrics: Arc<Metrics>, ttl: Duration, shed: ShedBounds) -> Self {

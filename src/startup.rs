@@ -18,7 +18,7 @@ use crate::config::{HttpLimits, Settings};
 use crate::http::server::Serving;
 use crate::http::{self, AppState, Auth};
 use crate::metrics::Metrics;
-use crate::service::Leases;
+use crate::service::LeaseService;
 use crate::store::{CensusPace, EmbeddedStore, RedisStore, Store, StoreCounters, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +85,7 @@ impl Application {
         let auth = Auth::new(&settings);
         let metrics_bind = settings.metrics.bind;
         let ttl = std::time::Duration::from_millis(settings.lease_ttl_ms);
-        let leases = Leases::new(store, metrics.clone(), ttl, settings.shed);
+        let leases = LeaseService::new(store, metrics.clone(), ttl, settings.shed);
         let state = Data::new(AppState { leases, settings: Arc::new(settings), metrics, auth: Arc::new(auth) });
         let (workers, limits) = (state.settings.workers, state.settings.http);
         let served = state.clone();

@@ -22,7 +22,7 @@ use actix_web::web::{self, Data, ServiceConfig};
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
-use crate::service::Leases;
+use crate::service::LeaseService;
 use problem::ApiError;
 
 pub use auth::Auth;
@@ -55,14 +55,14 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024;
 /// What handlers share. Each HTTP worker has its own copy, whose `leases`
 /// talk to the store over the worker's own connection; the rest is shared.
 pub struct AppState {
-    pub leases: Leases,
+    pub leases: LeaseService,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
     pub auth: Arc<Auth>,
 }
 
 impl AppState {
-    /// This state for the HTTP worker it is called on (see `Leases`).
+    /// This state for the HTTP worker it is called on (see `LeaseService`).
     pub fn for_this_worker(&self) -> Self {
         AppState {
             leases: self.leases.for_this_worker(),

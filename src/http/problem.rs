@@ -108,7 +108,7 @@ impl ApiError {
 }
 
 /// Store failures are logged (rate-limited, with their cause) and counted
-/// where they happen, in `service::Leases`; here each kind gets its answer.
+/// where they happen, in `service::LeaseService`; here each kind gets its answer.
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

@@ -12,7 +12,7 @@ const TTL_MS: u64 = 800;
 
 async fn short_ttl_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |s| {
-        s.max_streams = 1;
+        s.default_limit = 1;
         s.lease_ttl_ms = TTL_MS;
         s.heartbeat_interval_ms = 200;
     })
@@ -51,7 +51,7 @@ on_every_store!(an_abandoned_lease_stops_counting_at_its_expiry, heartbeats_keep
 #[tokio::test]
 async fn after_the_last_lease_expires_no_redis_key_of_the_user_remains_but_the_limit_override() {
     let app = spawn_app_with(Backend::Redis, |s| {
-        s.max_streams = 2;
+        s.default_limit = 2;
         s.lease_ttl_ms = TTL_MS;
         s.heartbeat_interval_ms = 200;
         s.metrics_refresh = Duration::from_millis(100);

@@ -98,7 +98,7 @@ async fn a_lease_that_expires_with_no_request_leaves_the_metrics(backend: Backen
 
 async fn the_cap_keeps_the_users_with_most_leases_and_says_it_cut(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
-        s.max_streams = 10;
+        s.default_limit = 10;
         s.metrics_max_users = 5;
         s.metrics_refresh = REFRESH;
     })
@@ -122,7 +122,7 @@ async fn the_cap_keeps_the_users_with_most_leases_and_says_it_cut(backend: Backe
 }
 
 async fn operation_counters_exist_from_startup_and_count_outcomes(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.max_streams = 1).await;
+    let app = spawn_app_with(backend, |s| s.default_limit = 1).await;
     let before = app.metrics().await;
     let counter = |op: &str, outcome: &str| {
         format!(r#"streamlease_lease_operations_total{{operation="{op}",outcome="{outcome}"}}"#)

@@ -16,7 +16,7 @@ const TTL_MS: u64 = 600;
 /// looks like to the service.
 async fn short_ttl_app(backend: Backend, limit: u32) -> TestApp {
     spawn_app_with(backend, |s| {
-        s.max_streams = limit;
+        s.default_limit = limit;
         s.lease_ttl_ms = TTL_MS;
         s.heartbeat_interval_ms = 200;
     })
