@@ -13,7 +13,7 @@
 #
 # Usage: scripts/census-time.sh [USERS] [CENSUSES] [PERCENT]   (default 100000 5 20)
 # Exits 1 when the census kept Redis busier than PERCENT allows (+ 5 points
-# for /proc's tick granularity and the census lease and summary calls).
+# for /proc's tick granularity and the census lock and summary calls).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 

@@ -3,20 +3,20 @@
 //!
 //! A census reads every user in the store, so one per refresh period for
 //! the whole fleet is enough, however many instances there are. Instances
-//! take turns by a lease of their own kind: each refresh, every instance
-//! asks for the census lease (taken when free, kept by its holder). The
+//! take turns by a lock with an expiry: each refresh, every instance
+//! asks for the census lock (taken when free, kept by its holder). The
 //! holder takes the census and stores a summary (totals and the users with
 //! most leases) with an expiry; every other instance reads that summary.
-//! All of them publish the same numbers. Should the holder die, its lease
+//! All of them publish the same numbers. Should the holder die, its lock
 //! runs out within three refresh periods and another instance takes over;
 //! the holder renews it every period while a census runs, so a census
 //! longer than that (a huge keyspace) never has a second one beside it.
 //! The embedded store serves one instance, which always takes its own.
 //!
 //! The gauges must keep following the store, above all while it is in
-//! trouble: out of memory, the lease and the summary are still written
+//! trouble: out of memory, the lock and the summary are still written
 //! (scripts allowed to); on a read-only replica, where nobody can hold the
-//! lease or share a summary, every instance takes a census of its own
+//! lock or share a summary, every instance takes a census of its own
 //! (a census only reads).
 //!
 //! A shared summary is read with bounds (its size, then this instance's own
@@ -31,7 +31,7 @@ use crate::metrics::{Metrics, publish_census};
 use crate::service::LeaseService;
 use crate::store::{StoreError, StoreResult};
 
-/// How many refresh periods a lease or a summary outlives its last renewal.
+/// How many refresh periods the lock or a summary outlives its last renewal.
 const PERIODS_TO_LIVE: u32 = 3;
 /// Bytes a shared summary may take per per-user series (a 128-byte id, its
 /// counts and JSON's punctuation fit), and for its totals.
@@ -74,11 +74,11 @@ impl CensusTaker {
     }
 
     /// The newest summary: this instance's own census when it holds the
-    /// lease (or nobody can), else what the holder stored (none before its
+    /// lock (or nobody can), else what the holder stored (none before its
     /// first census).
     async fn latest(&self, me: &str) -> StoreResult<Option<CensusSummary>> {
         let lifetime = self.refresh * PERIODS_TO_LIVE;
-        let (take, share) = match self.leases.hold_census_lease(me, lifetime).await {
+        let (take, share) = match self.leases.hold_census_lock(me, lifetime).await {
             Ok(held) => (held, true),
             Err(e) if e.refuses_writes() => (true, false),
             Err(e) => return Err(e),
@@ -98,7 +98,7 @@ impl CensusTaker {
         Ok(self.leases.load_census_summary(max_bytes).await?.map(|summary| summary.capped(self.max_users)))
     }
 
-    /// Takes the census, renewing the lease every refresh period meanwhile.
+    /// Takes the census, renewing the lock every refresh period meanwhile.
     async fn census_holding(&self, me: &str, lifetime: Duration) -> StoreResult<Census> {
         let census = self.leases.census();
         tokio::pin!(census);
@@ -108,8 +108,8 @@ impl CensusTaker {
                 taken = &mut census => return taken,
                 _ = renewals.tick() => {
                     // A failure is counted and logged; the census goes on.
-                    if let Ok(false) = self.leases.hold_census_lease(me, lifetime).await {
-                        log::warn!("the census lease went to another instance while this one counted");
+                    if let Ok(false) = self.leases.hold_census_lock(me, lifetime).await {
+                        log::warn!("the census lock went to another instance while this one counted");
                     }
                 }
             }

@@ -170,8 +170,8 @@ impl LeaseService {
         self.timed(StoreCall::Census, Urgency::Always, self.store.census()).await
     }
 
-    pub async fn hold_census_lease(&self, holder: &str, ttl: Duration) -> StoreResult<bool> {
-        self.timed(StoreCall::CensusLease, Urgency::Always, self.store.hold_census_lease(holder, ttl)).await
+    pub async fn hold_census_lock(&self, holder: &str, ttl: Duration) -> StoreResult<bool> {
+        self.timed(StoreCall::CensusLock, Urgency::Always, self.store.hold_census_lock(holder, ttl)).await
     }
 
     pub async fn save_census_summary(&self, summary: &str, ttl: Duration) -> StoreResult<()> {

@@ -71,7 +71,7 @@ label!(
         SetLimit => "set_limit",
         Ping => "ping",
         Census => "census",
-        CensusLease => "census_lease",
+        CensusLock => "census_lock",
         CensusSummary => "census_summary",
         Withdraw => "withdraw",
     }

@@ -223,11 +223,11 @@ impl Store {
         }
     }
 
-    /// Takes or keeps the census lease: only its holder takes the census.
+    /// Takes or keeps the census lock: only its holder takes the census.
     /// The embedded store serves one instance, which always holds it.
-    pub async fn hold_census_lease(&self, holder: &str, ttl: std::time::Duration) -> StoreResult<bool> {
+    pub async fn hold_census_lock(&self, holder: &str, ttl: std::time::Duration) -> StoreResult<bool> {
         match self {
-            Store::Redis(s) => s.hold_census_lease(holder, ttl).await,
+            Store::Redis(s) => s.hold_census_lock(holder, ttl).await,
             Store::Embedded(_) => Ok(true),
         }
     }
@@ -240,7 +240,7 @@ impl Store {
         }
     }
 
-    /// The summary the census lease holder shared last, if any and if at
+    /// The summary the census lock holder shared last, if any and if at
     /// most `max_bytes` long.
     pub async fn load_census_summary(&self, max_bytes: usize) -> StoreResult<Option<String>> {
         match self {

@@ -41,8 +41,8 @@ async fn a_forged_summary_is_read_within_this_instances_own_bounds_and_counted_w
     })
     .await;
     let redis = app.redis();
-    // Another "instance" holds the census lease, so this one only reads.
-    redis.command(&["SET", "sl:census:lease", "forger", "PX", "60000"]);
+    // Another "instance" holds the census lock, so this one only reads.
+    redis.command(&["SET", "sl:census:lock", "forger", "PX", "60000"]);
 
     // More users than this instance's cap: it publishes its own cap's worth.
     redis.command(&["SET", "sl:census:summary", &forged_summary(50), "PX", "60000"]);
@@ -87,7 +87,7 @@ async fn a_census_longer_than_its_lock_keeps_its_lock_to_the_end() {
     let mut holders = std::collections::HashSet::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     let first = loop {
-        holders.insert(redis.command(&["GET", "sl:census:lease"]));
+        holders.insert(redis.command(&["GET", "sl:census:lock"]));
         let (ma, mb) = (a.metrics().await, b.metrics().await);
         if let Some(done) = [&ma, &mb].into_iter().find(|m| count(m).unwrap_or(0.0) >= 1.0) {
             break took(done).unwrap_or(0.0);

@@ -88,7 +88,7 @@ async fn instances_with_different_key_prefixes_do_not_see_each_other() {
     // Each prefix has a census of its own.
     app.wait_for_censuses(1).await;
     other.wait_for_censuses(1).await;
-    assert_eq!(app.redis().keys("*:census:lease"), ["sl:census:lease", "staging:census:lease"]);
+    assert_eq!(app.redis().keys("*:census:lock"), ["sl:census:lock", "staging:census:lock"]);
 }
 
 /// One player's requests, each with its status (0: no answer) and latency.

@@ -33,8 +33,8 @@ impl KeySpace {
     }
 
     /// Held by the instance that takes the fleet's census.
-    pub fn census_lease_key(&self) -> String {
-        format!("{}:census:lease", self.prefix)
+    pub fn census_lock_key(&self) -> String {
+        format!("{}:census:lock", self.prefix)
     }
 
     /// The last census summary, for every instance to publish.

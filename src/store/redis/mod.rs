@@ -269,12 +269,12 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Takes or keeps the fleet's census lease for `ttl`; true when this
+    /// Takes or keeps the fleet's census lock for `ttl`; true when this
     /// instance (`holder`) holds it.
-    pub async fn hold_census_lease(&self, holder: &str, ttl: Duration) -> StoreResult<bool> {
-        let key = self.keys.census_lease_key();
+    pub async fn hold_census_lock(&self, holder: &str, ttl: Duration) -> StoreResult<bool> {
+        let key = self.keys.census_lock_key();
         let ttl_ms = ttl.as_millis() as u64;
-        let value = self.run(scripts::CENSUS_LEASE.key(&key).arg(self.clock.now_arg()).arg(holder).arg(ttl_ms)).await?;
+        let value = self.run(scripts::CENSUS_LOCK.key(&key).arg(self.clock.now_arg()).arg(holder).arg(ttl_ms)).await?;
         Ok(matches!(value, Value::Int(1)))
     }
 

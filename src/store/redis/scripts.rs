@@ -39,8 +39,8 @@ pub static RELEASE: LazyLock<Script> = LazyLock::new(|| build(include_str!("lua/
 pub static LIST: LazyLock<Script> = LazyLock::new(|| build(include_str!("lua/list.lua")));
 pub static REVOKE: LazyLock<Script> = LazyLock::new(|| build(include_str!("lua/revoke.lua")));
 pub static CENSUS: LazyLock<Script> = LazyLock::new(|| build(include_str!("lua/census.lua")));
-pub static CENSUS_LEASE: LazyLock<Script> = LazyLock::new(|| build(include_str!("lua/census_lease.lua")));
+pub static CENSUS_LOCK: LazyLock<Script> = LazyLock::new(|| build(include_str!("lua/census_lock.lua")));
 
 pub fn all() -> [&'static Script; 7] {
-    [&ACQUIRE, &HEARTBEAT, &RELEASE, &LIST, &REVOKE, &CENSUS, &CENSUS_LEASE]
+    [&ACQUIRE, &HEARTBEAT, &RELEASE, &LIST, &REVOKE, &CENSUS, &CENSUS_LOCK]
 }

@@ -1,16 +1,16 @@
 #!lua flags=allow-oom
--- census_lease: take the fleet's census lease, or keep it. One instance at a
+-- census_lock: take the fleet's census lock, or keep it. One instance at a
 -- time takes the census; the others read what it found (see src/census.rs).
 --
--- KEYS[1] the census lease key
+-- KEYS[1] the census lock key
 -- ARGV[1] now (unused; the first argument of every script)
--- ARGV[2] this instance's id   ARGV[3] the lease's lifetime in ms
+-- ARGV[2] this instance's id   ARGV[3] the lock's lifetime in ms
 --
--- Returns 1 when this instance holds the lease now (taken or renewed), 0
+-- Returns 1 when this instance holds the lock now (taken or renewed), 0
 -- when another instance holds it.
 --
 -- Example:
---   EVALSHA <sha> 1 sl:census:lease '' 6f96...ff 15000  -> 1
+--   EVALSHA <sha> 1 sl:census:lock '' 6f96...ff 15000  -> 1
 
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[2] then return 0 end
