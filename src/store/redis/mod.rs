@@ -247,14 +247,11 @@ impl RedisStore {
     pub async fn user_limit(&self, user: &UserId) -> StoreResult<UserLimit> {
         let key = self.keys.user(user).limit;
         let stored = self.query(redis::cmd("GET").arg(&key)).await?;
-        let stored: Option<String> =
-            redis::from_redis_value(stored).map_err(|e| StoreError::Corrupt(format!("{key}: {e}")))?;
-        match stored {
-            None => Ok(UserLimit { limit: self.terms.default_limit, source: LimitSource::Default }),
-            Some(s) => s
-                .parse()
-                .map(|limit| UserLimit { limit, source: LimitSource::Override })
-                .map_err(|_| StoreError::Corrupt(format!("limit override {s:?} at {key}"))),
+        match reply::limit_override(&stored) {
+            Ok(None) => Ok(UserLimit { limit: self.terms.default_limit, source: LimitSource::Default }),
+            Ok(Some(limit)) => Ok(UserLimit { limit, source: LimitSource::Override }),
+            Err(StoreError::Corrupt(what)) => Err(StoreError::Corrupt(format!("{what} at {key}"))),
+            Err(e) => Err(e),
         }
     }
 
@@ -327,12 +324,8 @@ impl RedisStore {
         let sent = self.clock.local_now_ms();
         let replies = self.pipeline(pipe).await?;
         let received = self.clock.local_now_ms();
-        let time: (i64, i64) = replies
-            .last()
-            .cloned()
-            .ok_or_else(|| StoreError::Corrupt("TIME: no reply".into()))
-            .and_then(|v| redis::from_redis_value(v).map_err(|e| StoreError::Corrupt(format!("TIME: {e}"))))?;
-        self.clock.learn(time.0 * 1000 + time.1 / 1000, sent, received);
+        let time = replies.last().ok_or_else(|| StoreError::Corrupt("TIME: no reply".into()))?;
+        self.clock.learn(reply::time(time)?, sent, received);
         Ok(())
     }
 
