@@ -211,3 +211,39 @@ async fn script_flush_under_load_fails_no_request() {
         .unwrap_or(0);
     assert!(loads > 6, "SCRIPT LOAD calls: {loads}");
 }
+
+/// Every script checks its keys and arguments before it touches a key: a
+/// caller with the wrong ones gets a BADARGS error naming them, and nothing
+/// is written.
+#[tokio::test]
+async fn every_script_refuses_the_wrong_arguments_before_writing() {
+    let server = crate::redis_server::RedisServer::start();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    for (name, script) in streamlease::store::redis::lease_scripts() {
+        let refused = |result: redis::RedisResult<redis::Value>, case: &str| match result {
+            Err(e) => assert_eq!(e.code(), Some("BADARGS"), "{name}, {case}: {e}"),
+            Ok(v) => panic!("{name}, {case}: answered {v:?}"),
+        };
+        // No keys, no arguments.
+        refused(script.prepare_invoke().invoke_async(&mut conn).await, "nothing");
+        // The right numbers of keys and arguments, with words where numbers go.
+        let (keys, args) = match name {
+            "acquire" => (3, 9),
+            "heartbeat" => (3, 4),
+            "release" => (2, 4),
+            "census" | "census_lock" => (if name == "census" { 2 } else { 1 }, 3),
+            _ => (2, 2),
+        };
+        let mut call = script.prepare_invoke();
+        for k in 0..keys {
+            call.key(format!("sl:{{x}}:{k}"));
+        }
+        call.arg("");
+        for _ in 1..args {
+            call.arg("soon");
+        }
+        refused(call.invoke_async(&mut conn).await, "words for numbers");
+    }
+    assert_eq!(server.keys("*"), Vec::<String>::new(), "a refused call wrote nothing");
+}

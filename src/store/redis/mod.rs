@@ -19,6 +19,12 @@ use redis::{Cmd, ErrorKind, ScriptInvocation, ServerErrorKind, Value};
 
 pub use census::CensusPace;
 
+/// The lease scripts by name, for tests that call them directly.
+#[cfg(any(test, feature = "testing"))]
+pub fn lease_scripts() -> [(&'static str, &'static redis::Script); 7] {
+    scripts::named()
+}
+
 #[cfg(any(test, feature = "testing"))]
 use crate::clock::Clock;
 use crate::config::RedisTls;

@@ -42,5 +42,18 @@ pub static CENSUS: LazyLock<Script> = LazyLock::new(|| build(include_str!("lua/c
 pub static CENSUS_LOCK: LazyLock<Script> = LazyLock::new(|| build(include_str!("lua/census_lock.lua")));
 
 pub fn all() -> [&'static Script; 7] {
-    [&ACQUIRE, &HEARTBEAT, &RELEASE, &LIST, &REVOKE, &CENSUS, &CENSUS_LOCK]
+    named().map(|(_, script)| script)
+}
+
+/// Every script with its file's name.
+pub fn named() -> [(&'static str, &'static Script); 7] {
+    [
+        ("acquire", &ACQUIRE),
+        ("heartbeat", &HEARTBEAT),
+        ("release", &RELEASE),
+        ("list", &LIST),
+        ("revoke", &REVOKE),
+        ("census", &CENSUS),
+        ("census_lock", &CENSUS_LOCK),
+    ]
 }

@@ -23,9 +23,12 @@
 --           '' 1700000000750 0b7c...e1 movie-42 living-room-tv 30000 3 deny 'Living room TV'
 --   -> {'created', 0, 3, 1, '0b7c...e1|1700000030000|1700000000000|movie-42|living-room-tv|Living room TV', {}, {}}
 
+expect_args(3, 9)
+if ARGV[8] ~= 'deny' and ARGV[8] ~= 'evict_oldest' then bad_args('ARGV[8] (on_limit) is neither deny nor evict_oldest') end
+local ttl = number_arg(6, 'TTL')
+number_arg(7, 'default limit')
 local now = now_ms()
-if ARGV[2] ~= '' and now > tonumber(ARGV[2]) then return { 'too_late', 0 } end
-local ttl = tonumber(ARGV[6])
+if ARGV[2] ~= '' and now > number_arg(2, 'deadline') then return { 'too_late', 0 } end
 local limit = user_limit(KEYS[3], ARGV[7])
 local live, expired = load_live(KEYS[1], now)
 
@@ -49,7 +52,7 @@ end
 
 -- A device holds at most one lease: renew it instead of taking a slot, and
 -- move it to this stream (the next episode keeps the slot).
-local device, name = ARGV[5], ARGV[9] or ''
+local device, name = ARGV[5], ARGV[9]
 if device ~= '' then
   for _, l in ipairs(live) do
     if l.device == device and not doomed[l.id] then

@@ -11,12 +11,15 @@
 -- Example:
 --   EVALSHA <sha> 2 sl:{alice}:l sl:{alice}:limit '' 3 30000  -> {'census', 1, 3, 2}
 
+expect_args(2, 3, 3)
+number_arg(2, 'default limit')
+local ttl = number_arg(3, 'TTL')
 local active, expired, kept, last = count_live(redis.call('GET', KEYS[1]) or '', now_ms())
 if expired > 0 then
   if active == 0 then
     redis.call('DEL', KEYS[1])
   else
-    redis.call('SET', KEYS[1], kept, 'PXAT', last + tonumber(ARGV[3]))
+    redis.call('SET', KEYS[1], kept, 'PXAT', last + ttl)
   end
 end
 return { 'census', expired, user_limit(KEYS[2], ARGV[2]), active }

@@ -12,6 +12,8 @@
 -- Example:
 --   EVALSHA <sha> 1 sl:census:lock '' 6f96...ff 15000  -> 1
 
+expect_args(1, 3, 3)
+number_arg(3, 'lifetime')
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[2] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])

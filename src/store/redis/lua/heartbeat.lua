@@ -31,6 +31,16 @@
 -- changes only the renewed record's expiry and the key's, and whenever
 -- anything is unusual it falls through to the full path, which decides the
 -- same.
+
+-- The inputs, checked as the prelude's `expect_args` would (it is not
+-- defined yet here): 3 keys, 4 to 7 arguments, numbers where numbers go.
+if #KEYS ~= 3 or #ARGV < 4 or #ARGV > 7 then
+  error({ err = string.format('BADARGS %d keys and %d arguments, expected 3 and 4 to 7', #KEYS, #ARGV) })
+end
+local ttl = tonumber(ARGV[3])
+if not ttl or not tonumber(ARGV[4]) or (ARGV[1] ~= '' and not tonumber(ARGV[1])) then
+  error({ err = 'BADARGS ARGV[1] (now), ARGV[3] (TTL) and ARGV[4] (default limit) must be numbers' })
+end
 local now
 if ARGV[1] ~= '' then
   now = tonumber(ARGV[1])
@@ -38,7 +48,6 @@ else
   local t = redis.call('TIME')
   now = t[1] * 1000 + math.floor(t[2] / 1000)
 end
-local ttl = tonumber(ARGV[3])
 local raw = redis.call('GET', KEYS[1]) or ''
 local find, sub, byte = string.find, string.sub, string.byte
 local limit = tonumber(redis.call('GET', KEYS[3]) or ARGV[4])

@@ -14,8 +14,10 @@
 -- Example:
 --   EVALSHA <sha> 2 sl:{alice}:l sl:{alice}:e '' 0b7c...e1 30000 1  -> {'released', 0}
 
+expect_args(2, 4, 4)
+local ttl = number_arg(3, 'TTL')
+if ARGV[4] ~= '0' and ARGV[4] ~= '1' then bad_args('ARGV[4] (tombstone) is neither 0 nor 1') end
 local now = now_ms()
-local ttl = tonumber(ARGV[3])
 local live, expired = load_live(KEYS[1], now)
 for i, l in ipairs(live) do
   if l.id == ARGV[2] then

@@ -10,8 +10,9 @@
 -- Example:
 --   EVALSHA <sha> 2 sl:{alice}:l sl:{alice}:e '' 30000  -> {'revoked', 0, 2}
 
+expect_args(2, 2, 2)
+local ttl = number_arg(2, 'TTL')
 local now = now_ms()
-local ttl = tonumber(ARGV[2])
 local live, expired = load_live(KEYS[1], now)
 local ids = {}
 for i, l in ipairs(live) do ids[i] = l.id end
