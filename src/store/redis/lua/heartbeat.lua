@@ -33,17 +33,16 @@
 -- same.
 
 -- The inputs, checked as the prelude's `expect_args` would (it is not
--- defined yet here): 3 keys, 4 to 7 arguments, numbers where numbers go.
-if #KEYS ~= 3 or #ARGV < 4 or #ARGV > 7 then
-  error({ err = string.format('BADARGS %d keys and %d arguments, expected 3 and 4 to 7', #KEYS, #ARGV) })
-end
+-- defined yet here), at the least cost: 3 keys, 4 to 7 arguments, the TTL
+-- and a given time numbers. The default limit is checked on the full path;
+-- the fast one only uses it when it is a number.
 local ttl = tonumber(ARGV[3])
-if not ttl or not tonumber(ARGV[4]) or (ARGV[1] ~= '' and not tonumber(ARGV[1])) then
-  error({ err = 'BADARGS ARGV[1] (now), ARGV[3] (TTL) and ARGV[4] (default limit) must be numbers' })
+if #KEYS ~= 3 or #ARGV < 4 or #ARGV > 7 or not ttl then
+  error({ err = 'BADARGS expected 3 keys and 4 to 7 arguments, ARGV[3] (TTL) a number' })
 end
 local now
 if ARGV[1] ~= '' then
-  now = tonumber(ARGV[1])
+  now = tonumber(ARGV[1]) or error({ err = 'BADARGS ARGV[1] (now) is not a number' })
 else
   local t = redis.call('TIME')
   now = t[1] * 1000 + math.floor(t[2] / 1000)
@@ -79,6 +78,8 @@ if at and (at == 1 or byte(raw, at - 1) == 59) and limit and now >= 1e12 and now
 end
 
 -- @prelude
+
+number_arg(4, 'default limit')
 
 local live, expired = decode_live(raw, now)
 for _, l in ipairs(live) do
