@@ -398,18 +398,27 @@ impl Drop for ServiceProcess {
     }
 }
 
+/// In a module `$module`, one test per listed `async fn name(backend:
+/// Backend)`, run on `$backend`.
+#[macro_export]
+macro_rules! tests_on {
+    ($module:ident, $backend:expr, $($name:ident),* $(,)?) => {
+        mod $module {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($backend).await
+            })*
+        }
+    };
+}
+
 /// Declares each listed `async fn name(backend: Backend)` as one test on
 /// the embedded store: HTTP behaviour that no store changes (validation,
 /// auth, framing) is tested once.
 #[macro_export]
 macro_rules! on_one_store {
     ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name($crate::helpers::Backend::Embedded).await
-            })*
-        }
+        $crate::tests_on!(embedded, $crate::helpers::Backend::Embedded, $($name),*);
     };
 }
 
@@ -420,29 +429,13 @@ macro_rules! on_one_store {
 #[macro_export]
 macro_rules! on_every_store {
     ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name($crate::helpers::Backend::Embedded).await
-            })*
-        }
-        mod redis {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name($crate::helpers::Backend::Shared($crate::helpers::SharedRedis::Plain)).await
-            })*
-        }
-        mod redis_tls {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name($crate::helpers::Backend::Shared($crate::helpers::SharedRedis::Tls)).await
-            })*
-        }
-        mod redis_cluster {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name($crate::helpers::Backend::Shared($crate::helpers::SharedRedis::Cluster)).await
-            })*
-        }
+        $crate::tests_on!(embedded, $crate::helpers::Backend::Embedded, $($name),*);
+        $crate::tests_on!(redis, $crate::helpers::Backend::Shared($crate::helpers::SharedRedis::Plain), $($name),*);
+        $crate::tests_on!(redis_tls, $crate::helpers::Backend::Shared($crate::helpers::SharedRedis::Tls), $($name),*);
+        $crate::tests_on!(
+            redis_cluster,
+            $crate::helpers::Backend::Shared($crate::helpers::SharedRedis::Cluster),
+            $($name),*
+        );
     };
 }
