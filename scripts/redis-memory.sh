@@ -29,6 +29,6 @@ echo "one user's leases key: $(redis_cli memory usage 'sl:{user-00000000}:l') by
 echo "used_memory grew by $((after - before)) bytes for $leases leases"
 echo "bytes_per_live_lease=$per_lease (budget $BUDGET)"
 if ((per_lease > BUDGET)); then
-  echo "over budget: the storage layout needs a look (README, Storage)" >&2
+  echo "over budget: the storage layout needs a look (docs/design.md, Storage)" >&2
   exit 1
 fi

@@ -1,7 +1,7 @@
 //! streamlease: stops a user from watching more than N video streams at once.
 //!
 //! Players hold a lease per stream and renew it by heartbeat; a lease nobody
-//! renews expires by itself. See README.md for the API and the design.
+//! renews expires by itself. See README.md, and docs/ for the API and the design.
 
 pub mod census;
 pub mod clock;

@@ -9,7 +9,7 @@ use streamlease::startup::Application;
 
 // Each request allocates a little (headers, keys, the JSON answer), many
 // thousands of times a second across threads; mimalloc serves that with
-// fewer instructions than glibc's malloc (see README "Performance").
+// fewer instructions than glibc's malloc (see docs/performance.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -24,6 +24,7 @@ mod cluster;
 mod connections;
 mod cors;
 mod differential;
+mod docs;
 mod errors;
 mod expiry;
 mod fail_open;

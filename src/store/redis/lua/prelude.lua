@@ -30,7 +30,7 @@
 -- Why one string and not a hash field per lease: the scripts read every lease
 -- of the user anyway (to count them), and a string has no encoding threshold,
 -- whereas a hash leaves its compact form once a value passes 64 bytes, which
--- a record with a UUID device id does. See README "Storage".
+-- a record with a UUID device id does. See docs/design.md, "Storage".
 
 -- Most tombstones kept per user, oldest dropped first: a client ending
 -- leases in a tight loop must not make each call walk thousands of them.
