@@ -38,7 +38,6 @@ impl Drop for WithdrawSlot {
 pub struct LeaseService {
     store: Store,
     metrics: Arc<Metrics>,
-    ttl: Duration,
     /// Store outage lines: during an outage every request fails, and one
     /// line a second says enough. Shared by every worker's copy.
     outage_lines: Arc<LineThrottle>,
@@ -54,12 +53,12 @@ pub struct LeaseService {
 impl LeaseService {
     /// `shed`: per worker, past these even heartbeats are shed (see
     /// `shedding.rs`).
-    pub fn new(store: Store, metrics: Arc<Metrics>, ttl: Duration, shed: ShedBounds) -> Self {
+    pub fn new(store: Store, metrics: Arc<Metrics>, shed: ShedBounds) -> Self {
         let outage_lines = Arc::new(LineThrottle::new(1_000));
         let fault_lines = Arc::new(LineThrottle::new(1_000));
         let withdraws_pending = Default::default();
         let shedder = Shedder::new(shed);
-        Self { store, metrics, ttl, outage_lines, fault_lines, withdraws_pending, shedder }
+        Self { store, metrics, outage_lines, fault_lines, withdraws_pending, shedder }
     }
 
     /// The same operations over a store connection of the calling worker's
@@ -209,7 +208,7 @@ impl LeaseService {
                 // Timed, counted and logged like every store call.
                 match leases.timed(StoreCall::Withdraw, Urgency::Always, leases.store.withdraw(&user, lease)).await {
                     Ok(()) => return,
-                    Err(e) if !e.is_unavailable() || started.elapsed() >= leases.ttl => {
+                    Err(e) if !e.is_unavailable() || started.elapsed() >= leases.store.lease_ttl() => {
                         log::warn!("gave up withdrawing unanswered lease {lease} of {user}: {}", e.with_causes());
                         return;
                     }

@@ -84,8 +84,7 @@ impl Application {
         }
         let auth = Auth::new(&settings);
         let metrics_bind = settings.metrics.bind;
-        let ttl = std::time::Duration::from_millis(settings.lease_ttl_ms);
-        let leases = LeaseService::new(store, metrics.clone(), ttl, settings.shed);
+        let leases = LeaseService::new(store, metrics.clone(), settings.shed);
         let state = Data::new(AppState { leases, settings: Arc::new(settings), metrics, auth: Arc::new(auth) });
         let (workers, limits) = (state.settings.workers, state.settings.http);
         let served = state.clone();

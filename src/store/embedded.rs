@@ -23,6 +23,10 @@ pub struct EmbeddedStore {
 impl EmbeddedStore {
     /// Also starts the sweeper that drops idle users; it stops by itself once
     /// the store is dropped.
+    pub fn terms(&self) -> Terms {
+        self.terms
+    }
+
     pub fn start(terms: Terms, clock: Arc<dyn Clock>, expired: IntCounter) -> Arc<Self> {
         let store = Arc::new(Self { users: DashMap::new(), clock, terms, expired });
         let period = Duration::from_millis(terms.ttl_ms.max(1_000) as u64);

@@ -140,6 +140,15 @@ pub enum Store {
 }
 
 impl Store {
+    /// How long a lease lives past its last renewal.
+    pub fn lease_ttl(&self) -> std::time::Duration {
+        let terms = match self {
+            Store::Redis(s) => s.terms(),
+            Store::Embedded(s) => s.terms(),
+        };
+        std::time::Duration::from_millis(terms.ttl_ms.max(0) as u64)
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Store::Redis(_) => "redis",

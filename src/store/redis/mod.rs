@@ -136,6 +136,10 @@ impl RedisStore {
         self
     }
 
+    pub fn terms(&self) -> Terms {
+        self.terms
+    }
+
     /// Loads every script ahead of the first request, so that request is a
     /// plain EVALSHA rather than NOSCRIPT, SCRIPT LOAD and a retry.
     pub async fn load_scripts(&self) -> StoreResult<()> {
