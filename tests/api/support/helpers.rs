@@ -1,4 +1,4 @@
-//! Spawning the real service over real HTTP, on either store, and typed
+//! Spawning the real service over real HTTP, on every store, and typed
 //! helpers for the calls a player makes.
 
 use std::io::{BufRead, BufReader};
@@ -75,8 +75,9 @@ fn tls_server() -> RedisServer {
     })
 }
 
-/// One running app. Embedded apps run on a manual clock the test moves;
-/// Redis apps share the Redis clock, so time there passes for real.
+/// One running app. Embedded apps and apps on the shared Redis servers run
+/// on a manual clock the test moves (`clock`); an app on a Redis of its own
+/// follows Redis' clock, so time there passes for real.
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
