@@ -551,6 +551,40 @@ mod tests {
         }
     }
 
+    /// A default is written twice, in `VARIABLES` (for `--help` and the
+    /// docs) and in the parsing: setting each variable to its documented
+    /// default must change nothing.
+    #[test]
+    fn each_documented_default_is_the_one_applied() {
+        let unset = format!("{:?}", Settings::from_lookup(|_| None).unwrap());
+        for (name, default, _) in VARIABLES {
+            if matches!(*default, "unset" | "cores") {
+                continue;
+            }
+            let mut set = Settings::from_lookup(|n| (n == *name).then(|| default.to_string()))
+                .unwrap_or_else(|e| panic!("{name}={default}: {e}"));
+            // Whether the limit was given is remembered (a given one is not
+            // resized to the open-file limit): that is the one difference.
+            set.http.max_connections_set = false;
+            assert_eq!(format!("{set:?}"), unset, "{name}: the documented default {default} is not the one applied");
+        }
+    }
+
+    /// The configuration table of docs/operations.md names every variable
+    /// with the default `--help` gives.
+    #[test]
+    fn the_operations_guide_documents_every_variable_and_its_default() {
+        let guide = include_str!("../docs/operations.md");
+        for (name, default, _) in VARIABLES {
+            let row = guide
+                .lines()
+                .find(|l| l.starts_with("| `") && l.split('|').nth(1).is_some_and(|c| c.contains(&format!("`{name}`"))))
+                .unwrap_or_else(|| panic!("{name} has no row in docs/operations.md"));
+            let documented = row.split('|').nth(2).unwrap().trim().trim_matches('`');
+            assert_eq!(documented, *default, "{name}: docs/operations.md says {documented}, --help says {default}");
+        }
+    }
+
     #[test]
     fn each_bad_value_names_its_variable() {
         let cases = [
