@@ -34,7 +34,7 @@ export async function claimDevice(userId: string, deviceId: string, locks: LockM
   for (let attempt = 0; ; attempt += 1) {
     const candidate = attempt === 0 ? deviceId : `${deviceId.slice(0, MAX_ID_BYTES - 9)}.${randomSuffix()}`;
     const release = await tryLock(locks, `streamlease:${userId}:${candidate}`);
-    // A fresh random id is taken on the first try but for a 1 in 2^40 clash.
+    // A random suffix is free on the first try but for a clash of 1 in 36^8.
     if (release) return { deviceId: candidate, release };
     if (attempt >= 3) return { deviceId: candidate, release: () => {} };
   }
