@@ -17,7 +17,7 @@ use streamlease::domain::ledger::Terms;
 use streamlease::domain::*;
 use streamlease::store::{EmbeddedStore, RedisStore, Store, StoreCounters};
 
-const TERMS: Terms = Terms { ttl_ms: 30_000, default_limit: 3 };
+const TERMS: Terms = Terms { ttl_ms: 30_000, heartbeat_interval_ms: 10_000, default_limit: 3 };
 
 fn acquire_request(user: &UserId) -> AcquireRequest {
     AcquireRequest {

@@ -47,14 +47,14 @@ pub fn fit(settings: &mut Settings, open_files: u64) -> Result<(), ConfigError> 
         return Ok(());
     }
     if settings.http.max_connections_set || room == 0 {
-        return Err(ConfigError {
-            var: "STREAMLEASE_MAX_CONNECTIONS",
-            problem: format!(
+        return Err(ConfigError::new(
+            "STREAMLEASE_MAX_CONNECTIONS",
+            format!(
                 "{wanted} connections do not fit in the {open_files} files this process may open \
                  ({} kept for Redis, metrics and refusals): raise the hard limit (LimitNOFILE=) or set at most {room}",
                 reserve(settings.workers)
             ),
-        });
+        ));
     }
     settings.http.max_connections = room as usize;
     Ok(())
@@ -64,25 +64,25 @@ pub fn fit(settings: &mut Settings, open_files: u64) -> Result<(), ConfigError> 
 mod tests {
     use super::*;
 
-    fn settings(vars: &[(&str, &str)]) -> Settings {
-        Settings::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())).unwrap()
+    fn settings(flags: &[&str]) -> Settings {
+        Settings::parse(["streamlease"].iter().chain(flags)).unwrap()
     }
 
     #[test]
     fn a_default_limit_is_lowered_to_fit_and_a_set_one_that_does_not_fit_is_refused() {
-        let mut s = settings(&[("STREAMLEASE_WORKERS", "2")]);
+        let mut s = settings(&["--workers=2"]);
         fit(&mut s, 1_048_576).unwrap();
         assert_eq!(s.http.max_connections, 20_000, "fits: unchanged");
         fit(&mut s, 1024).unwrap();
         assert_eq!(s.http.max_connections as u64, 1024 - reserve(2));
 
-        let mut s = settings(&[("STREAMLEASE_WORKERS", "2"), ("STREAMLEASE_MAX_CONNECTIONS", "5000")]);
+        let mut s = settings(&["--workers=2", "--max-connections=5000"]);
         let err = fit(&mut s, 1024).unwrap_err();
         assert_eq!(err.var, "STREAMLEASE_MAX_CONNECTIONS");
         assert!(err.problem.contains("1024"), "{err}");
         fit(&mut s, 8192).unwrap();
         assert_eq!(s.http.max_connections, 5000);
-        let mut tiny = settings(&[("STREAMLEASE_WORKERS", "2")]);
+        let mut tiny = settings(&["--workers=2"]);
         assert!(fit(&mut tiny, 100).is_err(), "no room at all");
     }
 }

@@ -13,9 +13,9 @@ use log::{Log, Metadata, Record};
 /// Log targets of the HTTP stack whose lines a client can cause at will.
 const PROTOCOL_TARGETS: &[&str] = &["actix_http"];
 
-/// Starts logging for the process: `RUST_LOG` (default `info`).
-pub fn init() {
-    let inner = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).build();
+/// Starts logging for the process, with env_logger's `filter` (`RUST_LOG`).
+pub fn init(filter: &str) {
+    let inner = env_logger::Builder::new().parse_filters(filter).build();
     let max_level = inner.filter();
     let logger = RateLimited { inner, throttle: LineThrottle::new(1_000), held_back: AtomicU64::new(0) };
     if log::set_boxed_logger(Box::new(logger)).is_ok() {

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use streamlease::config::Settings;
+use streamlease::config::{Refusal, Settings};
 use streamlease::descriptors;
 use streamlease::startup::Application;
 
@@ -14,23 +14,16 @@ use streamlease::startup::Application;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    match std::env::args().nth(1).as_deref() {
-        None => {}
-        Some("--help" | "-h") => return say(&Settings::help(), ExitCode::SUCCESS),
-        Some("--version" | "-V") => {
-            return say(concat!("streamlease ", env!("CARGO_PKG_VERSION"), "\n"), ExitCode::SUCCESS);
-        }
-        Some(other) => return complain(&format!("unknown argument {other:?}; try --help")),
-    }
-    let mut settings = match Settings::from_env() {
+    let mut settings = match Settings::parse(std::env::args_os()) {
         Ok(settings) => settings,
-        Err(e) => return complain(&e.to_string()),
+        Err(Refusal::Asked(text)) => return say(&text, ExitCode::SUCCESS),
+        Err(refused) => return complain(&refused.to_string()),
     };
     let open_files = descriptors::raise_open_file_limit();
     if let Some(Err(e)) = open_files.map(|n| descriptors::fit(&mut settings, n)) {
         return complain(&e.to_string());
     }
-    streamlease::logging::init();
+    streamlease::logging::init(&settings.log_filter);
     log::info!(
         "connections at most {} (open files {}, {} kept for Redis, metrics and refusals)",
         settings.http.max_connections,

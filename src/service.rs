@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::domain::ledger::Terms;
 use crate::domain::*;
 use crate::logging::LineThrottle;
 use crate::metrics::{Metrics, Operation, Outcome, StoreCall};
@@ -75,6 +76,11 @@ impl LeaseService {
     /// Counts a fail-open answer given while the store was down.
     pub fn count_degraded(&self, operation: Operation) {
         self.metrics.count(operation, Outcome::Degraded, 1);
+    }
+
+    /// The terms leases are granted on: the store's, as it was built.
+    pub fn terms(&self) -> Terms {
+        self.store.terms()
     }
 
     pub fn store_kind(&self) -> &'static str {
@@ -208,7 +214,7 @@ impl LeaseService {
                 // Timed, counted and logged like every store call.
                 match leases.timed(StoreCall::Withdraw, Urgency::Always, leases.store.withdraw(&user, lease)).await {
                     Ok(()) => return,
-                    Err(e) if !e.is_unavailable() || started.elapsed() >= leases.store.lease_ttl() => {
+                    Err(e) if !e.is_unavailable() || started.elapsed().as_millis() >= leases.terms().ttl_ms as u128 => {
                         log::warn!("gave up withdrawing unanswered lease {lease} of {user}: {}", e.with_causes());
                         return;
                     }

@@ -17,10 +17,14 @@ use super::lease::*;
 /// same rule.
 pub const MAX_TOMBSTONES: usize = 64;
 
-/// The service-wide settings every decision needs.
-#[derive(Debug, Clone, Copy)]
+/// The terms every lease is granted on, the same for all users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Terms {
-    pub ttl_ms: i64,
+    /// How long a lease lives past its last renewal (and a tombstone past its end).
+    pub ttl_ms: Millis,
+    /// How often players are told to renew; shorter than the TTL.
+    pub heartbeat_interval_ms: Millis,
+    /// The limit of a user without an override (`STREAMLEASE_MAX_STREAMS`).
     pub default_limit: u32,
 }
 
@@ -242,7 +246,7 @@ mod tests {
     use super::*;
     use crate::domain::ids::{DeviceId, StreamId, UserId};
 
-    const TERMS: Terms = Terms { ttl_ms: 1_000, default_limit: 2 };
+    const TERMS: Terms = Terms { ttl_ms: 1_000, heartbeat_interval_ms: 300, default_limit: 2 };
 
     fn request(device: Option<&str>, on_limit: OnLimit, terminate: Vec<LeaseId>) -> AcquireRequest {
         AcquireRequest {

@@ -53,7 +53,7 @@ pub async fn acquire(
         new_lease_id: LeaseId::new_random(),
     };
     let user = &request.user_id;
-    let settings = &state.settings;
+    let (settings, terms) = (&state.settings, &state.leases.terms());
     let outcome = match state.leases.acquire(&request).await {
         // Fail-open: playback goes on; the player's heartbeats after the
         // store returns restore a real lease, subject to the limit.
@@ -62,7 +62,7 @@ pub async fn acquire(
             let lease_id = request.new_lease_id;
             let location = format!("/v1/users/{user}/leases/{lease_id}");
             let device = (request.device_id, request.device_name);
-            let view = DegradedLease::new(user, lease_id, Some(request.stream_id), device, settings);
+            let view = DegradedLease::new(user, lease_id, Some(request.stream_id), device, terms);
             return Ok(HttpResponse::Created().insert_header((header::LOCATION, location)).json(view));
         }
         other => other?,
@@ -73,7 +73,7 @@ pub async fn acquire(
             let view = LeaseView {
                 evicted: Some(evicted),
                 terminated: Some(terminated),
-                ..LeaseView::granted(user, granted, settings)
+                ..LeaseView::granted(user, granted, terms)
             };
             Ok(HttpResponse::Created().insert_header((header::LOCATION, location)).json(view))
         }
@@ -81,12 +81,12 @@ pub async fn acquire(
             let view = LeaseView {
                 evicted: Some(Vec::new()),
                 terminated: Some(terminated),
-                ..LeaseView::granted(user, granted, settings)
+                ..LeaseView::granted(user, granted, terms)
             };
             Ok(HttpResponse::Ok().json(view))
         }
         AcquireOutcome::Denied { limit, active, leases, .. } => {
-            Err(ApiError::LimitReached { limit, active, leases: LeaseView::all(user, leases, limit, settings) })
+            Err(ApiError::LimitReached { limit, active, leases: LeaseView::all(user, leases, limit, terms) })
         }
     }
 }
@@ -101,26 +101,24 @@ pub async fn heartbeat(
 ) -> Result<HttpResponse, ApiError> {
     let LeasePath { user_id, lease_id } = path.into_inner();
     let restore = body.0;
-    let settings = &state.settings;
+    let (settings, terms) = (&state.settings, &state.leases.terms());
     let outcome = match state.leases.heartbeat(&user_id, lease_id, restore.as_ref()).await {
         Err(e) if e.is_unavailable() && settings.fail_open => {
             state.leases.count_degraded(Operation::Heartbeat);
             let (stream, device) =
                 restore.map_or((None, (None, None)), |r| (Some(r.stream_id), (r.device_id, r.device_name)));
-            return Ok(HttpResponse::Ok().json(DegradedLease::new(&user_id, lease_id, stream, device, settings)));
+            return Ok(HttpResponse::Ok().json(DegradedLease::new(&user_id, lease_id, stream, device, terms)));
         }
         other => other?,
     };
     match outcome {
-        HeartbeatOutcome::Renewed(granted) => {
-            Ok(HttpResponse::Ok().json(LeaseView::granted(&user_id, granted, settings)))
-        }
+        HeartbeatOutcome::Renewed(granted) => Ok(HttpResponse::Ok().json(LeaseView::granted(&user_id, granted, terms))),
         HeartbeatOutcome::Restored(granted) => {
-            let view = LeaseView { restored: Some(true), ..LeaseView::granted(&user_id, granted, settings) };
+            let view = LeaseView { restored: Some(true), ..LeaseView::granted(&user_id, granted, terms) };
             Ok(HttpResponse::Ok().json(view))
         }
         HeartbeatOutcome::Denied { limit, active, leases } => {
-            Err(ApiError::LimitReached { limit, active, leases: LeaseView::all(&user_id, leases, limit, settings) })
+            Err(ApiError::LimitReached { limit, active, leases: LeaseView::all(&user_id, leases, limit, terms) })
         }
         HeartbeatOutcome::NotFound => Err(ApiError::LeaseNotFound),
         HeartbeatOutcome::Ended(ended) => {
@@ -143,7 +141,7 @@ pub async fn list(_player: Player, state: Data<AppState>, path: Path<UserPath>) 
     let user_id = path.into_inner().user_id;
     let UserLeases { limit, leases } = state.leases.list(&user_id).await?;
     let active = leases.len() as u32;
-    let leases = LeaseView::all(&user_id, leases, limit, &state.settings);
+    let leases = LeaseView::all(&user_id, leases, limit, &state.leases.terms());
     Ok(Json(LeaseList { user_id, limit, active, leases }))
 }
 

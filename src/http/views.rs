@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::config::Settings;
+use crate::domain::ledger::Terms;
 use crate::domain::*;
 
 /// RFC 3339 UTC with milliseconds, e.g. `2026-11-22T07:02:10.123Z`.
@@ -20,8 +20,8 @@ pub struct LeaseView {
     pub device_name: Option<DeviceName>,
     pub acquired_at: String,
     pub expires_at: String,
-    pub ttl_ms: u64,
-    pub heartbeat_interval_ms: u64,
+    pub ttl_ms: Millis,
+    pub heartbeat_interval_ms: Millis,
     /// The user's live lease count after the operation.
     pub active: u32,
     pub limit: u32,
@@ -37,7 +37,7 @@ pub struct LeaseView {
 }
 
 impl LeaseView {
-    pub fn new(user_id: &UserId, lease: Lease, active: u32, limit: u32, settings: &Settings) -> Self {
+    pub fn new(user_id: &UserId, lease: Lease, active: u32, limit: u32, terms: &Terms) -> Self {
         LeaseView {
             lease_id: lease.lease_id,
             user_id: user_id.clone(),
@@ -46,8 +46,8 @@ impl LeaseView {
             device_name: lease.device_name,
             acquired_at: timestamp(lease.acquired_at),
             expires_at: timestamp(lease.expires_at),
-            ttl_ms: settings.lease_ttl_ms,
-            heartbeat_interval_ms: settings.heartbeat_interval_ms,
+            ttl_ms: terms.ttl_ms,
+            heartbeat_interval_ms: terms.heartbeat_interval_ms,
             active,
             limit,
             evicted: None,
@@ -56,14 +56,14 @@ impl LeaseView {
         }
     }
 
-    pub fn granted(user_id: &UserId, granted: Granted, settings: &Settings) -> Self {
-        Self::new(user_id, granted.lease, granted.active, granted.limit, settings)
+    pub fn granted(user_id: &UserId, granted: Granted, terms: &Terms) -> Self {
+        Self::new(user_id, granted.lease, granted.active, granted.limit, terms)
     }
 
     /// Every live lease of a user, each carrying the user's count and limit.
-    pub fn all(user_id: &UserId, leases: Vec<Lease>, limit: u32, settings: &Settings) -> Vec<Self> {
+    pub fn all(user_id: &UserId, leases: Vec<Lease>, limit: u32, terms: &Terms) -> Vec<Self> {
         let active = leases.len() as u32;
-        leases.into_iter().map(|l| Self::new(user_id, l, active, limit, settings)).collect()
+        leases.into_iter().map(|l| Self::new(user_id, l, active, limit, terms)).collect()
     }
 }
 
@@ -78,8 +78,8 @@ pub struct DegradedLease {
     pub device_id: Option<DeviceId>,
     pub device_name: Option<DeviceName>,
     pub expires_at: String,
-    pub ttl_ms: u64,
-    pub heartbeat_interval_ms: u64,
+    pub ttl_ms: Millis,
+    pub heartbeat_interval_ms: Millis,
     pub degraded: bool,
 }
 
@@ -89,7 +89,7 @@ impl DegradedLease {
         lease_id: LeaseId,
         stream_id: Option<StreamId>,
         (device_id, device_name): (Option<DeviceId>, Option<DeviceName>),
-        settings: &Settings,
+        terms: &Terms,
     ) -> Self {
         DegradedLease {
             lease_id,
@@ -97,9 +97,9 @@ impl DegradedLease {
             stream_id,
             device_id,
             device_name,
-            expires_at: timestamp(chrono::Utc::now().timestamp_millis() + settings.lease_ttl_ms as i64),
-            ttl_ms: settings.lease_ttl_ms,
-            heartbeat_interval_ms: settings.heartbeat_interval_ms,
+            expires_at: timestamp(chrono::Utc::now().timestamp_millis() + terms.ttl_ms),
+            ttl_ms: terms.ttl_ms,
+            heartbeat_interval_ms: terms.heartbeat_interval_ms,
             degraded: true,
         }
     }

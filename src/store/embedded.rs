@@ -144,7 +144,11 @@ mod tests {
     async fn idle_users_are_forgotten() {
         let clock = Arc::new(ManualClock::starting_now());
         let expired = IntCounter::new("expired", "test").unwrap();
-        let store = EmbeddedStore::start(Terms { ttl_ms: 1_000, default_limit: 3 }, clock.clone(), expired.clone());
+        let store = EmbeddedStore::start(
+            Terms { ttl_ms: 1_000, heartbeat_interval_ms: 300, default_limit: 3 },
+            clock.clone(),
+            expired.clone(),
+        );
         let user = UserId::try_from("viewer").unwrap();
         let req = AcquireRequest {
             user_id: user.clone(),

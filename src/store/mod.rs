@@ -7,6 +7,7 @@ pub mod redis;
 
 use std::sync::Arc;
 
+use crate::domain::ledger::Terms;
 use crate::domain::*;
 
 pub use self::redis::{CensusPace, RedisStore, StoreCounters};
@@ -140,13 +141,12 @@ pub enum Store {
 }
 
 impl Store {
-    /// How long a lease lives past its last renewal.
-    pub fn lease_ttl(&self) -> std::time::Duration {
-        let terms = match self {
+    /// The terms leases are granted on here.
+    pub fn terms(&self) -> Terms {
+        match self {
             Store::Redis(s) => s.terms(),
             Store::Embedded(s) => s.terms(),
-        };
-        std::time::Duration::from_millis(terms.ttl_ms.max(0) as u64)
+        }
     }
 
     pub fn kind(&self) -> &'static str {

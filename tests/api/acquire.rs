@@ -46,14 +46,14 @@ async fn acquire_returns_409_with_the_live_leases_when_the_user_is_at_the_limit(
 }
 
 async fn users_do_not_share_a_limit(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.default_limit = 1).await;
+    let app = spawn_app_with(backend, |s| s.terms.default_limit = 1).await;
     app.acquire_ok("alice", "a").await;
     app.acquire_ok("bob", "a").await;
     assert_eq!(app.acquire("alice", json!({"stream_id": "b"})).await.status(), StatusCode::CONFLICT);
 }
 
 async fn acquire_from_the_same_device_renews_its_lease_with_200(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.default_limit = 1).await;
+    let app = spawn_app_with(backend, |s| s.terms.default_limit = 1).await;
     let first = app.acquire("alice", json!({"stream_id": "episode-1", "device_id": "tv"}));
     let first: serde_json::Value = first.await.json().await.unwrap();
     // A retry, or the next episode, at the limit: the same lease, no new slot.
@@ -71,7 +71,7 @@ async fn acquire_from_the_same_device_renews_its_lease_with_200(backend: Backend
 }
 
 async fn the_device_name_is_kept_with_the_lease_and_shown_at_the_limit(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.default_limit = 1).await;
+    let app = spawn_app_with(backend, |s| s.terms.default_limit = 1).await;
     // The characters a stored lease record uses as separators, and more.
     let name = "Den 50% | TV; 2nd 📺";
     let first = app.acquire("alice", json!({"stream_id": "e1", "device_id": "tv", "device_name": name})).await;
@@ -97,7 +97,7 @@ async fn the_device_name_is_kept_with_the_lease_and_shown_at_the_limit(backend: 
 }
 
 async fn evict_oldest_ends_the_least_recently_renewed_lease_and_names_it(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.default_limit = 2).await;
+    let app = spawn_app_with(backend, |s| s.terms.default_limit = 2).await;
     let older = id(&app.acquire_ok("alice", "a").await);
     app.let_time_pass(5).await;
     let newer = id(&app.acquire_ok("alice", "b").await);
@@ -117,7 +117,7 @@ async fn evict_oldest_ends_the_least_recently_renewed_lease_and_names_it(backend
 
 async fn the_configured_policy_applies_when_the_body_names_none(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
-        s.default_limit = 1;
+        s.terms.default_limit = 1;
         s.on_limit = OnLimit::EvictOldest;
     })
     .await;
@@ -130,7 +130,7 @@ async fn the_configured_policy_applies_when_the_body_names_none(backend: Backend
 }
 
 async fn terminate_ends_the_named_leases_and_takes_their_slot(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.default_limit = 2).await;
+    let app = spawn_app_with(backend, |s| s.terms.default_limit = 2).await;
     let a = id(&app.acquire_ok("alice", "a").await);
     let b = id(&app.acquire_ok("alice", "b").await);
     let response = app.acquire("alice", json!({"stream_id": "c", "terminate": [a, a]})).await;
@@ -148,7 +148,7 @@ async fn terminate_ends_the_named_leases_and_takes_their_slot(backend: Backend) 
 }
 
 async fn terminate_cannot_touch_another_users_leases(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.default_limit = 1).await;
+    let app = spawn_app_with(backend, |s| s.terms.default_limit = 1).await;
     let bobs = id(&app.acquire_ok("bob", "a").await);
     app.acquire_ok("alice", "a").await;
     let response = app.acquire("alice", json!({"stream_id": "b", "terminate": [bobs]})).await;
@@ -163,7 +163,7 @@ async fn end_of(app: &TestApp, user: &str, lease: &str) -> (String, Option<Strin
 }
 
 async fn a_device_renewal_can_terminate_other_leases_in_the_same_step(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.default_limit = 2).await;
+    let app = spawn_app_with(backend, |s| s.terms.default_limit = 2).await;
     let tv = id(&app.acquire("alice", json!({"stream_id": "a", "device_id": "tv"})).await.json().await.unwrap());
     let other = id(&app.acquire_ok("alice", "b").await);
     let response = app.acquire("alice", json!({"stream_id": "c", "device_id": "tv", "terminate": [other]})).await;
@@ -175,7 +175,7 @@ async fn a_device_renewal_can_terminate_other_leases_in_the_same_step(backend: B
 }
 
 async fn terminating_the_devices_own_lease_gives_it_a_new_one(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.default_limit = 1).await;
+    let app = spawn_app_with(backend, |s| s.terms.default_limit = 1).await;
     let old = id(&app.acquire("alice", json!({"stream_id": "a", "device_id": "tv"})).await.json().await.unwrap());
     let response = app.acquire("alice", json!({"stream_id": "b", "device_id": "tv", "terminate": [old]})).await;
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -187,7 +187,7 @@ async fn terminating_the_devices_own_lease_gives_it_a_new_one(backend: Backend) 
 }
 
 async fn terminations_hold_when_the_acquire_is_still_denied(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.default_limit = 2).await;
+    let app = spawn_app_with(backend, |s| s.terms.default_limit = 2).await;
     let a = id(&app.acquire_ok("alice", "a").await);
     let b = id(&app.acquire_ok("alice", "b").await);
     app.put_limit("alice", json!(1)).await;

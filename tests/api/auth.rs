@@ -4,7 +4,7 @@
 use jsonwebtoken::{EncodingKey, Header, encode};
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{Value, json};
-use streamlease::config::{DEFAULT_JWT_MAX_LIFETIME, JwtSettings, Settings};
+use streamlease::config::{JwtSettings, Settings};
 
 use crate::helpers::*;
 use crate::on_one_store;
@@ -22,6 +22,9 @@ fn signed(header: &Header, claims: Value, secret: &str) -> String {
     encode(header, &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
 }
 
+/// `STREAMLEASE_JWT_MAX_LIFETIME_S`'s default.
+const A_DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
+
 /// A JWT for `sub`, valid for an hour, signed with the secret `secure` sets.
 pub fn token_for(sub: &str) -> String {
     token(sub, 3600, SECRET)
@@ -29,12 +32,7 @@ pub fn token_for(sub: &str) -> String {
 
 /// Player routes need a JWT, admin routes the admin token.
 pub fn secure(s: &mut Settings) {
-    s.jwt = Some(JwtSettings {
-        secret: SECRET.into(),
-        audience: None,
-        issuer: None,
-        max_lifetime: DEFAULT_JWT_MAX_LIFETIME,
-    });
+    s.jwt = Some(JwtSettings { secret: SECRET.into(), audience: None, issuer: None, max_lifetime: A_DAY });
     s.admin_token = Some(ADMIN.into());
 }
 
@@ -179,7 +177,7 @@ async fn a_configured_audience_and_issuer_must_match(backend: Backend) {
             secret: SECRET.into(),
             audience: Some("streamlease".into()),
             issuer: Some("https://id.example".into()),
-            max_lifetime: DEFAULT_JWT_MAX_LIFETIME,
+            max_lifetime: A_DAY,
         });
     })
     .await;

@@ -14,7 +14,7 @@ fn assert_not_stored(response: &Response, what: &str) {
 
 #[tokio::test]
 async fn every_kind_of_answer_says_no_store() {
-    let app = spawn_app_with(Backend::Embedded, |s| s.default_limit = 1).await;
+    let app = spawn_app_with(Backend::Embedded, |s| s.terms.default_limit = 1).await;
     let created = app.acquire("alice", json!({"stream_id": "s", "device_id": "tv"})).await;
     assert_eq!(created.status(), StatusCode::CREATED);
     assert_not_stored(&created, "201 acquire");

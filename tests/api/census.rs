@@ -104,8 +104,8 @@ async fn a_census_longer_than_its_lock_keeps_its_lock_to_the_end() {
 async fn gauges_keep_following_the_store_while_redis_is_out_of_memory() {
     let ttl = 1_000;
     let tweak = |s: &mut streamlease::config::Settings| {
-        s.lease_ttl_ms = ttl;
-        s.heartbeat_interval_ms = 300;
+        s.terms.ttl_ms = ttl;
+        s.terms.heartbeat_interval_ms = 300;
         s.metrics_refresh = REFRESH;
     };
     let a = spawn_app_with(Backend::Redis, tweak).await;
@@ -119,7 +119,7 @@ async fn gauges_keep_following_the_store_while_redis_is_out_of_memory() {
     a.redis().command(&["CONFIG", "SET", "maxmemory", "1"]);
     // The leases expire with no request; only the census can tell.
     for app in [&a, &b] {
-        eventually(app, Duration::from_millis(ttl) + REFRESH * 30, "the gauges following expiry", |m| {
+        eventually(app, Duration::from_millis(ttl as u64) + REFRESH * 30, "the gauges following expiry", |m| {
             sample(m, "streamlease_active_leases") == Some(0.0) && sample(m, "streamlease_store_ready") == Some(0.0)
         })
         .await;

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use streamlease::config::VARIABLES;
+use streamlease::config::variables;
 
 fn service() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_streamlease"));
@@ -42,14 +42,42 @@ fn a_jwt_secret_without_an_admin_token_refuses_to_start_unless_admin_routes_are_
 }
 
 #[test]
-fn help_lists_every_variable_and_exits_0() {
+fn help_lists_every_variable_with_its_default_and_exits_0() {
     let out = service().arg("--help").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let help = String::from_utf8(out.stdout).unwrap();
-    for (name, default, _) in VARIABLES {
-        let line = help.lines().find(|l| l.trim_start().starts_with(name)).unwrap_or_else(|| panic!("{name}"));
-        assert!(line.contains(default), "{line}");
+    for var in variables() {
+        let line =
+            help.lines().find(|l| l.contains(&format!("[env: {}]", var.name))).unwrap_or_else(|| panic!("{var:?}"));
+        if let Some(default) = var.default {
+            assert!(line.contains(&format!("[default: {default}]")), "{line}");
+        }
     }
     let out = service().arg("--frobnicate").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--frobnicate") && stderr.contains("--help"), "{stderr}");
+}
+
+/// As in a shell script: `STREAMLEASE_X=` is the same as leaving it out.
+/// The JWT secret makes startup stop at the cross-setting check, which comes
+/// only after every variable was read, so any empty one refused shows.
+#[test]
+fn a_variable_set_empty_counts_as_unset() {
+    let mut cmd = service();
+    for var in variables() {
+        cmd.env(&var.name, "");
+    }
+    let out = cmd.env("STREAMLEASE_JWT_SECRET", "a-secret-of-at-least-32-bytes-long!").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.starts_with("streamlease: STREAMLEASE_ADMIN_TOKEN: "), "{stderr}");
+}
+
+#[test]
+fn a_flag_wins_over_its_variable() {
+    let out = service().env("STREAMLEASE_ON_LIMIT", "deny").arg("--on-limit=kick").output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains(r#"got "kick""#), "{stderr}");
 }

@@ -16,7 +16,7 @@ use streamlease::store::{EmbeddedStore, RedisStore, Store, StoreCounters};
 use crate::redis_server::RedisServer;
 
 /// Short enough that time steps expire leases and tombstones often.
-const TERMS: Terms = Terms { ttl_ms: 1_000, default_limit: 2 };
+const TERMS: Terms = Terms { ttl_ms: 1_000, heartbeat_interval_ms: 300, default_limit: 2 };
 const USERS: u8 = 3;
 
 /// A device, and maybe a name for it (an index into `NAMES`).

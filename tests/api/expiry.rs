@@ -8,13 +8,13 @@ use serde_json::json;
 use crate::helpers::*;
 use crate::on_every_store;
 
-const TTL_MS: u64 = 800;
+const TTL_MS: i64 = 800;
 
 async fn short_ttl_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |s| {
-        s.default_limit = 1;
-        s.lease_ttl_ms = TTL_MS;
-        s.heartbeat_interval_ms = 200;
+        s.terms.default_limit = 1;
+        s.terms.ttl_ms = TTL_MS;
+        s.terms.heartbeat_interval_ms = 200;
     })
     .await
 }
@@ -51,9 +51,9 @@ on_every_store!(an_abandoned_lease_stops_counting_at_its_expiry, heartbeats_keep
 #[tokio::test]
 async fn after_the_last_lease_expires_no_redis_key_of_the_user_remains_but_the_limit_override() {
     let app = spawn_app_with(Backend::Redis, |s| {
-        s.default_limit = 2;
-        s.lease_ttl_ms = TTL_MS;
-        s.heartbeat_interval_ms = 200;
+        s.terms.default_limit = 2;
+        s.terms.ttl_ms = TTL_MS;
+        s.terms.heartbeat_interval_ms = 200;
         s.metrics_refresh = Duration::from_millis(100);
     })
     .await;
@@ -66,7 +66,7 @@ async fn after_the_last_lease_expires_no_redis_key_of_the_user_remains_but_the_l
     // The leases key outlives its last lease by one TTL of grace (for the
     // metrics census); the tombstones live one TTL.
     for (key, most) in [("sl:{alice}:e", TTL_MS), ("sl:{alice}:l", 2 * TTL_MS)] {
-        let ttl: u64 = redis.command(&["PTTL", key]).trim_start_matches(':').parse().unwrap();
+        let ttl: i64 = redis.command(&["PTTL", key]).trim_start_matches(':').parse().unwrap();
         assert!(ttl > 0 && ttl <= most, "{key} PTTL {ttl}");
     }
     assert_eq!(redis.command(&["PTTL", "sl:{alice}:limit"]), ":-1");
@@ -74,7 +74,7 @@ async fn after_the_last_lease_expires_no_redis_key_of_the_user_remains_but_the_l
     app.let_time_pass(TTL_MS + 50).await;
     assert_eq!(app.active("alice").await, 0);
     // Gone by the census, or at the latest when the grace ends.
-    let deadline = Instant::now() + Duration::from_millis(TTL_MS + 2_000);
+    let deadline = Instant::now() + Duration::from_millis(TTL_MS as u64 + 2_000);
     while redis.keys("sl:{alice}*") != ["sl:{alice}:limit"] {
         assert!(Instant::now() < deadline, "keys left: {:?}", redis.keys("sl:{alice}*"));
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -61,8 +61,8 @@ async fn heartbeat_after_revoke_is_410_revoked(backend: Backend) {
 async fn the_end_reason_is_kept_for_one_ttl_then_the_lease_is_just_unknown(backend: Backend) {
     let ttl = 600;
     let app = spawn_app_with(backend, |s| {
-        s.lease_ttl_ms = ttl;
-        s.heartbeat_interval_ms = 200;
+        s.terms.ttl_ms = ttl;
+        s.terms.heartbeat_interval_ms = 200;
     })
     .await;
     let lease = id(&app.acquire_ok("alice", "a").await);
@@ -94,7 +94,7 @@ async fn a_user_keeps_at_most_64_tombstones_newest_first(backend: Backend) {
 /// Revoking 70 leases at once: all end in the same millisecond, and the 64
 /// with the highest ids keep their tombstones, on both stores alike.
 async fn one_call_ending_more_than_64_leases_keeps_64_tombstones(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.default_limit = 100).await;
+    let app = spawn_app_with(backend, |s| s.terms.default_limit = 100).await;
     let mut leases = Vec::new();
     for n in 0..70 {
         leases.push(id(&app.acquire_ok("alice", &format!("s{n}")).await));

@@ -73,8 +73,8 @@ async fn three_instances_on_one_redis_take_one_census_between_them() {
 async fn a_lease_that_expires_with_no_request_leaves_the_metrics(backend: Backend) {
     let ttl = 800;
     let app = spawn_app_with(backend, |s| {
-        s.lease_ttl_ms = ttl;
-        s.heartbeat_interval_ms = 200;
+        s.terms.ttl_ms = ttl;
+        s.terms.heartbeat_interval_ms = 200;
         s.metrics_refresh = REFRESH;
     })
     .await;
@@ -87,7 +87,7 @@ async fn a_lease_that_expires_with_no_request_leaves_the_metrics(backend: Backen
     if app.clock.is_some() {
         app.let_time_pass(ttl).await;
     }
-    let within = Duration::from_millis(ttl) + REFRESH + Duration::from_millis(500);
+    let within = Duration::from_millis(ttl as u64) + REFRESH + Duration::from_millis(500);
     eventually(&app, within.saturating_sub(acquired.elapsed()), "the series dropping", |m| {
         sample(m, &user_series("alice")).is_none()
             && sample(m, "streamlease_active_leases") == Some(0.0)
@@ -98,7 +98,7 @@ async fn a_lease_that_expires_with_no_request_leaves_the_metrics(backend: Backen
 
 async fn the_cap_keeps_the_users_with_most_leases_and_says_it_cut(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
-        s.default_limit = 10;
+        s.terms.default_limit = 10;
         s.metrics_max_users = 5;
         s.metrics_refresh = REFRESH;
     })
@@ -122,7 +122,7 @@ async fn the_cap_keeps_the_users_with_most_leases_and_says_it_cut(backend: Backe
 }
 
 async fn operation_counters_exist_from_startup_and_count_outcomes(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.default_limit = 1).await;
+    let app = spawn_app_with(backend, |s| s.terms.default_limit = 1).await;
     let before = app.metrics().await;
     let counter = |op: &str, outcome: &str| {
         format!(r#"streamlease_lease_operations_total{{operation="{op}",outcome="{outcome}"}}"#)

@@ -13,7 +13,7 @@ use crate::helpers::*;
 #[tokio::test]
 async fn acquire_heartbeat_and_release_each_cost_exactly_one_redis_command() {
     let app = spawn_app_with(Backend::Redis, |s| {
-        s.default_limit = 1;
+        s.terms.default_limit = 1;
         // The metrics census (SCAN and its scripts) runs once at startup, then
         // not again during this test.
         s.metrics_refresh = std::time::Duration::from_secs(3600);
@@ -75,9 +75,9 @@ async fn every_key_of_a_user_shares_one_hash_tag() {
 
 #[tokio::test]
 async fn instances_with_different_key_prefixes_do_not_see_each_other() {
-    let app = spawn_app_with(Backend::Redis, |s| s.default_limit = 1).await;
+    let app = spawn_app_with(Backend::Redis, |s| s.terms.default_limit = 1).await;
     let other = spawn_sibling(&app, |s| {
-        s.default_limit = 1;
+        s.terms.default_limit = 1;
         s.key_prefix = "staging".into();
     })
     .await;
@@ -96,7 +96,7 @@ type Answers = Vec<(u16, Duration)>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_under_load_gets_quick_503s_and_service_returns_without_a_restart() {
-    let app = spawn_app_with(Backend::Redis, |s| s.default_limit = 100).await;
+    let app = spawn_app_with(Backend::Redis, |s| s.terms.default_limit = 100).await;
     let stop = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut players = Vec::new();
@@ -161,7 +161,7 @@ async fn a_redis_outage_under_load_gets_quick_503s_and_service_returns_without_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn script_flush_under_load_fails_no_request() {
-    let app = spawn_app_with(Backend::Redis, |s| s.default_limit = 1000).await;
+    let app = spawn_app_with(Backend::Redis, |s| s.terms.default_limit = 1000).await;
     let mut leases = Vec::new();
     for n in 0..20 {
         leases.push(id(&app.acquire_ok("busy", &format!("s{n}")).await));

@@ -6,7 +6,7 @@ use crate::helpers::*;
 use crate::on_every_store;
 
 async fn release_frees_the_slot_and_is_safe_to_repeat(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.default_limit = 1).await;
+    let app = spawn_app_with(backend, |s| s.terms.default_limit = 1).await;
     let lease = id(&app.acquire_ok("alice", "a").await);
     for _ in 0..2 {
         let response = app.release("alice", &lease).await;
@@ -65,7 +65,7 @@ async fn list_shows_the_live_leases_oldest_first(backend: Backend) {
 /// one millisecond; on Redis some may. Either way the list keeps the order
 /// they were taken in.
 async fn leases_taken_within_one_millisecond_list_in_the_order_taken(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.default_limit = 8).await;
+    let app = spawn_app_with(backend, |s| s.terms.default_limit = 8).await;
     let mut taken = Vec::new();
     for n in 0..8 {
         taken.push(id(&app.acquire_ok("alice", &format!("s{n}")).await));

@@ -10,15 +10,15 @@ use crate::helpers::*;
 use crate::on_every_store;
 use crate::redis_server::RedisServer;
 
-const TTL_MS: u64 = 600;
+const TTL_MS: i64 = 600;
 
 /// Leases here are lost by expiry, which is what a store that forgot them
 /// looks like to the service.
 async fn short_ttl_app(backend: Backend, limit: u32) -> TestApp {
     spawn_app_with(backend, |s| {
-        s.default_limit = limit;
-        s.lease_ttl_ms = TTL_MS;
-        s.heartbeat_interval_ms = 200;
+        s.terms.default_limit = limit;
+        s.terms.ttl_ms = TTL_MS;
+        s.terms.heartbeat_interval_ms = 200;
     })
     .await
 }

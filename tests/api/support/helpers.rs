@@ -94,8 +94,7 @@ pub struct TestApp {
 /// races fire hundreds of acquires at once on purpose (`overload.rs` and
 /// `shedding.rs` test shedding).
 pub fn test_settings() -> Settings {
-    let mut settings =
-        Settings::from_lookup(|name| (name == "STREAMLEASE_BIND").then(|| "127.0.0.1:0".to_owned())).unwrap();
+    let mut settings = Settings::parse(["streamlease", "--bind=127.0.0.1:0"]).unwrap();
     settings.shed = streamlease::shedding::ShedBounds { store_calls: 0, lag_ms: 0 };
     settings
 }
@@ -186,10 +185,10 @@ impl TestApp {
 
     /// Lets `ms` pass for the store: the manual clock moves at once on the
     /// embedded store; on Redis, real time must pass (tests keep it short).
-    pub async fn let_time_pass(&self, ms: u64) {
+    pub async fn let_time_pass(&self, ms: i64) {
         match &self.clock {
-            Some(clock) => clock.advance_ms(ms as i64),
-            None => tokio::time::sleep(Duration::from_millis(ms)).await,
+            Some(clock) => clock.advance_ms(ms),
+            None => tokio::time::sleep(Duration::from_millis(ms.max(0) as u64)).await,
         }
     }
 
