@@ -87,17 +87,19 @@ metric() {
 }
 
 # load_script NAME: loads src/store/redis/lua/NAME.lua exactly as the service
-# builds it (src/store/redis/scripts.rs: its shebang line, the prelude, a
-# newline, the rest of the file; or the prelude in place of a line
-# "-- @prelude") into the private Redis; prints its SHA.
+# builds it (src/store/redis/scripts.rs: its shebang line, inputs.lua,
+# codec.lua, what the file has above a line "-- @prelude", prelude.lua, the
+# rest of the file) into the private Redis; prints its SHA.
 load_script() {
   local lua="$ROOT/src/store/redis/lua"
-  python3 - "$lua/$1.lua" "$lua/prelude.lua" > "$WORK/$1.lua" <<'PY'
+  python3 - "$lua/$1.lua" "$lua/inputs.lua" "$lua/codec.lua" "$lua/prelude.lua" > "$WORK/$1.lua" <<'PY'
 import sys
-script, prelude = (open(p).read() for p in sys.argv[1:])
+script, inputs, codec, prelude = (open(p).read() for p in sys.argv[1:])
 shebang, body = script.split("\n", 1)
 ahead, here, rest = body.partition("\n-- @prelude\n")
-sys.stdout.write(f"{shebang}\n{ahead}\n{prelude}\n{rest}" if here else f"{shebang}\n{prelude}\n{body}")
+if not here:
+    ahead, rest = "", body
+sys.stdout.write(f"{shebang}\n{inputs}\n{codec}\n{ahead}\n{prelude}\n{rest}")
 PY
   redis_cli -x script load < "$WORK/$1.lua"
 }

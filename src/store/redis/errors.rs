@@ -5,7 +5,7 @@ use redis::{ErrorKind, RedisError, ServerErrorKind};
 
 use crate::store::StoreError;
 
-/// The code our scripts raise on a record they cannot read (`prelude.lua`).
+/// The code our scripts raise on a record they cannot read (`lua/codec.lua`).
 const CORRUPT: &str = "CORRUPT";
 
 impl From<RedisError> for StoreError {

@@ -1,19 +1,46 @@
-//! A lease record as the scripts keep it (`lua/prelude.lua` documents the
-//! layout): "lease_id|expires_at|acquired_at|stream_id|device_id", then
-//! "|device_name" when the lease has a name. This side's one reader of it.
+//! A lease record as the scripts keep it (`lua/codec.lua` documents the
+//! layout, `lua/codec.lua` is their one reader and writer of it):
+//! "lease_id|expires_at|acquired_at|stream_id|device_id", then
+//! "|device_name" when the lease has a name. This is the service's one
+//! reader of it, and the one writer of the name it carries.
 //!
 //! Ids cannot contain the separators `|` and `;`, but a device name is free
 //! text: it travels to Redis with `%`, `|` and `;` percent-escaped, so the
 //! scripts store and copy it without reading it.
 
-use crate::domain::DeviceName;
+use crate::domain::*;
 
 /// The fields of a record: five, or six with a name.
-pub fn fields(record: &str) -> Option<([&str; 5], Option<&str>)> {
+fn fields(record: &str) -> Option<([&str; 5], Option<&str>)> {
     let mut parts = record.split('|');
     let fields = [parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?];
     let name = parts.next();
     parts.next().is_none().then_some((fields, name))
+}
+
+/// The lease a record holds; `None` when it does not read as one.
+pub fn decode(record: &str) -> Option<Lease> {
+    let ([id, expires_at, acquired_at, stream_id, device_id], name) = fields(record)?;
+    Some(Lease {
+        lease_id: LeaseId::try_from(id).ok()?,
+        stream_id: StreamId::try_from(stream_id).ok()?,
+        device_id: match device_id {
+            "" => None,
+            device => Some(DeviceId::try_from(device).ok()?),
+        },
+        device_name: match name {
+            None => None,
+            Some(name) => Some(name_of(name)?),
+        },
+        acquired_at: acquired_at.parse().ok()?,
+        expires_at: expires_at.parse().ok()?,
+    })
+}
+
+/// When the lease of a record expires, read without decoding the rest
+/// (the census reads every user's records).
+pub fn expires_at(record: &str) -> Option<Millis> {
+    fields(record).and_then(|([_, expires_at, ..], _)| expires_at.parse().ok())
 }
 
 /// A device name as the scripts take it; `''` for none.
@@ -33,7 +60,7 @@ pub fn name_arg(name: Option<&DeviceName>) -> String {
 
 /// The device name a record holds, unescaped; `None` when it does not read
 /// back as one (a corrupt record).
-pub fn name_of(field: &str) -> Option<DeviceName> {
+fn name_of(field: &str) -> Option<DeviceName> {
     let mut name = String::with_capacity(field.len());
     let mut rest = field;
     while let Some(at) = rest.find('%') {

@@ -3,7 +3,7 @@
 
 use redis::Value;
 
-use super::record::{fields, name_of};
+use super::record;
 use crate::domain::*;
 use crate::store::{StoreError, StoreResult};
 
@@ -55,22 +55,7 @@ fn optional_lease_id(value: &Value) -> StoreResult<Option<LeaseId>> {
 /// A lease from its record.
 fn lease(record: &Value) -> StoreResult<Lease> {
     let record = text(record)?;
-    let corrupt = || bad(format!("corrupt lease record {record:?}"));
-    let ([id, expires_at, acquired_at, stream_id, device_id], name) = fields(record).ok_or_else(corrupt)?;
-    Ok(Lease {
-        lease_id: LeaseId::try_from(id).map_err(|_| corrupt())?,
-        stream_id: StreamId::try_from(stream_id).map_err(|_| corrupt())?,
-        device_id: match device_id {
-            "" => None,
-            device => Some(DeviceId::try_from(device).map_err(|_| corrupt())?),
-        },
-        device_name: match name {
-            None => None,
-            Some(name) => Some(name_of(name).ok_or_else(corrupt)?),
-        },
-        acquired_at: acquired_at.parse().map_err(|_| corrupt())?,
-        expires_at: expires_at.parse().map_err(|_| corrupt())?,
-    })
+    record::decode(record).ok_or_else(|| bad(format!("corrupt lease record {record:?}")))
 }
 
 /// Leases from an array of records, oldest first.
@@ -188,9 +173,7 @@ pub fn live_and_expired(value: &Value, now: Millis) -> StoreResult<Option<(u32, 
     let raw = text(value)?;
     let (mut live, mut expired) = (0, 0);
     for record in raw.split(';') {
-        let expires_at: Millis = fields(record)
-            .and_then(|([_, expires_at, ..], _)| expires_at.parse().ok())
-            .ok_or_else(|| bad(format!("corrupt lease record {record:?}")))?;
+        let expires_at = record::expires_at(record).ok_or_else(|| bad(format!("corrupt lease record {record:?}")))?;
         if expires_at > now { live += 1 } else { expired += 1 }
     }
     Ok(Some((live, expired)))

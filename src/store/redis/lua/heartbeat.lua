@@ -22,64 +22,29 @@
 --   EVALSHA <sha> 3 sl:{alice}:l sl:{alice}:e sl:{alice}:limit '' 0b7c...e1 30000 3
 --   -> {'renewed', 0, 3, 2, '0b7c...e1|1700000040000|1700000000000|movie-42|'}
 
--- The fast path comes first, ahead of the prelude: most heartbeats renew a
--- live lease with nothing expired beside it, and they should not pay for
--- defining the prelude's functions. It reads the leases string as the
--- prelude documents it, relying on a record head of fixed width: the
--- 36-character lease id, '|', the 13-digit expiry, '|' (ms since the epoch
--- have 13 digits until the year 2286), so expiries compare as strings. It
--- changes only the renewed record's expiry and the key's, and whenever
--- anything is unusual it falls through to the full path, which decides the
--- same.
-
--- The inputs, checked as the prelude's `expect_args` would (it is not
--- defined yet here), at the least cost: 3 keys, 4 to 7 arguments, the TTL
--- and a given time numbers. The default limit is checked on the full path;
--- the fast one only uses it when it is a number.
-local ttl = tonumber(ARGV[3])
-if #KEYS ~= 3 or #ARGV < 4 or #ARGV > 7 or not ttl then
-  error({ err = 'BADARGS expected 3 keys and 4 to 7 arguments, ARGV[3] (TTL) a number' })
-end
-local now
-if ARGV[1] ~= '' then
-  now = tonumber(ARGV[1]) or error({ err = 'BADARGS ARGV[1] (now) is not a number' })
-else
-  local t = redis.call('TIME')
-  now = t[1] * 1000 + math.floor(t[2] / 1000)
-end
+-- Every input is checked here, before the fast path: the checks apply to
+-- both paths.
+expect_args(3, 4, 7)
+local ttl = number_arg(3, 'TTL')
+number_arg(4, 'default limit')
+local now = now_ms()
 local raw = redis.call('GET', KEYS[1]) or ''
-local find, sub, byte = string.find, string.sub, string.byte
-local limit = tonumber(redis.call('GET', KEYS[3]) or ARGV[4])
-local at = find(raw, ARGV[2], 1, true)
--- Only ';' comes before a record (ids cannot contain it), so a match
--- anywhere else (another record's stream, say) is left to the full path,
--- as are a corrupt limit and times without exactly 13 digits.
-if at and (at == 1 or byte(raw, at - 1) == 59) and limit and now >= 1e12 and now + ttl < 1e13 then
-  local now_s = string.format('%d', now)
-  local count, from, size, all_live = 0, 1, #raw, true
-  while from <= size do
-    -- Expiry digits sit at from+37..from+49, framed by '|' at +36 and +50.
-    if byte(raw, from + 36) ~= 124 or byte(raw, from + 50) ~= 124 or sub(raw, from + 37, from + 49) <= now_s then
-      all_live = false
-      break
-    end
-    count = count + 1
-    from = (find(raw, ';', from + 51, true) or size) + 1
-  end
-  if all_live then
-    local expires = string.format('%d', now + ttl)
-    -- Its expiry is now the latest, so the key outlives it by one TTL.
-    redis.call('SETRANGE', KEYS[1], at + 36, expires)
-    redis.call('PEXPIREAT', KEYS[1], now + ttl + ttl)
-    local stop = find(raw, ';', at, true)
-    local record = sub(raw, at, at + 36) .. expires .. sub(raw, at + 50, (stop or (size + 1)) - 1)
-    return { 'renewed', 0, limit, count, record }
-  end
+
+-- The fast path comes ahead of the prelude: most heartbeats renew a live
+-- lease with nothing expired beside it, and they should not pay for
+-- defining the bookkeeping's functions, nor for decoding every record
+-- (codec.lua's `fixed_renewal`). Whenever anything is unusual it falls
+-- through to the full path, which decides the same.
+local count, offset, expires, record = fixed_renewal(raw, ARGV[2], now, ttl)
+if count then
+  local limit = user_limit(KEYS[3], ARGV[4])
+  redis.call('SETRANGE', KEYS[1], offset, expires)
+  -- Its expiry is now the latest, so the key outlives it by one TTL.
+  redis.call('PEXPIREAT', KEYS[1], now + ttl + ttl)
+  return { 'renewed', 0, limit, count, record }
 end
 
 -- @prelude
-
-number_arg(4, 'default limit')
 
 local live, expired = decode_live(raw, now)
 for _, l in ipairs(live) do
@@ -93,8 +58,7 @@ end
 -- Ended on purpose (within one TTL): never restored.
 local tomb = redis.call('HGET', KEYS[2], ARGV[2])
 if tomb then
-  local reason, by = string.match(tomb, '^([^|]*)|([^|]*)|')
-  local ended_at = ended_at_of(tomb)
+  local reason, by, ended_at = decode_tombstone(tomb)
   if ended_at + ttl > now then
     if expired > 0 then save(KEYS[1], live, ttl) end
     return { 'ended', expired, reason, by, ended_at }
