@@ -1,5 +1,5 @@
-//! A lease record as the scripts keep it (`lua/codec.lua` documents the
-//! layout, `lua/codec.lua` is their one reader and writer of it):
+//! A lease record as the scripts keep it (`lua/codec.lua`, their one
+//! reader and writer of it, documents the layout):
 //! "lease_id|expires_at|acquired_at|stream_id|device_id", then
 //! "|device_name" when the lease has a name. This is the service's one
 //! reader of it, and the one writer of the name it carries.
