@@ -21,6 +21,7 @@ mod census;
 mod cli;
 mod clock_steps;
 mod cluster;
+mod conformance;
 mod connections;
 mod cors;
 mod differential;

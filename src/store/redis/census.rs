@@ -238,10 +238,51 @@ impl RedisStore {
         if users.is_empty() {
             return Ok(Vec::new());
         }
+        let replies = if self.connector.is_cluster() {
+            // A pipeline may not span slots, and these users sit in many:
+            // one call each, sent together on the multiplexed connection.
+            let calls: Vec<_> = users
+                .iter()
+                .map(|(user, _)| {
+                    let keys = self.keys.user(user);
+                    let mut call = scripts::CENSUS.prepare_invoke();
+                    call.key(&keys.leases).key(&keys.limit);
+                    call.arg(self.clock.now_arg()).arg(self.terms.default_limit).arg(self.terms.ttl_ms);
+                    call
+                })
+                .collect();
+            futures_util::future::join_all(calls.iter().map(|call| self.run(call))).await
+        } else {
+            self.census_pipeline(&users).await?
+        };
+        let mut out = Vec::with_capacity(users.len());
+        for ((user_id, found), reply) in users.into_iter().zip(replies) {
+            // A refused call is judged like any Redis error (read-only,
+            // busy...): only unreadable data is this user's own problem.
+            match reply.and_then(reply::census) {
+                Ok(reply) => {
+                    let (limit, active) = self.tally(reply);
+                    // A census lists live users only.
+                    out.push(Ok((active > 0).then_some(UserCount { user_id, active, limit })));
+                }
+                Err(e @ StoreError::Corrupt(_)) => out.push(Err((user_id, e))),
+                Err(e) if e.refuses_writes() => {
+                    let (active, limit) = (found.live, found.limit);
+                    out.push(Ok((active > 0).then_some(UserCount { user_id, active, limit })))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The census script for each of `users`, in one pipeline on the one
+    /// primary; each call's own error comes back as its own result.
+    async fn census_pipeline(&self, users: &[(UserId, Found)]) -> StoreResult<Vec<StoreResult<Value>>> {
         let mut pipe = redis::pipe();
         // Per-command errors come back as values, so NOSCRIPT can be seen.
         pipe.ignore_errors();
-        for (user, _) in &users {
+        for (user, _) in users {
             let keys = self.keys.user(user);
             pipe.cmd("EVALSHA")
                 .arg(scripts::CENSUS.get_hash())
@@ -259,29 +300,11 @@ impl RedisStore {
             scripts::CENSUS.prepare_invoke().load_async(&mut self.conn.clone()).await?;
             replies = self.pipeline(&pipe).await?;
         }
-        let mut out = Vec::with_capacity(users.len());
-        for ((user_id, found), value) in users.into_iter().zip(replies) {
-            // A refused call is judged like any Redis error (read-only,
-            // busy...): only unreadable data is this user's own problem.
-            let decoded = match value {
-                Value::ServerError(e) => Err(StoreError::from(redis::RedisError::from(e))),
-                value => reply::census(value),
-            };
-            match decoded {
-                Ok(reply) => {
-                    let (limit, active) = self.tally(reply);
-                    // A census lists live users only.
-                    out.push(Ok((active > 0).then_some(UserCount { user_id, active, limit })));
-                }
-                Err(e @ StoreError::Corrupt(_)) => out.push(Err((user_id, e))),
-                Err(e) if e.refuses_writes() => {
-                    let (active, limit) = (found.live, found.limit);
-                    out.push(Ok((active > 0).then_some(UserCount { user_id, active, limit })))
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        let result = |value| match value {
+            Value::ServerError(e) => Err(StoreError::from(redis::RedisError::from(e))),
+            value => Ok(value),
+        };
+        Ok(replies.into_iter().map(result).collect())
     }
 }
 

@@ -340,11 +340,11 @@ impl RedisStore {
     }
 
     /// One script call, bounded by `CALL_TIMEOUT` in total: the connection's
-    /// own timeouts do not cover waiting for a reconnect.
-    /// One script call. Every lease script is safe to send again, so when
-    /// the call finds its connection broken (Redis restarted), it goes again
-    /// on the new one: each worker's first call after a restart succeeds.
-    async fn run(&self, call: &ScriptInvocation<'_>) -> StoreResult<Value> {
+    /// own timeouts do not cover waiting for a reconnect. Every lease script
+    /// is safe to send again, so when the call finds its connection broken
+    /// (Redis restarted), it goes again on the new one: each worker's first
+    /// call after a restart succeeds.
+    pub(super) async fn run(&self, call: &ScriptInvocation<'_>) -> StoreResult<Value> {
         let mut conn = self.conn.clone();
         within_deadline(async move {
             let (mut reloads, mut reconnected) = (0, false);

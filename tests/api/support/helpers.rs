@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use streamlease::clock::ManualClock;
-use streamlease::config::Settings;
+use streamlease::clock::{Clock, ManualClock};
+use streamlease::config::{RedisTls, Settings};
+use streamlease::domain::ledger::Terms;
 use streamlease::startup::Application;
+use streamlease::store::{EmbeddedStore, RedisStore, Store, StoreCounters};
 
 use crate::redis_cluster::RedisCluster;
 use crate::redis_server::{RedisServer, Tls};
@@ -139,6 +141,36 @@ async fn spawn_app_on_shared(shared: SharedRedis, tweak: impl FnOnce(&mut Settin
     let metrics_base = app.metrics_addr().map(|addr| format!("http://{addr}"));
     tokio::spawn(app.run_until_stopped());
     TestApp { base, client: reqwest::Client::new(), clock: Some(clock), redis: None, cluster: None, metrics_base }
+}
+
+/// A store on `backend` with `terms`, and the manual clock it runs on, for
+/// the conformance suite. On a shared server it has a key prefix of its own,
+/// and its clock starts an hour ahead of real time (see `spawn_app_on_shared`).
+pub fn store_on(backend: Backend, terms: Terms) -> (Store, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::starting_now());
+    clock.advance_ms(3_600_000);
+    let shared = match backend {
+        Backend::Embedded => {
+            let expired = prometheus::IntCounter::new("expired", "test").unwrap();
+            return (Store::Embedded(EmbeddedStore::start(terms, clock.clone(), expired)), clock);
+        }
+        Backend::Shared(shared) => shared,
+        other => panic!("the conformance suite runs on the shared servers, not {other:?}"),
+    };
+    let prefix = format!("t{}", SHARED_PREFIXES.fetch_add(1, Ordering::Relaxed));
+    let mut tls = RedisTls::default();
+    let (url, cluster) = match shared {
+        SharedRedis::Plain => (SHARED_REDIS.url(), false),
+        SharedRedis::Tls => {
+            tls.ca_pem = Some(std::fs::read(&crate::certificates::CERTIFICATES.ca_cert).unwrap());
+            (SHARED_REDIS_TLS.url(), false)
+        }
+        SharedRedis::Cluster => (SHARED_CLUSTER.url(), true),
+    };
+    let store = RedisStore::connect(&url, cluster, &tls, &prefix, terms, StoreCounters::detached())
+        .expect("a store")
+        .with_test_clock(clock.clone() as Arc<dyn Clock>);
+    (Store::Redis(store), clock)
 }
 
 /// Another app on the same Redis as `other`: a second service instance.
