@@ -5,7 +5,7 @@ use serde_json::json;
 use streamlease::domain::OnLimit;
 
 use crate::helpers::*;
-use crate::on_every_store;
+use crate::on_one_store;
 
 async fn acquire_returns_201_with_a_lease_and_its_location(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -214,7 +214,7 @@ async fn evict_oldest_after_a_lowered_limit_evicts_as_many_as_needed(backend: Ba
     }
 }
 
-on_every_store!(
+on_one_store!(
     a_device_renewal_can_terminate_other_leases_in_the_same_step,
     terminating_the_devices_own_lease_gives_it_a_new_one,
     terminations_hold_when_the_acquire_is_still_denied,

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::on_every_store;
+use crate::on_one_store;
 
 async fn heartbeat_renews_the_lease_and_moves_its_expiry(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -109,7 +109,7 @@ async fn one_call_ending_more_than_64_leases_keeps_64_tombstones(backend: Backen
     }
 }
 
-on_every_store!(
+on_one_store!(
     one_call_ending_more_than_64_leases_keeps_64_tombstones,
     heartbeat_renews_the_lease_and_moves_its_expiry,
     heartbeat_of_an_unknown_lease_is_404_lease_not_found,

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::on_every_store;
+use crate::on_one_store;
 
 async fn a_limit_override_applies_and_can_be_removed(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -87,12 +87,9 @@ async fn admin_routes_need_the_token_when_one_is_set(backend: Backend) {
     assert_eq!(app.get("/v1/users/alice/limit").await.status(), StatusCode::OK);
 }
 
-on_every_store!(a_limit_override_applies_and_can_be_removed, lowering_a_limit_keeps_running_leases_but_denies_new_ones,);
-
-mod http {
-    use super::*;
-    crate::on_one_store!(
-        limits_outside_1_to_1000_are_refused_and_change_nothing,
-        admin_routes_need_the_token_when_one_is_set,
-    );
-}
+on_one_store!(
+    a_limit_override_applies_and_can_be_removed,
+    lowering_a_limit_keeps_running_leases_but_denies_new_ones,
+    limits_outside_1_to_1000_are_refused_and_change_nothing,
+    admin_routes_need_the_token_when_one_is_set,
+);

@@ -174,15 +174,18 @@ async fn http_durations_are_labelled_by_route_pattern_never_by_raw_path(backend:
     assert!(!http.iter().any(|l| l.contains("secret-user") || l.contains(&lease) || l.contains("/no/such")));
 }
 
+// The census, its lock and its summary live in the store.
 on_every_store!(
     a_lease_that_expires_with_no_request_leaves_the_metrics,
     the_cap_keeps_the_users_with_most_leases_and_says_it_cut,
-    operation_counters_exist_from_startup_and_count_outcomes,
 );
 
 mod http {
     use super::*;
-    crate::on_one_store!(http_durations_are_labelled_by_route_pattern_never_by_raw_path,);
+    crate::on_one_store!(
+        http_durations_are_labelled_by_route_pattern_never_by_raw_path,
+        operation_counters_exist_from_startup_and_count_outcomes,
+    );
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 
 use crate::helpers::*;
-use crate::on_every_store;
+use crate::on_one_store;
 
 async fn release_frees_the_slot_and_is_safe_to_repeat(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.terms.default_limit = 1).await;
@@ -74,14 +74,10 @@ async fn leases_taken_within_one_millisecond_list_in_the_order_taken(backend: Ba
     assert_eq!(listed, taken);
 }
 
-on_every_store!(
+on_one_store!(
     leases_taken_within_one_millisecond_list_in_the_order_taken,
     release_frees_the_slot_and_is_safe_to_repeat,
     release_of_a_lease_never_known_is_204,
     list_shows_the_live_leases_oldest_first,
+    beacon_release_accepts_any_body_and_content_type,
 );
-
-mod http {
-    use super::*;
-    crate::on_one_store!(beacon_release_accepts_any_body_and_content_type,);
-}

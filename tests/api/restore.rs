@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::on_every_store;
+use crate::on_one_store;
 use crate::redis_server::RedisServer;
 
 const TTL_MS: i64 = 600;
@@ -106,18 +106,14 @@ async fn a_heartbeat_body_follows_the_json_rules(backend: Backend) {
     assert_eq!(app.heartbeat_with("alice", &lease, json!({"stream_id": "movie"})).await.status(), StatusCode::OK);
 }
 
-on_every_store!(
+on_one_store!(
     an_ended_lease_pushed_out_of_the_tombstone_cap_is_still_never_restored,
     a_lost_lease_is_restored_by_a_heartbeat_that_carries_its_stream,
     an_ended_lease_is_never_restored,
     restore_without_a_free_slot_is_409,
     restore_never_gives_a_device_a_second_lease,
+    a_heartbeat_body_follows_the_json_rules,
 );
-
-mod http {
-    use super::*;
-    crate::on_one_store!(a_heartbeat_body_follows_the_json_rules,);
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn players_keep_playing_through_a_redis_restart_without_persistence() {

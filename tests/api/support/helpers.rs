@@ -445,8 +445,9 @@ macro_rules! tests_on {
 }
 
 /// Declares each listed `async fn name(backend: Backend)` as one test on
-/// the embedded store: HTTP behaviour that no store changes (validation,
-/// auth, framing) is tested once.
+/// the embedded store: HTTP behaviour (what a route makes of the store's
+/// outcomes, validation, auth, framing) is tested once; the rules behind it
+/// run on every store in `conformance.rs`.
 #[macro_export]
 macro_rules! on_one_store {
     ($($name:ident),* $(,)?) => {
@@ -456,8 +457,8 @@ macro_rules! on_one_store {
 
 /// Declares each listed `async fn name(backend: Backend)` as four tests,
 /// one per store: embedded, Redis, Redis over TLS, Redis Cluster (the
-/// Redis ones on the shared servers). The conformance suite: what every
-/// store must answer alike.
+/// Redis ones on the shared servers): the store conformance suite, and the
+/// HTTP tests about the store itself.
 #[macro_export]
 macro_rules! on_every_store {
     ($($name:ident),* $(,)?) => {
