@@ -18,6 +18,10 @@ use tokio::sync::mpsc;
 use crate::helpers::ServiceProcess;
 use crate::redis_server::{RedisServer, free_port};
 
+/// Where this test says the runbooks are published (the external label
+/// `runbook_base`).
+const RUNBOOKS: &str = "https://runbooks.example.com/streamlease";
+
 const HINT: &str = "this test needs Prometheus, promtool, Alertmanager and amtool. Install them: \
      `sudo apt-get install prometheus prometheus-alertmanager` (Debian/Ubuntu), \
      `brew install prometheus alertmanager` (macOS).";
@@ -287,7 +291,7 @@ async fn prometheus_and_alertmanager_see_two_instances_every_panel_has_data_and_
     let prometheus = Daemon::start(&prometheus_bin, |dir, port| {
         std::fs::write(dir.join("streamlease.rules.yml"), rules_for_a_quick_test()).unwrap();
         let config = format!(
-            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
+            "global: {{scrape_interval: 1s, evaluation_interval: 1s, external_labels: {{runbook_base: \"{RUNBOOKS}\"}}}}\n\
              rule_files: [streamlease.rules.yml]\n\
              alerting: {{alertmanagers: [{{static_configs: [{{targets: [\"{am}\"]}}]}}]}}\n\
              scrape_configs:\n  - job_name: streamlease\n    static_configs: [{{targets: [{}]}}]\n",
@@ -332,6 +336,9 @@ async fn prometheus_and_alertmanager_see_two_instances_every_panel_has_data_and_
         firing["alerts"].as_array().unwrap().iter().filter_map(|a| a["labels"]["instance"].as_str()).collect();
     assert!(!instances_alerted.is_empty(), "{firing}");
     assert!(firing["alerts"][0]["annotations"]["summary"].as_str().unwrap().contains("cannot use its store"));
+    // A link that works from a notification: absolute, under the one base.
+    let runbook = firing["alerts"][0]["annotations"]["runbook_url"].as_str().unwrap();
+    assert_eq!(runbook, format!("{RUNBOOKS}/operations.md#streamleasestoreunavailable"));
 
     redis.restart();
     // The error rate's 1-minute window must drain before it resolves.
