@@ -45,16 +45,12 @@ fn lease_ids(value: &Value) -> StoreResult<Vec<LeaseId>> {
     items(value)?.iter().map(lease_id).collect()
 }
 
-fn optional_lease_id(value: &Value) -> StoreResult<Option<LeaseId>> {
-    match text(value)? {
-        "" => Ok(None),
-        _ => lease_id(value).map(Some),
-    }
-}
-
 /// A lease from its record.
 fn lease(record: &Value) -> StoreResult<Lease> {
-    let record = text(record)?;
+    decoded(text(record)?)
+}
+
+fn decoded(record: &str) -> StoreResult<Lease> {
     record::decode(record).ok_or_else(|| bad(format!("corrupt lease record {record:?}")))
 }
 
@@ -112,21 +108,38 @@ pub fn acquire(value: Value) -> StoreResult<Reply<AcquireOutcome>> {
     Ok(Reply { outcome, expired })
 }
 
+/// The heartbeat's one-line answer, its fields joined by ';' (see
+/// `lua/heartbeat.lua`).
 pub fn heartbeat(value: Value) -> StoreResult<Reply<HeartbeatOutcome>> {
-    let (tag, expired, rest) = tagged(&value)?;
-    let outcome = match (tag, rest) {
+    let line = text(&value)?;
+    let mut fields = line.split(';');
+    let (Some(tag), Some(expired)) = (fields.next(), fields.next()) else {
+        return Err(bad(format!("unexpected heartbeat reply {line:?}")));
+    };
+    let expired = expired.parse().map_err(|_| bad(format!("heartbeat reply's expired count {line:?}")))?;
+    let rest: Vec<&str> = fields.collect();
+    let number = |field: &str| field.parse::<u32>().map_err(|_| bad(format!("heartbeat reply {line:?}")));
+    let granted = |limit: &str, active: &str, record: &str| -> StoreResult<Granted> {
+        Ok(Granted { lease: decoded(record)?, active: number(active)?, limit: number(limit)? })
+    };
+    let outcome = match (tag, rest.as_slice()) {
         ("renewed", [limit, active, record]) => HeartbeatOutcome::Renewed(granted(limit, active, record)?),
         ("restored", [limit, active, record]) => HeartbeatOutcome::Restored(granted(limit, active, record)?),
-        ("denied", [limit, active, records]) => {
-            HeartbeatOutcome::Denied { limit: count(limit)?, active: count(active)?, leases: leases(records)? }
+        ("denied", [limit, active, records @ ..]) => {
+            let mut leases = records.iter().map(|r| decoded(r)).collect::<StoreResult<Vec<_>>>()?;
+            leases.sort_by(Lease::by_age);
+            HeartbeatOutcome::Denied { limit: number(limit)?, active: number(active)?, leases }
         }
         ("ended", [reason, by, ended_at]) => HeartbeatOutcome::Ended(Ended {
-            reason: EndReason::parse(text(reason)?).ok_or_else(|| bad("unknown end reason"))?,
-            by_lease_id: optional_lease_id(by)?,
-            ended_at: int(ended_at)?,
+            reason: EndReason::parse(reason).ok_or_else(|| bad("unknown end reason"))?,
+            by_lease_id: match *by {
+                "" => None,
+                by => Some(LeaseId::try_from(by).map_err(|_| bad(format!("lease id {by:?}")))?),
+            },
+            ended_at: ended_at.parse().map_err(|_| bad(format!("heartbeat reply {line:?}")))?,
         }),
         ("not_found", []) => HeartbeatOutcome::NotFound,
-        _ => return Err(bad(format!("unexpected heartbeat reply {tag:?} {rest:?}"))),
+        _ => return Err(bad(format!("unexpected heartbeat reply {line:?}"))),
     };
     Ok(Reply { outcome, expired })
 }
@@ -225,6 +238,29 @@ mod tests {
         for corrupt in ["", "x", &format!("{ID}|300|100|s|;"), &format!("{ID}|soon|100|s|")] {
             assert!(live_and_expired(&bulk(corrupt), 0).is_err(), "{corrupt:?}");
         }
+    }
+
+    #[test]
+    fn a_heartbeat_line_decodes_to_its_outcome() {
+        let renewed = heartbeat(bulk(&format!("renewed;1;3;2;{ID}|300|100|s|tv"))).unwrap();
+        assert_eq!(renewed.expired, 1);
+        let HeartbeatOutcome::Renewed(granted) = renewed.outcome else { panic!() };
+        assert_eq!((granted.limit, granted.active, granted.lease.expires_at), (3, 2, 300));
+        let other = "0b7c1d9e-8b86-4011-b42d-00c04fc964ff";
+        let denied = heartbeat(bulk(&format!("denied;0;2;2;{ID}|300|200|s|;{other}|300|100|t|"))).unwrap();
+        let HeartbeatOutcome::Denied { leases, .. } = denied.outcome else { panic!() };
+        assert_eq!(leases.iter().map(|l| l.acquired_at).collect::<Vec<_>>(), vec![100, 200], "oldest first");
+        let ended = heartbeat(bulk(&format!("ended;0;evicted;{other};1700000000000"))).unwrap().outcome;
+        let HeartbeatOutcome::Ended(ended) = ended else { panic!() };
+        assert_eq!((ended.reason, ended.by_lease_id.map(|l| l.to_string())), (EndReason::Evicted, Some(other.into())));
+        let released = heartbeat(bulk("ended;0;released;;5")).unwrap().outcome;
+        assert!(matches!(released, HeartbeatOutcome::Ended(Ended { by_lease_id: None, ended_at: 5, .. })));
+        assert_eq!(heartbeat(bulk("not_found;2")).unwrap().outcome, HeartbeatOutcome::NotFound);
+        for corrupt in ["", "renewed", "renewed;0;3;2", "renewed;x;3;2;r", "ended;0;gone;;5", "not_found;0;x", "🙂;0"]
+        {
+            assert!(heartbeat(bulk(corrupt)).is_err(), "{corrupt:?}");
+        }
+        assert!(heartbeat(Value::Array(vec![])).is_err());
     }
 
     #[test]
