@@ -9,6 +9,7 @@ pub mod config;
 pub mod descriptors;
 pub mod domain;
 pub mod http;
+pub mod identity;
 pub mod logging;
 pub mod metrics;
 pub mod service;

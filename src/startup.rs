@@ -4,6 +4,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::App;
 use actix_web::dev::Server;
@@ -17,6 +18,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{HttpLimits, Settings};
 use crate::http::server::Serving;
 use crate::http::{self, AppState, Auth};
+use crate::identity::jwks::{Jwks, JwksError};
 use crate::metrics::Metrics;
 use crate::service::LeaseService;
 use crate::store::{CensusPace, EmbeddedStore, RedisStore, Store, StoreCounters, StoreError};
@@ -39,6 +41,8 @@ pub struct Application {
     metrics_server: Option<(SocketAddr, Server)>,
     /// The metrics census task; it ends with the server.
     census: JoinHandle<()>,
+    /// Keeps the IdP's keys fresh, when player tokens use them; ends with the server.
+    keys: Option<JoinHandle<()>>,
 }
 
 impl Application {
@@ -82,7 +86,11 @@ impl Application {
         if settings.admin_token.is_none() {
             log::warn!("STREAMLEASE_ADMIN_TOKEN is unset: admin routes are open to anyone who can reach {addr}");
         }
-        let auth = Auth::new(&settings);
+        let (jwks, keys) = match identity_keys(&settings).await {
+            Some((jwks, first)) => (Some(jwks.clone()), jwks.keep_fresh(first)),
+            None => (None, None),
+        };
+        let auth = Auth::new(&settings, jwks);
         let metrics_bind = settings.metrics.bind;
         let leases = LeaseService::new(store, metrics.clone(), settings.shed);
         let state = Data::new(AppState { leases, settings: Arc::new(settings), metrics, auth: Arc::new(auth) });
@@ -113,7 +121,7 @@ impl Application {
         if let Some((metrics_addr, _)) = &metrics_server {
             log::info!("serving /metrics on http://{metrics_addr}/metrics only");
         }
-        Ok(Self { addr, server, metrics_server, census })
+        Ok(Self { addr, server, metrics_server, census, keys })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -155,7 +163,11 @@ impl Application {
             Some((_, metrics)) => futures_util::future::join(self.server, metrics).await.0,
             None => self.server.await,
         };
+        // The background tasks end with the server.
         self.census.abort();
+        if let Some(keys) = &self.keys {
+            keys.abort();
+        }
         served
     }
 }
@@ -207,6 +219,21 @@ enum TimeJudge {
     /// The clock the application was given (tests).
     #[cfg(any(test, feature = "testing"))]
     Clock,
+}
+
+/// The identity provider's keys, when player tokens are signed with them:
+/// the file's at once, and a first fetch from the URL awaited here (a few
+/// seconds at most), so a healthy IdP means an instance ready at once. An IdP
+/// that does not answer does not stop startup: player routes and `/readyz`
+/// answer 503 until a retry loads the keys.
+async fn identity_keys(settings: &Settings) -> Option<(Arc<Jwks>, Result<Duration, JwksError>)> {
+    let jwt = settings.jwt.as_ref()?;
+    if jwt.jwks_url.is_none() && jwt.jwks_file.is_none() {
+        return None;
+    }
+    let jwks = Arc::new(Jwks::new(jwt.jwks_url.clone(), jwt.jwks_file.clone()));
+    let first = jwks.refresh().await;
+    Some((jwks, first))
 }
 
 async fn open_store(

@@ -83,6 +83,20 @@ pub struct Declared {
     #[arg(long, env = "STREAMLEASE_JWT_SECRET", value_parser = jwt_secret)]
     pub jwt_secret: Option<String>,
 
+    /// the identity provider's JWKS (https, or http to a loopback address); player routes then need a JWT
+    /// signed by one of its keys
+    #[arg(long, env = "STREAMLEASE_JWT_JWKS_URL", value_parser = jwks_url)]
+    pub jwt_jwks_url: Option<reqwest::Url>,
+
+    /// a JWKS file of public keys player JWTs may be signed with, beside or instead of the URL's
+    #[arg(long, env = "STREAMLEASE_JWT_JWKS_FILE")]
+    pub jwt_jwks_file: Option<PathBuf>,
+
+    /// comma-separated algorithms a player JWT may use, of RS256, ES256, EdDSA, HS256; unset: RS256,ES256,EdDSA
+    /// with a JWKS and HS256 with a secret
+    #[arg(long, env = "STREAMLEASE_JWT_ALGORITHMS", value_parser = algorithms)]
+    pub jwt_algorithms: Option<Algorithms>,
+
     /// when set, a player JWT's aud must name this
     #[arg(long, env = "STREAMLEASE_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
@@ -249,6 +263,44 @@ fn on_limit() -> impl TypedValueParser<Value = OnLimit> {
 
 fn address(raw: &str) -> Result<SocketAddr, String> {
     raw.parse().map_err(|_| format!("expected an ip:port address, got {raw:?}"))
+}
+
+/// The algorithms of `STREAMLEASE_JWT_ALGORITHMS`, in the order given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Algorithms(pub Vec<jsonwebtoken::Algorithm>);
+
+fn algorithms(raw: &str) -> Result<Algorithms, String> {
+    let mut chosen = Vec::new();
+    for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let algorithm = crate::identity::jwks::SUPPORTED
+            .into_iter()
+            .find(|a| format!("{a:?}") == name)
+            .ok_or_else(|| format!("expected RS256, ES256, EdDSA or HS256, got {name:?}"))?;
+        if !chosen.contains(&algorithm) {
+            chosen.push(algorithm);
+        }
+    }
+    if chosen.is_empty() {
+        return Err("lists no algorithm".into());
+    }
+    Ok(Algorithms(chosen))
+}
+
+/// https, or http to this machine only: keys fetched in the clear from
+/// elsewhere could be swapped on the way.
+fn jwks_url(raw: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(raw).map_err(|e| format!("not a URL ({e})"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if loopback => Ok(url),
+        _ => Err("must be https, or http to a loopback address".into()),
+    }
 }
 
 /// Never echoes the secret: this error goes to stderr and logs.

@@ -77,10 +77,17 @@ pub struct ClientCertificate {
     pub key_pem: secrecy::SecretSlice<u8>,
 }
 
-/// How player JWTs are checked (HS256).
+/// How player JWTs are checked.
 #[derive(Debug, Clone)]
 pub struct JwtSettings {
-    pub secret: SecretString,
+    /// HS256 tokens are checked with this.
+    pub secret: Option<SecretString>,
+    /// RS256, ES256 and EdDSA tokens with the keys published here...
+    pub jwks_url: Option<reqwest::Url>,
+    /// ...and those of this file, read at startup.
+    pub jwks_file: Option<crate::identity::jwks::KeySet>,
+    /// The algorithms a token may use; never the token's own choice.
+    pub algorithms: Vec<jsonwebtoken::Algorithm>,
     /// When set, a token's `aud` must name it; when unset, `aud` is not read.
     pub audience: Option<String>,
     /// When set, a token's `iss` must equal it.
@@ -89,6 +96,21 @@ pub struct JwtSettings {
     /// are refused: a leaked long-lived token would open the user's leases
     /// for as long as it says.
     pub max_lifetime: Duration,
+}
+
+impl JwtSettings {
+    /// HS256 tokens checked with `secret`, and the other settings at their defaults.
+    pub fn with_secret(secret: &str) -> Self {
+        JwtSettings {
+            secret: Some(secret.into()),
+            jwks_url: None,
+            jwks_file: None,
+            algorithms: vec![jsonwebtoken::Algorithm::HS256],
+            audience: None,
+            issuer: None,
+            max_lifetime: Duration::from_secs(86_400),
+        }
+    }
 }
 
 /// Who may read `/metrics`, where, and what it shows.
@@ -205,23 +227,25 @@ impl Settings {
         }
         let redis_tls = redis_tls(&d)?;
         let admin_token = d.admin_token.map(SecretString::from);
-        let jwt = d.jwt_secret.map(|secret| JwtSettings {
-            secret: secret.into(),
-            audience: d.jwt_audience,
-            issuer: d.jwt_issuer,
-            max_lifetime: d.jwt_max_lifetime,
-        });
+        let jwt = jwt_settings(
+            d.jwt_secret,
+            d.jwt_jwks_url,
+            d.jwt_jwks_file,
+            d.jwt_algorithms,
+            (d.jwt_audience, d.jwt_issuer, d.jwt_max_lifetime),
+        )?;
         if jwt.is_some() && admin_token.is_none() && !d.admin_open {
             return Err(ConfigError::new(
                 "STREAMLEASE_ADMIN_TOKEN",
-                "must be set when STREAMLEASE_JWT_SECRET is, or admin routes would be open to anyone \
-                 (set STREAMLEASE_ADMIN_OPEN=true to allow that on purpose)",
+                "must be set when player tokens are (STREAMLEASE_JWT_SECRET or a JWKS), or admin routes would \
+                 be open to anyone (set STREAMLEASE_ADMIN_OPEN=true to allow that on purpose)",
             ));
         }
         if d.cors_origins == Some(CorsOrigins::Any) && jwt.is_none() {
             return Err(ConfigError::new(
                 "STREAMLEASE_CORS_ORIGINS",
-                "* needs STREAMLEASE_JWT_SECRET: without player tokens any web page could act for any user",
+                "* needs player tokens (STREAMLEASE_JWT_SECRET or a JWKS): without them any web page could act \
+                 for any user",
             ));
         }
         Ok(Settings {
@@ -308,6 +332,72 @@ pub fn redis_seeds(url: &str) -> impl Iterator<Item = &str> {
 /// True when every seed of a `REDIS_URL` speaks TLS (`rediss://`).
 pub fn is_tls_url(url: &str) -> bool {
     redis_seeds(url).all(|seed| seed.starts_with("rediss://"))
+}
+
+/// Player tokens: checked with a secret, with a JWKS, or both; each
+/// algorithm allowed needs its kind of key.
+fn jwt_settings(
+    secret: Option<String>,
+    jwks_url: Option<reqwest::Url>,
+    jwks_file: Option<PathBuf>,
+    algorithms: Option<declared::Algorithms>,
+    (audience, issuer, max_lifetime): (Option<String>, Option<String>, Duration),
+) -> Result<Option<JwtSettings>, ConfigError> {
+    use jsonwebtoken::Algorithm;
+    let jwks_file = match jwks_file {
+        None => None,
+        Some(path) => {
+            let var = "STREAMLEASE_JWT_JWKS_FILE";
+            let shown = path.display();
+            let document = std::fs::read(&path).map_err(|e| ConfigError::new(var, format!("{shown}: {e}")))?;
+            let keys = crate::identity::jwks::KeySet::parse(&document)
+                .map_err(|e| ConfigError::new(var, format!("{shown}: {e}")))?;
+            Some(keys)
+        }
+    };
+    let has_jwks = jwks_url.is_some() || jwks_file.is_some();
+    if secret.is_none() && !has_jwks {
+        if algorithms.is_some() {
+            return Err(ConfigError::new(
+                "STREAMLEASE_JWT_ALGORITHMS",
+                "is only used with STREAMLEASE_JWT_SECRET or a JWKS",
+            ));
+        }
+        return Ok(None);
+    }
+    let algorithms = match algorithms {
+        Some(declared::Algorithms(given)) => {
+            for algorithm in &given {
+                let (needs, has) = match algorithm {
+                    Algorithm::HS256 => ("STREAMLEASE_JWT_SECRET", secret.is_some()),
+                    _ => ("STREAMLEASE_JWT_JWKS_URL or STREAMLEASE_JWT_JWKS_FILE", has_jwks),
+                };
+                if !has {
+                    return Err(ConfigError::new("STREAMLEASE_JWT_ALGORITHMS", format!("{algorithm:?} needs {needs}")));
+                }
+            }
+            given
+        }
+        None => {
+            let mut all = Vec::new();
+            if has_jwks {
+                all.extend([Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA]);
+            }
+            if secret.is_some() {
+                all.push(Algorithm::HS256);
+            }
+            all
+        }
+    };
+    Ok(Some(JwtSettings {
+        secret: secret.map(SecretString::from),
+        jwks_url,
+        jwks_file,
+        algorithms,
+        audience,
+        issuer,
+        max_lifetime,
+    }))
 }
 
 /// Reads the TLS files named; they only make sense for a `rediss://` URL,
@@ -497,6 +587,13 @@ mod tests {
             ("STREAMLEASE_JWT_MAX_LIFETIME_S", "0"),
             ("STREAMLEASE_REDIS_CA_FILE", "/etc/hostname"),
             ("STREAMLEASE_WORKERS", "257"),
+            ("STREAMLEASE_JWT_JWKS_URL", "http://idp.example.com/jwks"),
+            ("STREAMLEASE_JWT_JWKS_URL", "ftp://127.0.0.1/jwks"),
+            ("STREAMLEASE_JWT_JWKS_URL", "not a url"),
+            ("STREAMLEASE_JWT_JWKS_FILE", "/nonexistent/jwks.json"),
+            ("STREAMLEASE_JWT_JWKS_FILE", "/etc/hostname"),
+            ("STREAMLEASE_JWT_ALGORITHMS", "RS512"),
+            ("STREAMLEASE_JWT_ALGORITHMS", "RS256"),
         ];
         for (var, value) in cases {
             let err = settings(&[(var, value)]).unwrap_err();
@@ -553,6 +650,31 @@ mod tests {
         assert_eq!(err.var, "STREAMLEASE_ADMIN_TOKEN");
         assert!(settings(&[secret, ("STREAMLEASE_ADMIN_TOKEN", "admin")]).is_ok());
         assert!(settings(&[secret, ("STREAMLEASE_ADMIN_OPEN", "true")]).unwrap().admin_open);
+    }
+
+    #[test]
+    fn each_algorithm_allowed_needs_its_kind_of_key() {
+        let secret = ("STREAMLEASE_JWT_SECRET", "a-secret-of-at-least-32-bytes-long!");
+        let jwks = ("STREAMLEASE_JWT_JWKS_URL", "https://idp.example.com/.well-known/jwks.json");
+        let admin = ("STREAMLEASE_ADMIN_TOKEN", "admin");
+        let algorithms = |vars: &[(&str, &str)]| settings(vars).map(|s| s.jwt.unwrap().algorithms);
+        use jsonwebtoken::Algorithm::*;
+        assert_eq!(algorithms(&[secret, admin]).unwrap(), vec![HS256]);
+        assert_eq!(algorithms(&[jwks, admin]).unwrap(), vec![RS256, ES256, EdDSA]);
+        assert_eq!(algorithms(&[jwks, secret, admin]).unwrap(), vec![RS256, ES256, EdDSA, HS256]);
+        assert_eq!(algorithms(&[jwks, admin, ("STREAMLEASE_JWT_ALGORITHMS", "ES256, ES256")]).unwrap(), vec![ES256]);
+        let err = settings(&[jwks, admin, ("STREAMLEASE_JWT_ALGORITHMS", "ES256,HS256")]).unwrap_err();
+        assert_eq!(
+            (err.var.as_str(), err.problem.as_str()),
+            ("STREAMLEASE_JWT_ALGORITHMS", "HS256 needs STREAMLEASE_JWT_SECRET")
+        );
+        let err = settings(&[secret, admin, ("STREAMLEASE_JWT_ALGORITHMS", "RS256")]).unwrap_err();
+        assert_eq!(err.var, "STREAMLEASE_JWT_ALGORITHMS");
+        // http only to this machine.
+        assert!(settings(&[("STREAMLEASE_JWT_JWKS_URL", "http://127.0.0.1:9/jwks"), admin]).is_ok());
+        assert!(settings(&[("STREAMLEASE_JWT_JWKS_URL", "http://[::1]:9/jwks"), admin]).is_ok());
+        // A JWKS makes player tokens, so admin routes need their own token.
+        assert_eq!(settings(&[jwks]).unwrap_err().var, "STREAMLEASE_ADMIN_TOKEN");
     }
 
     #[test]

@@ -3,50 +3,47 @@
 //! verified here and never logged.
 
 use std::future::{Ready, ready};
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::web::Data;
 use actix_web::{FromRequest, HttpRequest};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use futures_util::future::{Either, LocalBoxFuture};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::problem::ApiError;
 use super::{AppState, RELEASE_BEACON_ROUTE};
-use crate::config::{JwtSettings, Settings};
-
-/// How far past `exp` a token is still accepted, for clocks that disagree
-/// between the token issuer and this service.
-const JWT_CLOCK_SKEW_S: u64 = 30;
+use crate::config::Settings;
+use crate::identity::jwks::Jwks;
+use crate::identity::{Identity, Refusal, Verifier};
 
 /// The credentials this instance accepts, prepared once at startup.
 pub struct Auth {
     admin_token: Option<SecretString>,
-    jwt: Option<JwtCheck>,
+    players: Option<Verifier>,
     metrics_token: Option<SecretString>,
 }
 
-/// How a player JWT is verified.
-struct JwtCheck {
-    key: DecodingKey,
-    validation: Validation,
-    /// The longest lifetime a token may claim, in seconds.
-    max_lifetime_s: u64,
-}
-
 impl Auth {
-    pub fn new(settings: &Settings) -> Self {
+    /// `jwks`: the IdP's keys, when player tokens may be signed with them.
+    pub fn new(settings: &Settings, jwks: Option<Arc<Jwks>>) -> Self {
         Auth {
             admin_token: settings.admin_token.clone(),
-            jwt: settings.jwt.as_ref().map(jwt_checks),
+            players: settings.jwt.as_ref().map(|jwt| Verifier::new(jwt, jwks)),
             metrics_token: settings.metrics.token.clone(),
         }
     }
 
     fn is_admin(&self, token: &str) -> bool {
         self.admin_token.as_ref().is_some_and(|admin| same_secret(admin, token))
+    }
+
+    /// False while player tokens cannot be checked (the IdP's keys were
+    /// never loaded): `/readyz` then says so.
+    pub fn is_ready(&self) -> bool {
+        self.players.as_ref().is_none_or(Verifier::is_ready)
     }
 }
 
@@ -55,57 +52,15 @@ fn same_secret(secret: &SecretString, token: &str) -> bool {
     bool::from(token.as_bytes().ct_eq(secret.expose_secret().as_bytes()))
 }
 
-fn jwt_checks(settings: &JwtSettings) -> JwtCheck {
-    // HS256 only: a token must not choose its own algorithm.
-    let mut validation = Validation::new(Algorithm::HS256);
-    let mut required = vec!["exp", "sub"];
-    validation.leeway = JWT_CLOCK_SKEW_S;
-    // A token not yet valid is not valid (RFC 7519 §4.1.5).
-    validation.validate_nbf = true;
-    match &settings.audience {
-        Some(audience) => {
-            validation.set_audience(&[audience]);
-            required.push("aud");
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Unauthorized(why) => {
+                log::debug!("player token refused: {why}");
+                ApiError::Unauthorized
+            }
+            Refusal::KeysUnavailable => ApiError::KeysUnavailable,
         }
-        // No audience configured: `aud` is not ours to judge.
-        None => validation.validate_aud = false,
-    }
-    if let Some(issuer) = &settings.issuer {
-        validation.set_issuer(&[issuer]);
-        required.push("iss");
-    }
-    validation.set_required_spec_claims(&required);
-    JwtCheck {
-        key: DecodingKey::from_secret(settings.secret.expose_secret().as_bytes()),
-        validation,
-        max_lifetime_s: settings.max_lifetime.as_secs(),
-    }
-}
-
-#[derive(Deserialize)]
-struct Claims {
-    sub: String,
-    /// Numbers as JSON has them: `exp` may be fractional or beyond i64.
-    exp: f64,
-    iat: Option<f64>,
-}
-
-impl JwtCheck {
-    /// The token's claims, when its signature, times and lifetime hold.
-    fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        let decoded =
-            jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|_| ApiError::Unauthorized)?;
-        // `crit` lists extensions the recipient must understand; we
-        // understand none, so such a token must be refused (RFC 7515 §4.1.11).
-        if decoded.header.crit.is_some() {
-            return Err(ApiError::Unauthorized);
-        }
-        let claims = decoded.claims;
-        let from = claims.iat.unwrap_or_else(|| chrono::Utc::now().timestamp() as f64);
-        if claims.exp - from > self.max_lifetime_s as f64 {
-            return Err(ApiError::Unauthorized);
-        }
-        Ok(claims)
     }
 }
 
@@ -164,33 +119,43 @@ impl FromRequest for Admin {
 }
 
 /// Proof that the caller may act for the path's user: a JWT whose `sub` is
-/// that user, or the admin token. Without `STREAMLEASE_JWT_SECRET`, player
+/// that user, or the admin token. Without player tokens configured, player
 /// routes are open.
 pub struct Player;
 
 impl FromRequest for Player {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    /// At once, but for a token signed with a key the IdP's set lacks: the
+    /// set is then fetched again (see `Jwks::refetch_for_unknown_kid`).
+    type Future = Either<Ready<Result<Self, ApiError>>, LocalBoxFuture<'static, Result<Self, ApiError>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(check_player(req))
+        let Some(state) = req.app_data::<Data<AppState>>() else { return Either::Left(ready(Ok(Player))) };
+        let Some(verifier) = &state.auth.players else { return Either::Left(ready(Ok(Player))) };
+        let header = bearer(req);
+        // The admin token only ever travels in the header: a query string ends
+        // up in proxy logs and browser history, where a JWT's short life limits
+        // the harm and the admin token's does not.
+        if header.is_some_and(|token| state.auth.is_admin(token)) {
+            return Either::Left(ready(Ok(Player)));
+        }
+        let beacon = beacon_token(req);
+        let Some(token) = header.or(beacon.as_deref()) else { return Either::Left(ready(Err(ApiError::Unauthorized))) };
+        let user = req.match_info().get("user_id").map(str::to_owned);
+        if let Some(answer) = verifier.verify_now(token) {
+            return Either::Left(ready(for_user(answer, user.as_deref())));
+        }
+        let (auth, token) = (state.auth.clone(), token.to_owned());
+        Either::Right(Box::pin(async move {
+            let verifier = auth.players.as_ref().expect("checked above");
+            for_user(verifier.verify(&token).await, user.as_deref())
+        }))
     }
 }
 
-fn check_player(req: &HttpRequest) -> Result<Player, ApiError> {
-    let Some(auth) = auth(req) else { return Ok(Player) };
-    let Some(jwt) = &auth.jwt else { return Ok(Player) };
-    let header = bearer(req);
-    // The admin token only ever travels in the header: a query string ends
-    // up in proxy logs and browser history, where a JWT's short life limits
-    // the harm and the admin token's does not.
-    if header.is_some_and(|token| auth.is_admin(token)) {
-        return Ok(Player);
-    }
-    let beacon = beacon_token(req);
-    let token = header.or(beacon.as_deref()).ok_or(ApiError::Unauthorized)?;
-    let sub = jwt.verify(token)?.sub;
-    if req.match_info().get("user_id") == Some(sub.as_str()) { Ok(Player) } else { Err(ApiError::Forbidden) }
+/// The player, when the token acts for the path's user.
+fn for_user(identity: Result<Identity, Refusal>, user: Option<&str>) -> Result<Player, ApiError> {
+    if identity?.user.as_str() == user.unwrap_or_default() { Ok(Player) } else { Err(ApiError::Forbidden) }
 }
 
 /// Proof that the caller may read `/metrics`: the metrics token, when one is

@@ -13,11 +13,16 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// 200 when the store answers within a second; 503 otherwise, so a load
+/// 200 when the store answers within a second and player tokens can be
+/// checked (the IdP's keys, when used, are loaded); 503 otherwise, so a load
 /// balancer stops sending traffic to an instance that cannot decide.
 /// Readiness is yes or no: a store that refuses the write for any reason
 /// (a wrong password, say) makes it 503, never 500; the log has the cause.
 pub async fn readyz(state: Data<AppState>) -> Result<HttpResponse, ApiError> {
+    // Player tokens cannot be checked without the IdP's keys.
+    if !state.auth.is_ready() {
+        return Err(ApiError::KeysUnavailable);
+    }
     match state.leases.ping().await.map_err(ApiError::from) {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({"status": "ready", "store": state.leases.store_kind()}))),
         Err(ApiError::StoreError) => Err(ApiError::StoreUnavailable),

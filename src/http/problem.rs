@@ -51,6 +51,10 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("the lease store did not answer; retry shortly")]
     StoreUnavailable,
+    /// Player tokens are signed with the identity provider's keys, and this
+    /// instance could not load them yet.
+    #[error("the identity provider's keys could not be loaded yet; retry shortly")]
+    KeysUnavailable,
     #[error("the lease store is out of memory and takes no new leases; playing streams go on; retry later")]
     StoreOutOfMemory,
     #[error("the lease store is a read-only replica and takes no writes; retry later")]
@@ -77,6 +81,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::StoreUnavailable => "store_unavailable",
+            ApiError::KeysUnavailable => "keys_unavailable",
             ApiError::StoreOutOfMemory => "store_out_of_memory",
             ApiError::StoreReadOnly => "store_read_only",
             ApiError::StoreError => "store_error",
@@ -134,6 +139,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::StoreUnavailable
+            | ApiError::KeysUnavailable
             | ApiError::StoreOutOfMemory
             | ApiError::StoreReadOnly
             | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
@@ -159,8 +165,9 @@ impl ResponseError for ApiError {
             ApiError::StoreUnavailable | ApiError::Overloaded => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
-            // Memory or a failover takes an operator; no point retrying at once.
-            ApiError::StoreOutOfMemory | ApiError::StoreReadOnly => {
+            // Memory or a failover takes an operator, the IdP's keys a fetch
+            // that is retried every few seconds: no point retrying at once.
+            ApiError::StoreOutOfMemory | ApiError::StoreReadOnly | ApiError::KeysUnavailable => {
                 response.insert_header((header::RETRY_AFTER, "5"));
             }
             // A client that sends half a body gets no more of our time.

@@ -22,9 +22,6 @@ fn signed(header: &Header, claims: Value, secret: &str) -> String {
     encode(header, &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
 }
 
-/// `STREAMLEASE_JWT_MAX_LIFETIME_S`'s default.
-const A_DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
-
 /// A JWT for `sub`, valid for an hour, signed with the secret `secure` sets.
 pub fn token_for(sub: &str) -> String {
     token(sub, 3600, SECRET)
@@ -32,7 +29,7 @@ pub fn token_for(sub: &str) -> String {
 
 /// Player routes need a JWT, admin routes the admin token.
 pub fn secure(s: &mut Settings) {
-    s.jwt = Some(JwtSettings { secret: SECRET.into(), audience: None, issuer: None, max_lifetime: A_DAY });
+    s.jwt = Some(JwtSettings::with_secret(SECRET));
     s.admin_token = Some(ADMIN.into());
 }
 
@@ -174,10 +171,9 @@ async fn a_configured_audience_and_issuer_must_match(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
         secure(s);
         s.jwt = Some(JwtSettings {
-            secret: SECRET.into(),
             audience: Some("streamlease".into()),
             issuer: Some("https://id.example".into()),
-            max_lifetime: A_DAY,
+            ..JwtSettings::with_secret(SECRET)
         });
     })
     .await;

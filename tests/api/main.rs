@@ -6,6 +6,8 @@
 mod certificates;
 #[path = "support/helpers.rs"]
 mod helpers;
+#[path = "support/idp.rs"]
+mod idp;
 #[path = "support/redis_cluster.rs"]
 mod redis_cluster;
 #[path = "support/redis_server.rs"]
@@ -31,6 +33,7 @@ mod expiry;
 mod fail_open;
 mod health;
 mod heartbeat;
+mod identity;
 mod limits;
 mod metrics;
 mod openapi;

@@ -1,0 +1,162 @@
+//! Who a player is: its token verified, with a shared secret (HS256) or
+//! with the identity provider's public keys (RS256, ES256, EdDSA from a
+//! JWKS), and what the token says of it. Tokens are never logged.
+
+pub mod jwks;
+
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+use crate::config::JwtSettings;
+use jwks::{Jwks, Lookup};
+
+/// How far past `exp` a token is still accepted, for clocks that disagree
+/// between the token issuer and this service.
+const CLOCK_SKEW_S: u64 = 30;
+
+/// What a verified token says of its player.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// `sub`: the user the token acts for.
+    pub user: String,
+}
+
+/// Why a token was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// 401. The reason is for tests and debug logs, never with the token.
+    #[error("token refused: {0}")]
+    Unauthorized(&'static str),
+    /// 503: the token needs the IdP's keys, and none were ever loaded.
+    #[error("the identity provider's keys are not loaded yet")]
+    KeysUnavailable,
+}
+
+/// What checking a token at once found.
+enum Checked {
+    Done(Result<Identity, Refusal>),
+    /// The token names a key the set lacks: fetching the set again may find it.
+    UnknownKey,
+}
+
+/// Verifies player tokens, prepared once at startup.
+pub struct Verifier {
+    secret: Option<DecodingKey>,
+    jwks: Option<Arc<Jwks>>,
+    /// One validation per allowed algorithm: a token never picks its own.
+    validations: Vec<(Algorithm, Validation)>,
+    max_lifetime_s: u64,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+    /// Numbers as JSON has them: `exp` may be fractional or beyond i64.
+    exp: f64,
+    iat: Option<f64>,
+}
+
+impl Verifier {
+    pub fn new(settings: &JwtSettings, jwks: Option<Arc<Jwks>>) -> Self {
+        let validations = settings.algorithms.iter().map(|alg| (*alg, validation(settings, *alg))).collect();
+        Verifier {
+            secret: settings.secret.as_ref().map(|s| DecodingKey::from_secret(s.expose_secret().as_bytes())),
+            jwks,
+            validations,
+            max_lifetime_s: settings.max_lifetime.as_secs(),
+        }
+    }
+
+    /// False while tokens signed by the IdP cannot be checked: its keys were
+    /// never loaded.
+    pub fn is_ready(&self) -> bool {
+        self.jwks.as_ref().is_none_or(|jwks| jwks.is_loaded())
+    }
+
+    /// The token's identity. A token naming a key the set lacks makes the
+    /// set be fetched again, at most once per 30 s for all such tokens.
+    pub async fn verify(&self, token: &str) -> Result<Identity, Refusal> {
+        match self.check(token) {
+            Checked::Done(answer) => answer,
+            Checked::UnknownKey => {
+                let refetched = match &self.jwks {
+                    Some(jwks) => jwks.refetch_for_unknown_kid().await,
+                    None => false,
+                };
+                match refetched.then(|| self.check(token)) {
+                    Some(Checked::Done(answer)) => answer,
+                    _ => Err(Refusal::Unauthorized("no key with this kid")),
+                }
+            }
+        }
+    }
+
+    /// The answer when no fetch is needed, which is every token but one
+    /// signed with a key the set lacks.
+    pub fn verify_now(&self, token: &str) -> Option<Result<Identity, Refusal>> {
+        match self.check(token) {
+            Checked::Done(answer) => Some(answer),
+            Checked::UnknownKey => None,
+        }
+    }
+
+    fn check(&self, token: &str) -> Checked {
+        let refused = |why| Checked::Done(Err(Refusal::Unauthorized(why)));
+        let Ok(header) = jsonwebtoken::decode_header(token) else { return refused("not a signed JWT") };
+        let Some((_, validation)) = self.validations.iter().find(|(alg, _)| *alg == header.alg) else {
+            return refused("alg not allowed");
+        };
+        // `crit` lists extensions the recipient must understand; we
+        // understand none, so such a token must be refused (RFC 7515 §4.1.11).
+        if header.crit.is_some() {
+            return refused("crit");
+        }
+        let key = if header.alg == Algorithm::HS256 {
+            match &self.secret {
+                Some(secret) => secret.clone(),
+                None => return refused("no secret"),
+            }
+        } else {
+            let Some(jwks) = &self.jwks else { return refused("no key set") };
+            match jwks.lookup(header.kid.as_deref(), header.alg) {
+                Lookup::Found(key) => key,
+                Lookup::Unknown => return Checked::UnknownKey,
+                Lookup::NotLoaded => return Checked::Done(Err(Refusal::KeysUnavailable)),
+            }
+        };
+        let Ok(decoded) = jsonwebtoken::decode::<Claims>(token, &key, validation) else {
+            return refused("signature, times or claims");
+        };
+        let claims = decoded.claims;
+        let from = claims.iat.unwrap_or_else(|| chrono::Utc::now().timestamp() as f64);
+        if claims.exp - from > self.max_lifetime_s as f64 {
+            return refused("lives longer than allowed");
+        }
+        Checked::Done(Ok(Identity { user: claims.sub }))
+    }
+}
+
+fn validation(settings: &JwtSettings, algorithm: Algorithm) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    let mut required = vec!["exp", "sub"];
+    validation.leeway = CLOCK_SKEW_S;
+    // A token not yet valid is not valid (RFC 7519 §4.1.5).
+    validation.validate_nbf = true;
+    match &settings.audience {
+        Some(audience) => {
+            validation.set_audience(&[audience]);
+            required.push("aud");
+        }
+        // No audience configured: `aud` is not ours to judge.
+        None => validation.validate_aud = false,
+    }
+    if let Some(issuer) = &settings.issuer {
+        validation.set_issuer(&[issuer]);
+        required.push("iss");
+    }
+    validation.set_required_spec_claims(&required);
+    validation
+}

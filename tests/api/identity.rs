@@ -1,0 +1,154 @@
+//! Player tokens signed by a real OpenID provider (`oidc-provider`), checked
+//! against the keys it publishes (`STREAMLEASE_JWT_JWKS_URL`), on the Redis
+//! store; and tokens forged by an independent library (jose), each refused.
+
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::Algorithm;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use streamlease::config::JwtSettings;
+
+use crate::helpers::*;
+use crate::idp::IdentityProvider;
+
+const ADMIN: &str = "admin-token-for-identity-tests";
+const ASYMMETRIC: [&str; 3] = ["RS256", "ES256", "EdDSA"];
+
+/// An app that takes tokens signed with `idp`'s keys, for `algorithms`.
+async fn app_trusting(idp: &IdentityProvider, algorithms: &[Algorithm]) -> TestApp {
+    let (jwks_url, issuer) = (idp.jwks_uri.parse().unwrap(), idp.issuer.clone());
+    let algorithms = algorithms.to_vec();
+    spawn_app_with(Backend::Shared(SharedRedis::Plain), move |s| {
+        s.admin_token = Some(ADMIN.into());
+        s.jwt = Some(JwtSettings {
+            secret: None,
+            jwks_url: Some(jwks_url),
+            algorithms,
+            issuer: Some(issuer),
+            ..JwtSettings::with_secret("")
+        });
+    })
+    .await
+}
+
+/// What the provider says of `sub` in a token that lives ten minutes.
+fn claims(idp: &IdentityProvider, sub: &str) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({"sub": sub, "iss": idp.issuer, "iat": now, "exp": now + 600})
+}
+
+async fn acquire_as(app: &TestApp, token: &str, user: &str, stream: &str) -> reqwest::Response {
+    let url = app.url(&format!("/v1/users/{user}/leases"));
+    app.client.post(url).bearer_auth(token).json(&json!({"stream_id": stream})).send().await.unwrap()
+}
+
+async fn heartbeat_as(app: &TestApp, token: &str, user: &str, lease: &str) -> StatusCode {
+    let url = app.url(&format!("/v1/users/{user}/leases/{lease}/heartbeat"));
+    app.client.post(url).bearer_auth(token).send().await.unwrap().status()
+}
+
+async fn readyz(app: &TestApp) -> StatusCode {
+    app.client.get(app.url("/readyz")).send().await.unwrap().status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_providers_rs256_es256_and_eddsa_tokens_act_for_their_own_user() {
+    let idp = IdentityProvider::start();
+    let app = app_trusting(&idp, &[Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA]).await;
+    assert_eq!(readyz(&app).await, StatusCode::OK);
+    for alg in ASYMMETRIC {
+        let token = idp.sign(alg, claims(&idp, "alice"));
+        let lease: Value = acquire_as(&app, &token, "alice", alg).await.json().await.unwrap();
+        assert_eq!(heartbeat_as(&app, &token, "alice", &id(&lease)).await, StatusCode::OK, "{alg}: {lease}");
+        let response = acquire_as(&app, &token, "bob", alg).await;
+        problem(response, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_is_taken_at_its_first_token_while_the_old_ones_still_verify() {
+    let idp = IdentityProvider::start();
+    let app = app_trusting(&idp, &[Algorithm::ES256]).await;
+    let old = idp.sign("ES256", claims(&idp, "alice"));
+    let lease = id(&acquire_as(&app, &old, "alice", "a").await.json().await.unwrap());
+    let fetched = idp.fetches();
+    idp.rotate();
+    let new = idp.sign("ES256", claims(&idp, "alice"));
+    assert_ne!(old.split('.').next(), new.split('.').next(), "a new kid");
+    // Players heartbeat through the rotation, with old tokens and new.
+    assert_eq!(heartbeat_as(&app, &old, "alice", &lease).await, StatusCode::OK);
+    assert_eq!(heartbeat_as(&app, &new, "alice", &lease).await, StatusCode::OK);
+    assert_eq!(idp.fetches(), fetched + 1, "one fetch, for the first token with the new kid");
+    assert_eq!(heartbeat_as(&app, &old, "alice", &lease).await, StatusCode::OK, "the old key is still published");
+    assert_eq!(heartbeat_as(&app, &new, "alice", &lease).await, StatusCode::OK);
+    assert_eq!(idp.fetches(), fetched + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_kids_reach_the_provider_at_most_twice_a_minute() {
+    let idp = IdentityProvider::start();
+    let app = app_trusting(&idp, &[Algorithm::RS256]).await;
+    let fetched = idp.fetches();
+    let started = Instant::now();
+    let forged: Vec<String> = (0..1000).map(|_| idp.forge("unknown-kid", claims(&idp, "alice"))).collect();
+    let answers = futures::future::join_all(forged.chunks(50).map(|chunk| {
+        let app = &app;
+        async move {
+            let mut statuses = Vec::new();
+            for token in chunk {
+                statuses.push(acquire_as(app, token, "alice", "a").await.status());
+            }
+            statuses
+        }
+    }))
+    .await;
+    assert!(answers.iter().flatten().all(|s| *s == StatusCode::UNAUTHORIZED));
+    let fetches = idp.fetches() - fetched;
+    let minutes = started.elapsed().as_secs_f64() / 60.0;
+    assert!(fetches >= 1 && fetches as f64 <= 2.0 * minutes.ceil(), "{fetches} fetches in {minutes:.2} min");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn players_go_on_while_the_provider_is_down_and_a_new_instance_waits_for_its_keys() {
+    let idp = IdentityProvider::start();
+    let app = app_trusting(&idp, &[Algorithm::EdDSA]).await;
+    let token = idp.sign("EdDSA", claims(&idp, "alice"));
+    let lease = id(&acquire_as(&app, &token, "alice", "a").await.json().await.unwrap());
+    idp.stop();
+    assert_eq!(heartbeat_as(&app, &token, "alice", &lease).await, StatusCode::OK, "on the cached keys");
+    assert_eq!(readyz(&app).await, StatusCode::OK);
+
+    let late = app_trusting(&idp, &[Algorithm::EdDSA]).await;
+    assert_eq!(readyz(&late).await, StatusCode::SERVICE_UNAVAILABLE);
+    let refused = acquire_as(&late, &token, "alice", "b").await;
+    assert_eq!(refused.headers().get("retry-after").map(|v| v.to_str().unwrap()), Some("5"));
+    problem(refused, StatusCode::SERVICE_UNAVAILABLE, "keys_unavailable").await;
+
+    idp.start_again();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while readyz(&late).await != StatusCode::OK {
+        assert!(Instant::now() < deadline, "the new instance never loaded the keys");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(acquire_as(&late, &token, "alice", "b").await.status(), StatusCode::CREATED);
+}
+
+/// Tokens made by jose the way an attacker would, each refused with 401
+/// problem+json and nothing changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_tokens_are_refused() {
+    let idp = IdentityProvider::start();
+    let app = app_trusting(&idp, &[Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA]).await;
+    for kind in ["hs256-with-public-key", "none", "tampered", "expired", "too-long-lived"] {
+        let token = idp.forge(kind, claims(&idp, "alice"));
+        problem(acquire_as(&app, &token, "alice", "a").await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    // A genuine RS256 token, where only ES256 is allowed.
+    let es256_only = app_trusting(&idp, &[Algorithm::ES256]).await;
+    let rs256 = idp.sign("RS256", claims(&idp, "alice"));
+    problem(acquire_as(&es256_only, &rs256, "alice", "a").await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(acquire_as(&app, &rs256, "alice", "a").await.status(), StatusCode::CREATED, "where it is allowed");
+    let listed = app.client.get(app.url("/v1/users/alice/leases")).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(listed.json::<Value>().await.unwrap()["active"], 1, "only the genuine token took a slot");
+}
