@@ -28,6 +28,7 @@ fn acquire_request(user: &UserId) -> AcquireRequest {
         on_limit: OnLimit::Deny,
         terminate: vec![],
         new_lease_id: LeaseId::new_random(),
+        token_limit: None,
     }
 }
 
@@ -49,7 +50,7 @@ fn bench_store(c: &mut Criterion, name: &str, rt: &tokio::runtime::Runtime, stor
 
     group.bench_function("heartbeat", |b| {
         b.to_async(rt).iter(|| async {
-            assert!(matches!(store.heartbeat(&user, held, None).await, Ok(HeartbeatOutcome::Renewed(_))))
+            assert!(matches!(store.heartbeat(&user, held, None, None).await, Ok(HeartbeatOutcome::Renewed(_))))
         })
     });
     group.bench_function("acquire_and_release", |b| {
@@ -61,7 +62,7 @@ fn bench_store(c: &mut Criterion, name: &str, rt: &tokio::runtime::Runtime, stor
         })
     });
     group.bench_function("list", |b| {
-        b.to_async(rt).iter(|| async { assert_eq!(store.list(&user).await.unwrap().leases.len(), 3) })
+        b.to_async(rt).iter(|| async { assert_eq!(store.list(&user, None).await.unwrap().leases.len(), 3) })
     });
     group.finish();
 }

@@ -116,9 +116,10 @@ impl LeaseService {
         user: &UserId,
         lease: LeaseId,
         restore: Option<&Restore>,
+        token_limit: Option<u32>,
     ) -> StoreResult<HeartbeatOutcome> {
-        let result =
-            self.timed(StoreCall::Heartbeat, Urgency::Heartbeat, self.store.heartbeat(user, lease, restore)).await;
+        let call = self.store.heartbeat(user, lease, restore, token_limit);
+        let result = self.timed(StoreCall::Heartbeat, Urgency::Heartbeat, call).await;
         let outcome = match &result {
             Ok(HeartbeatOutcome::Renewed(_)) => Outcome::Renewed,
             Ok(HeartbeatOutcome::Restored(_)) => Outcome::Restored,
@@ -155,8 +156,8 @@ impl LeaseService {
         result
     }
 
-    pub async fn list(&self, user: &UserId) -> StoreResult<UserLeases> {
-        self.timed(StoreCall::List, Urgency::Deferrable, self.store.list(user)).await
+    pub async fn list(&self, user: &UserId, token_limit: Option<u32>) -> StoreResult<UserLeases> {
+        self.timed(StoreCall::List, Urgency::Deferrable, self.store.list(user, token_limit)).await
     }
 
     pub async fn user_limit(&self, user: &UserId) -> StoreResult<UserLimit> {

@@ -92,6 +92,11 @@ pub struct Declared {
     #[arg(long, env = "STREAMLEASE_JWT_JWKS_FILE")]
     pub jwt_jwks_file: Option<PathBuf>,
 
+    /// the claim of a player JWT holding the user's limit (1..1000): a top-level name, or a dotted path such
+    /// as ent.max_streams; an admin override wins over it
+    #[arg(long, env = "STREAMLEASE_JWT_LIMIT_CLAIM", value_parser = claim_name)]
+    pub jwt_limit_claim: Option<String>,
+
     /// comma-separated algorithms a player JWT may use, of RS256, ES256, EdDSA, HS256; unset: RS256,ES256,EdDSA
     /// with a JWKS and HS256 with a secret
     #[arg(long, env = "STREAMLEASE_JWT_ALGORITHMS", value_parser = algorithms)]
@@ -263,6 +268,15 @@ fn on_limit() -> impl TypedValueParser<Value = OnLimit> {
 
 fn address(raw: &str) -> Result<SocketAddr, String> {
     raw.parse().map_err(|_| format!("expected an ip:port address, got {raw:?}"))
+}
+
+/// A claim name or dotted path: printable, at most 256 bytes.
+fn claim_name(raw: &str) -> Result<String, String> {
+    if raw.len() <= 256 && !raw.chars().any(char::is_control) && !raw.split('.').any(str::is_empty) {
+        Ok(raw.to_owned())
+    } else {
+        Err(format!("expected a claim name or a dotted path of at most 256 bytes, got {raw:?}"))
+    }
 }
 
 /// The algorithms of `STREAMLEASE_JWT_ALGORITHMS`, in the order given.

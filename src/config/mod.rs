@@ -88,6 +88,8 @@ pub struct JwtSettings {
     pub jwks_file: Option<crate::identity::jwks::KeySet>,
     /// The algorithms a token may use; never the token's own choice.
     pub algorithms: Vec<jsonwebtoken::Algorithm>,
+    /// The claim holding the user's limit (`STREAMLEASE_JWT_LIMIT_CLAIM`).
+    pub limit_claim: Option<String>,
     /// When set, a token's `aud` must name it; when unset, `aud` is not read.
     pub audience: Option<String>,
     /// When set, a token's `iss` must equal it.
@@ -106,6 +108,7 @@ impl JwtSettings {
             jwks_url: None,
             jwks_file: None,
             algorithms: vec![jsonwebtoken::Algorithm::HS256],
+            limit_claim: None,
             audience: None,
             issuer: None,
             max_lifetime: Duration::from_secs(86_400),
@@ -232,7 +235,7 @@ impl Settings {
             d.jwt_jwks_url,
             d.jwt_jwks_file,
             d.jwt_algorithms,
-            (d.jwt_audience, d.jwt_issuer, d.jwt_max_lifetime),
+            (d.jwt_audience, d.jwt_issuer, d.jwt_max_lifetime, d.jwt_limit_claim),
         )?;
         if jwt.is_some() && admin_token.is_none() && !d.admin_open {
             return Err(ConfigError::new(
@@ -341,7 +344,7 @@ fn jwt_settings(
     jwks_url: Option<reqwest::Url>,
     jwks_file: Option<PathBuf>,
     algorithms: Option<declared::Algorithms>,
-    (audience, issuer, max_lifetime): (Option<String>, Option<String>, Duration),
+    (audience, issuer, max_lifetime, limit_claim): (Option<String>, Option<String>, Duration, Option<String>),
 ) -> Result<Option<JwtSettings>, ConfigError> {
     use jsonwebtoken::Algorithm;
     let jwks_file = match jwks_file {
@@ -357,11 +360,13 @@ fn jwt_settings(
     };
     let has_jwks = jwks_url.is_some() || jwks_file.is_some();
     if secret.is_none() && !has_jwks {
-        if algorithms.is_some() {
-            return Err(ConfigError::new(
-                "STREAMLEASE_JWT_ALGORITHMS",
-                "is only used with STREAMLEASE_JWT_SECRET or a JWKS",
-            ));
+        for (var, given) in [
+            ("STREAMLEASE_JWT_ALGORITHMS", algorithms.is_some()),
+            ("STREAMLEASE_JWT_LIMIT_CLAIM", limit_claim.is_some()),
+        ] {
+            if given {
+                return Err(ConfigError::new(var, "is only used with STREAMLEASE_JWT_SECRET or a JWKS"));
+            }
         }
         return Ok(None);
     }
@@ -394,6 +399,7 @@ fn jwt_settings(
         jwks_url,
         jwks_file,
         algorithms,
+        limit_claim,
         audience,
         issuer,
         max_lifetime,

@@ -98,6 +98,9 @@ pub struct AcquireRequest {
     pub on_limit: OnLimit,
     pub terminate: Vec<LeaseId>,
     pub new_lease_id: LeaseId,
+    /// The limit the player's token carries, if it does: it applies unless
+    /// an admin override is set.
+    pub token_limit: Option<u32>,
 }
 
 /// A lease together with the user's state right after the operation.
@@ -107,6 +110,7 @@ pub struct Granted {
     /// The user's live lease count after the operation.
     pub active: u32,
     pub limit: u32,
+    pub limit_source: LimitSource,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +122,7 @@ pub enum AcquireOutcome {
     Renewed { granted: Granted, terminated: Vec<LeaseId> },
     /// At the limit under `deny`. `leases` are the live ones, oldest first;
     /// `terminated` were ended on request all the same.
-    Denied { limit: u32, active: u32, leases: Vec<Lease>, terminated: Vec<LeaseId> },
+    Denied { limit: u32, limit_source: LimitSource, active: u32, leases: Vec<Lease>, terminated: Vec<LeaseId> },
 }
 
 /// What a heartbeat may carry (as its JSON body) so a lease the store lost
@@ -140,6 +144,7 @@ pub enum HeartbeatOutcome {
     /// Restore asked for, but the user has no free slot.
     Denied {
         limit: u32,
+        limit_source: LimitSource,
         active: u32,
         leases: Vec<Lease>,
     },
@@ -161,6 +166,7 @@ pub enum ReleaseOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserLeases {
     pub limit: u32,
+    pub limit_source: LimitSource,
     pub leases: Vec<Lease>,
 }
 
@@ -235,7 +241,22 @@ fn most_first(a: &UserCount, b: &UserCount) -> std::cmp::Ordering {
 #[serde(rename_all = "snake_case")]
 pub enum LimitSource {
     Default,
+    /// The player's token carried it (`STREAMLEASE_JWT_LIMIT_CLAIM`).
+    Token,
     Override,
+}
+
+impl LimitSource {
+    /// Where a limit came from, given whether the store's override decided
+    /// it and whether the token carried one: override, then token, then
+    /// the default.
+    pub fn of(overridden: bool, token_limit: Option<u32>) -> Self {
+        match (overridden, token_limit) {
+            (true, _) => LimitSource::Override,
+            (false, Some(_)) => LimitSource::Token,
+            (false, None) => LimitSource::Default,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -62,11 +62,11 @@ impl Ledger {
             && self.limit_override.is_none()
     }
 
-    pub fn limit(&self, terms: Terms) -> UserLimit {
-        match self.limit_override {
-            Some(limit) => UserLimit { limit, source: LimitSource::Override },
-            None => UserLimit { limit: terms.default_limit, source: LimitSource::Default },
-        }
+    /// The user's limit: the admin override, else the one `token_limit`
+    /// carries, else the default.
+    pub fn limit(&self, terms: Terms, token_limit: Option<u32>) -> UserLimit {
+        let limit = self.limit_override.or(token_limit).unwrap_or(terms.default_limit);
+        UserLimit { limit, source: LimitSource::of(self.limit_override.is_some(), token_limit) }
     }
 
     pub fn set_limit(&mut self, limit: Option<u32>) {
@@ -75,7 +75,7 @@ impl Ledger {
 
     pub fn acquire(&mut self, req: &AcquireRequest, now: Millis, terms: Terms) -> AcquireOutcome {
         self.prune(now, terms);
-        let limit = self.limit(terms).limit;
+        let limit = self.limit(terms, req.token_limit);
         // The same acquire again (sent anew after a broken connection): it
         // already holds its slot, so it is answered without taking another.
         if let Some(lease) = self.leases.iter().find(|l| l.lease_id == req.new_lease_id) {
@@ -100,14 +100,21 @@ impl Ledger {
         }
 
         let staying = self.leases.len() - terminate.len();
-        let room = (limit as usize).saturating_sub(staying);
+        let room = (limit.limit as usize).saturating_sub(staying);
         if room == 0 && req.on_limit == OnLimit::Deny {
             // The terminations were asked for in their own right: they hold
             // even when the acquire is still denied.
             self.end(&terminate, EndReason::Terminated, None, now, terms);
             let mut leases = self.leases.clone();
             leases.sort_by(Lease::by_age);
-            return AcquireOutcome::Denied { limit, active: leases.len() as u32, leases, terminated: terminate };
+            let (active, terminated) = (leases.len() as u32, terminate);
+            return AcquireOutcome::Denied {
+                limit: limit.limit,
+                limit_source: limit.source,
+                active,
+                leases,
+                terminated,
+            };
         }
 
         let evicted = if room == 0 {
@@ -115,7 +122,7 @@ impl Ledger {
             // which is more than one only after the limit was lowered.
             let mut candidates: Vec<&Lease> = self.leases.iter().filter(|l| !terminate.contains(&l.lease_id)).collect();
             candidates.sort_by_key(|l| (l.expires_at, l.acquired_at, l.lease_id));
-            candidates.iter().take(staying + 1 - limit as usize).map(|l| l.lease_id).collect()
+            candidates.iter().take(staying + 1 - limit.limit as usize).map(|l| l.lease_id).collect()
         } else {
             Vec::new()
         };
@@ -134,15 +141,17 @@ impl Ledger {
         AcquireOutcome::Created { granted: self.granted(lease, limit), evicted, terminated: terminate }
     }
 
+    /// `token_limit`: as for `acquire`; a restore honours it.
     pub fn heartbeat(
         &mut self,
         lease_id: LeaseId,
         restore: Option<&Restore>,
+        token_limit: Option<u32>,
         now: Millis,
         terms: Terms,
     ) -> HeartbeatOutcome {
         self.prune(now, terms);
-        let limit = self.limit(terms).limit;
+        let limit = self.limit(terms, token_limit);
         if let Some(lease) = self.leases.iter_mut().find(|l| l.lease_id == lease_id) {
             lease.expires_at = now + terms.ttl_ms;
             let lease = lease.clone();
@@ -161,10 +170,11 @@ impl Ledger {
         if device_busy || self.restores_blocked_until > now {
             return HeartbeatOutcome::NotFound;
         }
-        if self.leases.len() >= limit as usize {
+        if self.leases.len() >= limit.limit as usize {
             let mut leases = self.leases.clone();
             leases.sort_by(Lease::by_age);
-            return HeartbeatOutcome::Denied { limit, active: leases.len() as u32, leases };
+            let active = leases.len() as u32;
+            return HeartbeatOutcome::Denied { limit: limit.limit, limit_source: limit.source, active, leases };
         }
         let lease = Lease {
             lease_id,
@@ -198,10 +208,11 @@ impl Ledger {
 
     /// The live leases, oldest first. Read-only: expired entries are skipped,
     /// not pruned.
-    pub fn list(&self, now: Millis, terms: Terms) -> UserLeases {
+    pub fn list(&self, now: Millis, terms: Terms, token_limit: Option<u32>) -> UserLeases {
         let mut leases: Vec<Lease> = self.leases.iter().filter(|l| l.is_live(now)).cloned().collect();
         leases.sort_by(Lease::by_age);
-        UserLeases { limit: self.limit(terms).limit, leases }
+        let limit = self.limit(terms, token_limit);
+        UserLeases { limit: limit.limit, limit_source: limit.source, leases }
     }
 
     pub fn live_count(&self, now: Millis) -> u32 {
@@ -236,8 +247,8 @@ impl Ledger {
         }
     }
 
-    fn granted(&self, lease: Lease, limit: u32) -> Granted {
-        Granted { lease, active: self.leases.len() as u32, limit }
+    fn granted(&self, lease: Lease, limit: UserLimit) -> Granted {
+        Granted { lease, active: self.leases.len() as u32, limit: limit.limit, limit_source: limit.source }
     }
 }
 
@@ -257,6 +268,7 @@ mod tests {
             on_limit,
             terminate,
             new_lease_id: LeaseId::new_random(),
+            token_limit: None,
         }
     }
 
@@ -271,8 +283,8 @@ mod tests {
     fn a_lease_stops_counting_the_moment_it_expires() {
         let mut ledger = Ledger::default();
         created(ledger.acquire(&request(None, OnLimit::Deny, vec![]), 0, TERMS));
-        assert_eq!(ledger.list(999, TERMS).leases.len(), 1);
-        assert_eq!(ledger.list(1_000, TERMS).leases.len(), 0);
+        assert_eq!(ledger.list(999, TERMS, None).leases.len(), 1);
+        assert_eq!(ledger.list(1_000, TERMS, None).leases.len(), 0);
     }
 
     #[test]
@@ -281,10 +293,10 @@ mod tests {
         let (first, _) = created(ledger.acquire(&request(None, OnLimit::Deny, vec![]), 0, TERMS));
         let (second, _) = created(ledger.acquire(&request(None, OnLimit::Deny, vec![]), 10, TERMS));
         // The first lease is older but renewed last, so the second goes.
-        assert!(matches!(ledger.heartbeat(first, None, 20, TERMS), HeartbeatOutcome::Renewed(_)));
+        assert!(matches!(ledger.heartbeat(first, None, None, 20, TERMS), HeartbeatOutcome::Renewed(_)));
         let (third, evicted) = created(ledger.acquire(&request(None, OnLimit::EvictOldest, vec![]), 30, TERMS));
         assert_eq!(evicted, vec![second]);
-        let ended = ledger.heartbeat(second, None, 40, TERMS);
+        let ended = ledger.heartbeat(second, None, None, 40, TERMS);
         assert_eq!(
             ended,
             HeartbeatOutcome::Ended(Ended { reason: EndReason::Evicted, by_lease_id: Some(third), ended_at: 30 })
@@ -300,7 +312,7 @@ mod tests {
         ledger.set_limit(Some(1));
         let (_, evicted) = created(ledger.acquire(&request(None, OnLimit::EvictOldest, vec![]), 5, TERMS));
         assert_eq!(evicted.len(), 2);
-        assert_eq!(ledger.list(6, TERMS).leases.len(), 1);
+        assert_eq!(ledger.list(6, TERMS, None).leases.len(), 1);
     }
 
     #[test]
@@ -312,7 +324,7 @@ mod tests {
         let outcome = ledger.acquire(&request(None, OnLimit::Deny, vec![a]), 1, TERMS);
         assert!(matches!(outcome, AcquireOutcome::Denied { active: 1, .. }), "{outcome:?}");
         assert!(matches!(
-            ledger.heartbeat(a, None, 2, TERMS),
+            ledger.heartbeat(a, None, None, 2, TERMS),
             HeartbeatOutcome::Ended(Ended { reason: EndReason::Terminated, by_lease_id: None, .. })
         ));
     }
@@ -338,8 +350,8 @@ mod tests {
         let (a, _) = created(ledger.acquire(&request(None, OnLimit::Deny, vec![]), 0, TERMS));
         assert_eq!(ledger.release(a, 100, TERMS), ReleaseOutcome::Released);
         assert_eq!(ledger.release(a, 150, TERMS), ReleaseOutcome::AlreadyGone);
-        assert!(matches!(ledger.heartbeat(a, None, 1_099, TERMS), HeartbeatOutcome::Ended(_)));
-        assert_eq!(ledger.heartbeat(a, None, 1_100, TERMS), HeartbeatOutcome::NotFound);
+        assert!(matches!(ledger.heartbeat(a, None, None, 1_099, TERMS), HeartbeatOutcome::Ended(_)));
+        assert_eq!(ledger.heartbeat(a, None, None, 1_100, TERMS), HeartbeatOutcome::NotFound);
         assert!(ledger.is_idle());
     }
 }

@@ -60,6 +60,7 @@ impl From<Refusal> for ApiError {
                 ApiError::Unauthorized
             }
             Refusal::KeysUnavailable => ApiError::KeysUnavailable,
+            Refusal::BadLimitClaim(claim) => ApiError::BadLimitClaim(claim),
         }
     }
 }
@@ -121,7 +122,14 @@ impl FromRequest for Admin {
 /// Proof that the caller may act for the path's user: a JWT whose `sub` is
 /// that user, or the admin token. Without player tokens configured, player
 /// routes are open.
-pub struct Player;
+pub struct Player {
+    /// The limit the token carries (`STREAMLEASE_JWT_LIMIT_CLAIM`), if any.
+    pub token_limit: Option<u32>,
+}
+
+impl Player {
+    const UNLIMITED_BY_TOKEN: Player = Player { token_limit: None };
+}
 
 impl FromRequest for Player {
     type Error = ApiError;
@@ -130,14 +138,15 @@ impl FromRequest for Player {
     type Future = Either<Ready<Result<Self, ApiError>>, LocalBoxFuture<'static, Result<Self, ApiError>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(state) = req.app_data::<Data<AppState>>() else { return Either::Left(ready(Ok(Player))) };
-        let Some(verifier) = &state.auth.players else { return Either::Left(ready(Ok(Player))) };
+        let open = || Either::Left(ready(Ok(Player::UNLIMITED_BY_TOKEN)));
+        let Some(state) = req.app_data::<Data<AppState>>() else { return open() };
+        let Some(verifier) = &state.auth.players else { return open() };
         let header = bearer(req);
         // The admin token only ever travels in the header: a query string ends
         // up in proxy logs and browser history, where a JWT's short life limits
         // the harm and the admin token's does not.
         if header.is_some_and(|token| state.auth.is_admin(token)) {
-            return Either::Left(ready(Ok(Player)));
+            return open();
         }
         let beacon = beacon_token(req);
         let Some(token) = header.or(beacon.as_deref()) else { return Either::Left(ready(Err(ApiError::Unauthorized))) };
@@ -155,7 +164,12 @@ impl FromRequest for Player {
 
 /// The player, when the token acts for the path's user.
 fn for_user(identity: Result<Identity, Refusal>, user: Option<&str>) -> Result<Player, ApiError> {
-    if identity?.user.as_str() == user.unwrap_or_default() { Ok(Player) } else { Err(ApiError::Forbidden) }
+    let identity = identity?;
+    if identity.user.as_str() == user.unwrap_or_default() {
+        Ok(Player { token_limit: identity.limit })
+    } else {
+        Err(ApiError::Forbidden)
+    }
 }
 
 /// Proof that the caller may read `/metrics`: the metrics token, when one is

@@ -36,7 +36,7 @@ pub struct AcquireBody {
 }
 
 pub async fn acquire(
-    _player: Player,
+    player: Player,
     state: Data<AppState>,
     path: Path<UserPath>,
     body: JsonBody<AcquireBody>,
@@ -51,6 +51,7 @@ pub async fn acquire(
         on_limit: on_limit.unwrap_or(state.settings.on_limit),
         terminate,
         new_lease_id: LeaseId::new_random(),
+        token_limit: player.token_limit,
     };
     let user = &request.user_id;
     let (settings, terms) = (&state.settings, &state.leases.terms());
@@ -85,14 +86,15 @@ pub async fn acquire(
             };
             Ok(HttpResponse::Ok().json(view))
         }
-        AcquireOutcome::Denied { limit, active, leases, .. } => {
+        AcquireOutcome::Denied { limit, limit_source, active, leases, .. } => {
+            let limit = UserLimit { limit, source: limit_source };
             Err(ApiError::LimitReached { limit, active, leases: LeaseView::all(user, leases, limit, terms) })
         }
     }
 }
 
 pub async fn heartbeat(
-    _player: Player,
+    player: Player,
     state: Data<AppState>,
     path: Path<LeasePath>,
     // Players that send their stream keep playing through a Redis restart
@@ -102,7 +104,7 @@ pub async fn heartbeat(
     let LeasePath { user_id, lease_id } = path.into_inner();
     let restore = body.0;
     let (settings, terms) = (&state.settings, &state.leases.terms());
-    let outcome = match state.leases.heartbeat(&user_id, lease_id, restore.as_ref()).await {
+    let outcome = match state.leases.heartbeat(&user_id, lease_id, restore.as_ref(), player.token_limit).await {
         Err(e) if e.is_unavailable() && settings.fail_open => {
             state.leases.count_degraded(Operation::Heartbeat);
             let (stream, device) =
@@ -117,7 +119,8 @@ pub async fn heartbeat(
             let view = LeaseView { restored: Some(true), ..LeaseView::granted(&user_id, granted, terms) };
             Ok(HttpResponse::Ok().json(view))
         }
-        HeartbeatOutcome::Denied { limit, active, leases } => {
+        HeartbeatOutcome::Denied { limit, limit_source, active, leases } => {
+            let limit = UserLimit { limit, source: limit_source };
             Err(ApiError::LimitReached { limit, active, leases: LeaseView::all(&user_id, leases, limit, terms) })
         }
         HeartbeatOutcome::NotFound => Err(ApiError::LeaseNotFound),
@@ -137,12 +140,12 @@ pub async fn release(_player: Player, state: Data<AppState>, path: Path<LeasePat
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub async fn list(_player: Player, state: Data<AppState>, path: Path<UserPath>) -> Result<impl Responder, ApiError> {
+pub async fn list(player: Player, state: Data<AppState>, path: Path<UserPath>) -> Result<impl Responder, ApiError> {
     let user_id = path.into_inner().user_id;
-    let UserLeases { limit, leases } = state.leases.list(&user_id).await?;
+    let UserLeases { limit, limit_source, leases } = state.leases.list(&user_id, player.token_limit).await?;
     let active = leases.len() as u32;
-    let leases = LeaseView::all(&user_id, leases, limit, &state.leases.terms());
-    Ok(Json(LeaseList { user_id, limit, active, leases }))
+    let leases = LeaseView::all(&user_id, leases, UserLimit { limit, source: limit_source }, &state.leases.terms());
+    Ok(Json(LeaseList { user_id, limit, limit_source, active, leases }))
 }
 
 /// Admin: "sign out everywhere".

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::views::LeaseView;
-use crate::domain::{EndReason, LeaseId};
+use crate::domain::{EndReason, LeaseId, UserLimit};
 use crate::store::StoreError;
 
 /// The RFC 9457 body; a struct so the standard members come first.
@@ -29,6 +29,10 @@ pub enum ApiError {
     InvalidRequest(String),
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// The token is genuine, but the claim that should carry the user's
+    /// limit holds something else.
+    #[error("the token's {0} claim must be a whole number from 1 to 1000")]
+    BadLimitClaim(String),
     #[error("this token is not for this user")]
     Forbidden,
     /// A browser request from an origin (or with a method or header) that
@@ -41,8 +45,8 @@ pub enum ApiError {
     LeaseNotFound,
     #[error("this route allows only {allow}")]
     MethodNotAllowed { allow: &'static str },
-    #[error("the user already watches {active} of {limit} allowed streams")]
-    LimitReached { limit: u32, active: u32, leases: Vec<LeaseView> },
+    #[error("the user already watches {active} of {} allowed streams", limit.limit)]
+    LimitReached { limit: UserLimit, active: u32, leases: Vec<LeaseView> },
     #[error("this lease was {}; stop playback", reason.as_str())]
     LeaseEnded { reason: EndReason, by_lease_id: Option<LeaseId> },
     #[error("the JSON body is larger than 4 KiB")]
@@ -71,7 +75,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::InvalidRequest(_) => "invalid_request",
-            ApiError::Unauthorized => "unauthorized",
+            ApiError::Unauthorized | ApiError::BadLimitClaim(_) => "unauthorized",
             ApiError::Forbidden | ApiError::CorsRefused(_) => "forbidden",
             ApiError::NotFound => "not_found",
             ApiError::LeaseNotFound => "lease_not_found",
@@ -96,7 +100,8 @@ impl ApiError {
         let mut extra = Map::new();
         match self {
             ApiError::LimitReached { limit, active, leases } => {
-                extra.insert("limit".into(), json!(limit));
+                extra.insert("limit".into(), json!(limit.limit));
+                extra.insert("limit_source".into(), json!(limit.source));
                 extra.insert("active".into(), json!(active));
                 extra.insert("leases".into(), json!(leases));
             }
@@ -130,7 +135,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::BadLimitClaim(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::CorsRefused(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::LeaseNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -177,7 +182,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, *allow));
             }
-            ApiError::Unauthorized => {
+            ApiError::Unauthorized | ApiError::BadLimitClaim(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
             _ => {}

@@ -25,6 +25,8 @@ pub struct LeaseView {
     /// The user's live lease count after the operation.
     pub active: u32,
     pub limit: u32,
+    /// `override`, `token` or `default`: what decided `limit`.
+    pub limit_source: LimitSource,
     /// Only on acquire answers: leases ended to make room.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evicted: Option<Vec<LeaseId>>,
@@ -37,7 +39,7 @@ pub struct LeaseView {
 }
 
 impl LeaseView {
-    pub fn new(user_id: &UserId, lease: Lease, active: u32, limit: u32, terms: &Terms) -> Self {
+    pub fn new(user_id: &UserId, lease: Lease, active: u32, limit: UserLimit, terms: &Terms) -> Self {
         LeaseView {
             lease_id: lease.lease_id,
             user_id: user_id.clone(),
@@ -49,7 +51,8 @@ impl LeaseView {
             ttl_ms: terms.ttl_ms,
             heartbeat_interval_ms: terms.heartbeat_interval_ms,
             active,
-            limit,
+            limit: limit.limit,
+            limit_source: limit.source,
             evicted: None,
             terminated: None,
             restored: None,
@@ -57,11 +60,12 @@ impl LeaseView {
     }
 
     pub fn granted(user_id: &UserId, granted: Granted, terms: &Terms) -> Self {
-        Self::new(user_id, granted.lease, granted.active, granted.limit, terms)
+        let limit = UserLimit { limit: granted.limit, source: granted.limit_source };
+        Self::new(user_id, granted.lease, granted.active, limit, terms)
     }
 
     /// Every live lease of a user, each carrying the user's count and limit.
-    pub fn all(user_id: &UserId, leases: Vec<Lease>, limit: u32, terms: &Terms) -> Vec<Self> {
+    pub fn all(user_id: &UserId, leases: Vec<Lease>, limit: UserLimit, terms: &Terms) -> Vec<Self> {
         let active = leases.len() as u32;
         leases.into_iter().map(|l| Self::new(user_id, l, active, limit, terms)).collect()
     }
@@ -109,6 +113,7 @@ impl DegradedLease {
 pub struct LeaseList {
     pub user_id: UserId,
     pub limit: u32,
+    pub limit_source: LimitSource,
     pub active: u32,
     pub leases: Vec<LeaseView>,
 }

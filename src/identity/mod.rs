@@ -22,6 +22,8 @@ const CLOCK_SKEW_S: u64 = 30;
 pub struct Identity {
     /// `sub`: the user the token acts for.
     pub user: String,
+    /// The user's limit, from the claim `STREAMLEASE_JWT_LIMIT_CLAIM` names.
+    pub limit: Option<u32>,
 }
 
 /// Why a token was not taken.
@@ -33,6 +35,9 @@ pub enum Refusal {
     /// 503: the token needs the IdP's keys, and none were ever loaded.
     #[error("the identity provider's keys are not loaded yet")]
     KeysUnavailable,
+    /// 401: the limit claim (named here) is present but not a limit.
+    #[error("the token's {0} claim is not a whole number from 1 to 1000")]
+    BadLimitClaim(String),
 }
 
 /// What checking a token at once found.
@@ -49,14 +54,47 @@ pub struct Verifier {
     /// One validation per allowed algorithm: a token never picks its own.
     validations: Vec<(Algorithm, Validation)>,
     max_lifetime_s: u64,
+    limit_claim: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// What a token's payload says, as far as it is read.
 struct Claims {
     sub: String,
     /// Numbers as JSON has them: `exp` may be fractional or beyond i64.
     exp: f64,
     iat: Option<f64>,
+    /// Every other claim, read only when a limit claim is configured.
+    rest: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Only `sub`, `exp` and `iat`: what is read when no limit claim is
+/// configured, so no other claim is parsed.
+#[derive(Deserialize)]
+struct TimeClaims {
+    sub: String,
+    exp: f64,
+    iat: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct AllClaims {
+    sub: String,
+    exp: f64,
+    iat: Option<f64>,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
+}
+
+impl From<TimeClaims> for Claims {
+    fn from(c: TimeClaims) -> Self {
+        Claims { sub: c.sub, exp: c.exp, iat: c.iat, rest: None }
+    }
+}
+
+impl From<AllClaims> for Claims {
+    fn from(c: AllClaims) -> Self {
+        Claims { sub: c.sub, exp: c.exp, iat: c.iat, rest: Some(c.rest) }
+    }
 }
 
 impl Verifier {
@@ -67,6 +105,7 @@ impl Verifier {
             jwks,
             validations,
             max_lifetime_s: settings.max_lifetime.as_secs(),
+            limit_claim: settings.limit_claim.clone(),
         }
     }
 
@@ -127,15 +166,42 @@ impl Verifier {
                 Lookup::NotLoaded => return Checked::Done(Err(Refusal::KeysUnavailable)),
             }
         };
-        let Ok(decoded) = jsonwebtoken::decode::<Claims>(token, &key, validation) else {
-            return refused("signature, times or claims");
+        let decoded: jsonwebtoken::errors::Result<Claims> = match &self.limit_claim {
+            Some(_) => jsonwebtoken::decode::<AllClaims>(token, &key, validation).map(|d| d.claims.into()),
+            None => jsonwebtoken::decode::<TimeClaims>(token, &key, validation).map(|d| d.claims.into()),
         };
-        let claims = decoded.claims;
+        let Ok(claims) = decoded else { return refused("signature, times or claims") };
         let from = claims.iat.unwrap_or_else(|| chrono::Utc::now().timestamp() as f64);
         if claims.exp - from > self.max_lifetime_s as f64 {
             return refused("lives longer than allowed");
         }
-        Checked::Done(Ok(Identity { user: claims.sub }))
+        let limit = match (&self.limit_claim, &claims.rest) {
+            (Some(name), Some(rest)) => match limit_in(rest, name) {
+                Ok(limit) => limit,
+                Err(()) => return Checked::Done(Err(Refusal::BadLimitClaim(name.to_string()))),
+            },
+            _ => None,
+        };
+        Checked::Done(Ok(Identity { user: claims.sub, limit }))
+    }
+}
+
+/// The limit a token's claims hold under `name`: a top-level claim of that
+/// name (namespaced claims such as `https://example.com/max_streams` hold
+/// dots), else a dotted path into nested objects (`ent.max_streams`).
+/// `Ok(None)` when absent; `Err` when present and not a whole number from 1
+/// to `MAX_LIMIT` (7.0 counts as 7, as JSON has it).
+fn limit_in(claims: &serde_json::Map<String, serde_json::Value>, name: &str) -> Result<Option<u32>, ()> {
+    let found = claims.get(name).or_else(|| {
+        let mut path = name.split('.');
+        let first = claims.get(path.next()?)?;
+        path.try_fold(first, |value, step| value.get(step))
+    });
+    let Some(value) = found else { return Ok(None) };
+    let whole = value.as_u64().or_else(|| value.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64));
+    match whole {
+        Some(n) if (1..=crate::config::MAX_LIMIT as u64).contains(&n) => Ok(Some(n as u32)),
+        _ => Err(()),
     }
 }
 
@@ -159,4 +225,31 @@ fn validation(settings: &JwtSettings, algorithm: Algorithm) -> Validation {
     }
     validation.set_required_spec_claims(&required);
     validation
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::limit_in;
+
+    #[test]
+    fn the_limit_claim_is_a_top_level_name_or_a_dotted_path() {
+        let claims = json!({
+            "https://video.example.com/max_streams": 4,
+            "ent": {"max_streams": 2, "plan": {"streams": 7.0}},
+            "tiny": 0,
+            "text": "2",
+        });
+        let claims = claims.as_object().unwrap();
+        // Namespaced claims (Auth0 asks for them) hold dots: the whole name first.
+        assert_eq!(limit_in(claims, "https://video.example.com/max_streams"), Ok(Some(4)));
+        assert_eq!(limit_in(claims, "ent.max_streams"), Ok(Some(2)));
+        assert_eq!(limit_in(claims, "ent.plan.streams"), Ok(Some(7)), "7.0 is the integer 7");
+        assert_eq!(limit_in(claims, "absent"), Ok(None));
+        assert_eq!(limit_in(claims, "ent.absent"), Ok(None));
+        for bad in ["tiny", "text", "ent", "ent.plan"] {
+            assert_eq!(limit_in(claims, bad), Err(()), "{bad}");
+        }
+    }
 }

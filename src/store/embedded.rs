@@ -38,8 +38,14 @@ impl EmbeddedStore {
         self.update(&req.user_id, |ledger, now, terms| ledger.acquire(req, now, terms))
     }
 
-    pub fn heartbeat(&self, user: &UserId, lease: LeaseId, restore: Option<&Restore>) -> HeartbeatOutcome {
-        self.update(user, |ledger, now, terms| ledger.heartbeat(lease, restore, now, terms))
+    pub fn heartbeat(
+        &self,
+        user: &UserId,
+        lease: LeaseId,
+        restore: Option<&Restore>,
+        token_limit: Option<u32>,
+    ) -> HeartbeatOutcome {
+        self.update(user, |ledger, now, terms| ledger.heartbeat(lease, restore, token_limit, now, terms))
     }
 
     pub fn release(&self, user: &UserId, lease: LeaseId) -> ReleaseOutcome {
@@ -54,18 +60,18 @@ impl EmbeddedStore {
         self.update(user, |ledger, _, _| ledger.set_limit(limit))
     }
 
-    pub fn list(&self, user: &UserId) -> UserLeases {
+    pub fn list(&self, user: &UserId, token_limit: Option<u32>) -> UserLeases {
         let now = self.clock.now_ms();
         match self.users.get(user) {
-            Some(ledger) => ledger.list(now, self.terms),
-            None => Ledger::default().list(now, self.terms),
+            Some(ledger) => ledger.list(now, self.terms, token_limit),
+            None => Ledger::default().list(now, self.terms, token_limit),
         }
     }
 
     pub fn user_limit(&self, user: &UserId) -> UserLimit {
         match self.users.get(user) {
-            Some(ledger) => ledger.limit(self.terms),
-            None => Ledger::default().limit(self.terms),
+            Some(ledger) => ledger.limit(self.terms, None),
+            None => Ledger::default().limit(self.terms, None),
         }
     }
 
@@ -76,7 +82,7 @@ impl EmbeddedStore {
         self.visit_all(|user_id, ledger, now| {
             let active = ledger.live_count(now);
             if active > 0 {
-                users.push(UserCount { user_id: user_id.clone(), active, limit: ledger.limit(self.terms).limit });
+                users.push(UserCount { user_id: user_id.clone(), active, limit: ledger.limit(self.terms, None).limit });
             }
         });
         Census { users }
@@ -158,6 +164,7 @@ mod tests {
             on_limit: OnLimit::Deny,
             terminate: vec![],
             new_lease_id: LeaseId::new_random(),
+            token_limit: None,
         };
         store.acquire(&req);
         // An abandoned lease: swept once it expired.
@@ -174,7 +181,7 @@ mod tests {
         store.sweep();
         assert_eq!(store.users_held(), 0);
         // Reads do not create state.
-        store.list(&user);
+        store.list(&user, None);
         store.user_limit(&user);
         assert_eq!(store.users_held(), 0);
     }

@@ -173,15 +173,17 @@ impl Store {
     }
 
     /// With `restore`, a lease the store lost is recreated (see `Restore`).
+    /// `token_limit`: the limit the player's token carries, if it does.
     pub async fn heartbeat(
         &self,
         user: &UserId,
         lease: LeaseId,
         restore: Option<&Restore>,
+        token_limit: Option<u32>,
     ) -> StoreResult<HeartbeatOutcome> {
         match self {
-            Store::Redis(s) => s.heartbeat(user, lease, restore).await,
-            Store::Embedded(s) => Ok(s.heartbeat(user, lease, restore)),
+            Store::Redis(s) => s.heartbeat(user, lease, restore, token_limit).await,
+            Store::Embedded(s) => Ok(s.heartbeat(user, lease, restore, token_limit)),
         }
     }
 
@@ -192,10 +194,10 @@ impl Store {
         }
     }
 
-    pub async fn list(&self, user: &UserId) -> StoreResult<UserLeases> {
+    pub async fn list(&self, user: &UserId, token_limit: Option<u32>) -> StoreResult<UserLeases> {
         match self {
-            Store::Redis(s) => s.list(user).await,
-            Store::Embedded(s) => Ok(s.list(user)),
+            Store::Redis(s) => s.list(user, token_limit).await,
+            Store::Embedded(s) => Ok(s.list(user, token_limit)),
         }
     }
 

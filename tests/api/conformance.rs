@@ -67,6 +67,7 @@ impl Subject {
             on_limit: OnLimit::Deny,
             terminate: Vec::new(),
             new_lease_id: LeaseId::new_random(),
+            token_limit: None,
         };
         tweak(&mut request);
         self.store.acquire(&request).await.unwrap()
@@ -86,12 +87,12 @@ impl Subject {
     }
 
     async fn heartbeat(&self, who: &str, lease: LeaseId) -> HeartbeatOutcome {
-        self.store.heartbeat(&user(who), lease, None).await.unwrap()
+        self.store.heartbeat(&user(who), lease, None, None).await.unwrap()
     }
 
     async fn restore(&self, who: &str, lease: LeaseId, on: &str, on_device: Option<&str>) -> HeartbeatOutcome {
         let restore = Restore { stream_id: stream(on), device_id: on_device.and_then(device), device_name: None };
-        self.store.heartbeat(&user(who), lease, Some(&restore)).await.unwrap()
+        self.store.heartbeat(&user(who), lease, Some(&restore), None).await.unwrap()
     }
 
     async fn release(&self, who: &str, lease: LeaseId) -> ReleaseOutcome {
@@ -99,7 +100,7 @@ impl Subject {
     }
 
     async fn list(&self, who: &str) -> UserLeases {
-        self.store.list(&user(who)).await.unwrap()
+        self.store.list(&user(who), None).await.unwrap()
     }
 
     async fn active(&self, who: &str) -> usize {
@@ -160,7 +161,7 @@ async fn at_the_limit_an_acquire_is_denied_with_the_live_leases_oldest_first(bac
         taken.push(s.take("alice", on).await.lease.lease_id);
         s.pass(5);
     }
-    let AcquireOutcome::Denied { limit, active, leases, terminated } = s.acquire("alice", "d").await else {
+    let AcquireOutcome::Denied { limit, active, leases, terminated, .. } = s.acquire("alice", "d").await else {
         panic!("not denied")
     };
     assert_eq!((limit, active, ids(&leases), terminated), (3, 3, taken, vec![]));
@@ -420,7 +421,7 @@ async fn a_release_frees_the_slot_and_is_safe_to_repeat(backend: Backend) {
 
 async fn the_list_shows_the_live_leases_oldest_first(backend: Backend) {
     let s = Subject::new(backend, 3);
-    assert_eq!(s.list("alice").await, UserLeases { limit: 3, leases: vec![] });
+    assert_eq!(s.list("alice").await, UserLeases { limit: 3, limit_source: LimitSource::Default, leases: vec![] });
     let a = s.take("alice", "a").await.lease.lease_id;
     s.pass(5);
     let b = s.take("alice", "b").await.lease.lease_id;
@@ -488,7 +489,7 @@ async fn a_restore_without_a_free_slot_is_denied(backend: Backend) {
     let lost = s.take("alice", "movie").await.lease.lease_id;
     s.pass(TTL_MS + 100);
     let taken = s.take("alice", "news").await.lease.lease_id;
-    let HeartbeatOutcome::Denied { limit, active, leases } = s.restore("alice", lost, "movie", None).await else {
+    let HeartbeatOutcome::Denied { limit, active, leases, .. } = s.restore("alice", lost, "movie", None).await else {
         panic!("not denied")
     };
     assert_eq!((limit, active, ids(&leases)), (1, 1, vec![taken]));
@@ -533,6 +534,46 @@ async fn lowering_a_limit_keeps_running_leases_but_denies_new_ones(backend: Back
     // Still denied after one leaves: 2 live, limit 1.
     s.release("alice", leases[0].lease.lease_id).await;
     assert!(matches!(s.acquire("alice", "d").await, AcquireOutcome::Denied { .. }));
+}
+
+/// The limit a player's token carries: above the default, below an admin
+/// override; a restore honours it too.
+async fn a_tokens_limit_applies_unless_an_admin_override_is_set(backend: Backend) {
+    let s = Subject::new(backend, 3);
+    let alice = user("alice");
+    let with_token = |limit| move |r: &mut AcquireRequest| r.token_limit = Some(limit);
+    let first = created(s.acquire_with("alice", "a", with_token(1)).await);
+    assert_eq!((first.limit, first.limit_source), (1, LimitSource::Token));
+    let AcquireOutcome::Denied { limit, limit_source, active, .. } = s.acquire_with("alice", "b", with_token(1)).await
+    else {
+        panic!("not denied under the token's limit")
+    };
+    assert_eq!((limit, limit_source, active), (1, LimitSource::Token, 1));
+    // Without a token, the default.
+    let second = s.take("alice", "b").await;
+    assert_eq!((second.limit, second.limit_source), (3, LimitSource::Default));
+    let renewed_with_token = s.store.heartbeat(&alice, second.lease.lease_id, None, Some(2)).await.unwrap();
+    assert_eq!(renewed(renewed_with_token).limit_source, LimitSource::Token);
+    let listed = s.store.list(&alice, Some(2)).await.unwrap();
+    assert_eq!((listed.limit, listed.limit_source, listed.leases.len()), (2, LimitSource::Token, 2));
+    // A restore under the token's limit finds no free slot.
+    let restore = Restore { stream_id: stream("c"), device_id: None, device_name: None };
+    let outcome = s.store.heartbeat(&alice, LeaseId::new_random(), Some(&restore), Some(2)).await.unwrap();
+    assert!(
+        matches!(outcome, HeartbeatOutcome::Denied { limit: 2, limit_source: LimitSource::Token, active: 2, .. }),
+        "{outcome:?}"
+    );
+    // An admin override wins over the token.
+    s.set_limit("alice", Some(5)).await;
+    let third = created(s.acquire_with("alice", "c", with_token(1)).await);
+    assert_eq!((third.limit, third.limit_source), (5, LimitSource::Override));
+    let listed = s.store.list(&alice, Some(1)).await.unwrap();
+    assert_eq!((listed.limit, listed.limit_source), (5, LimitSource::Override));
+    s.set_limit("alice", None).await;
+    let AcquireOutcome::Denied { limit_source, .. } = s.acquire_with("alice", "d", with_token(2)).await else {
+        panic!("not denied once the override is gone")
+    };
+    assert_eq!(limit_source, LimitSource::Token);
 }
 
 // Census
@@ -585,5 +626,6 @@ on_every_store!(
     a_restore_never_gives_a_device_a_second_lease,
     a_limit_override_applies_and_can_be_removed,
     lowering_a_limit_keeps_running_leases_but_denies_new_ones,
+    a_tokens_limit_applies_unless_an_admin_override_is_set,
     a_census_counts_each_users_live_leases_and_limit,
 );

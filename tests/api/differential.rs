@@ -30,6 +30,8 @@ enum Op {
         device: Device,
         evict: bool,
         terminate: Vec<usize>,
+        /// The limit the player's token carries.
+        token: Option<u32>,
     },
     /// The last acquire sent again, as after a broken connection.
     RepeatAcquire,
@@ -38,6 +40,7 @@ enum Op {
         lease: usize,
         /// The stream, and maybe a device and its name.
         restore: Option<(u8, Device)>,
+        token: Option<u32>,
     },
     Release {
         user: u8,
@@ -58,6 +61,7 @@ enum Op {
     },
     List {
         user: u8,
+        token: Option<u32>,
     },
     GetLimit {
         user: u8,
@@ -73,20 +77,32 @@ fn op() -> impl Strategy<Value = Op> {
     let user = 0..USERS;
     let lease = any::<usize>();
     prop_oneof![
-        6 => (user.clone(), 0..3u8, device(), any::<bool>(), prop::collection::vec(any::<usize>(), 0..3))
-            .prop_map(|(user, stream, device, evict, terminate)| Op::Acquire { user, stream, device, evict, terminate }),
+        6 => (user.clone(), 0..3u8, device(), any::<bool>(), prop::collection::vec(any::<usize>(), 0..3), token())
+            .prop_map(|(user, stream, device, evict, terminate, token)| Op::Acquire {
+                user,
+                stream,
+                device,
+                evict,
+                terminate,
+                token
+            }),
         1 => Just(Op::RepeatAcquire),
-        5 => (user.clone(), lease, prop::option::of((0..3u8, device())))
-            .prop_map(|(user, lease, restore)| Op::Heartbeat { user, lease, restore }),
+        5 => (user.clone(), lease, prop::option::of((0..3u8, device())), token())
+            .prop_map(|(user, lease, restore, token)| Op::Heartbeat { user, lease, restore, token }),
         2 => (user.clone(), lease).prop_map(|(user, lease)| Op::Release { user, lease }),
         1 => user.clone().prop_map(|user| Op::Revoke { user }),
         1 => (user.clone(), 60..70u8, any::<bool>()).prop_map(|(user, leases, at_once)| Op::Churn { user, leases, at_once }),
         1 => (user.clone(), prop::option::of(1..4u32)).prop_map(|(user, limit)| Op::SetLimit { user, limit }),
-        1 => user.clone().prop_map(|user| Op::List { user }),
+        1 => (user.clone(), token()).prop_map(|(user, token)| Op::List { user, token }),
         1 => user.prop_map(|user| Op::GetLimit { user }),
         1 => Just(Op::Census),
         4 => prop_oneof![Just(0i64), 1..50i64, 300..1_200i64].prop_map(|ms| Op::Advance { ms }),
     ]
+}
+
+/// The limit a player's token carries, when it carries one.
+fn token() -> impl Strategy<Value = Option<u32>> {
+    prop::option::of(1..4u32)
 }
 
 fn device() -> impl Strategy<Value = Device> {
@@ -131,6 +147,7 @@ async fn churn(store: &Store, user: &UserId, leases: &[LeaseId], at_once: bool) 
             on_limit: OnLimit::Deny,
             terminate: Vec::new(),
             new_lease_id: *lease,
+            token_limit: None,
         };
         answers.push(Answer::Acquire(store.acquire(&request).await.unwrap()));
         if !at_once {
@@ -183,7 +200,7 @@ impl Pair {
         if let Op::RepeatAcquire = op {
             return self.last_acquire.clone();
         }
-        let Op::Acquire { stream, device, evict, terminate, .. } = op else { return None };
+        let Op::Acquire { stream, device, evict, terminate, token, .. } = op else { return None };
         let (device_id, device_name) = device_of(*device);
         let request = AcquireRequest {
             user_id: user.clone(),
@@ -193,6 +210,7 @@ impl Pair {
             on_limit: if *evict { OnLimit::EvictOldest } else { OnLimit::Deny },
             terminate: terminate.iter().map(|pick| self.lease(*pick)).collect(),
             new_lease_id: LeaseId::new_random(),
+            token_limit: *token,
         };
         self.leases.push(request.new_lease_id);
         self.last_acquire = Some(request.clone());
@@ -212,7 +230,7 @@ impl Pair {
             | Op::Revoke { user }
             | Op::Churn { user, .. }
             | Op::SetLimit { user, .. }
-            | Op::List { user }
+            | Op::List { user, .. }
             | Op::GetLimit { user } => UserId::try_from(format!("u{user}")).unwrap(),
             Op::Census | Op::Advance { .. } | Op::RepeatAcquire => UserId::try_from("nobody").unwrap(),
         };
@@ -231,12 +249,13 @@ impl Pair {
                 Op::Acquire { .. } | Op::RepeatAcquire => {
                     Answer::Acquire(store.acquire(request.as_ref().unwrap()).await.unwrap())
                 }
-                Op::Heartbeat { lease, restore, .. } => {
+                Op::Heartbeat { lease, restore, token, .. } => {
                     let restore = restore.map(|(stream, device)| {
                         let (device_id, device_name) = device_of(device);
                         Restore { stream_id: StreamId::try_from(format!("s{stream}")).unwrap(), device_id, device_name }
                     });
-                    Answer::Heartbeat(store.heartbeat(&user, self.lease(*lease), restore.as_ref()).await.unwrap())
+                    let lease = self.lease(*lease);
+                    Answer::Heartbeat(store.heartbeat(&user, lease, restore.as_ref(), *token).await.unwrap())
                 }
                 Op::Release { lease, .. } => Answer::Release(store.release(&user, self.lease(*lease)).await.unwrap()),
                 Op::Revoke { .. } => Answer::Revoked(store.revoke_all(&user).await.unwrap()),
@@ -245,7 +264,7 @@ impl Pair {
                     store.set_limit(&user, *limit).await.unwrap();
                     Answer::Done
                 }
-                Op::List { .. } => Answer::List(store.list(&user).await.unwrap()),
+                Op::List { token, .. } => Answer::List(store.list(&user, *token).await.unwrap()),
                 Op::GetLimit { .. } => Answer::Limit(store.user_limit(&user).await.unwrap()),
                 Op::Census => {
                     let mut users = store.census().await.unwrap().users;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::Algorithm;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use streamlease::config::JwtSettings;
+use streamlease::config::{JwtSettings, Settings};
 
 use crate::helpers::*;
 use crate::idp::IdentityProvider;
@@ -17,19 +17,28 @@ const ASYMMETRIC: [&str; 3] = ["RS256", "ES256", "EdDSA"];
 
 /// An app that takes tokens signed with `idp`'s keys, for `algorithms`.
 async fn app_trusting(idp: &IdentityProvider, algorithms: &[Algorithm]) -> TestApp {
+    spawn_app_with(Backend::Shared(SharedRedis::Plain), trusting(idp, algorithms, None)).await
+}
+
+/// The settings of such an app, with a limit claim if given.
+fn trusting(
+    idp: &IdentityProvider,
+    algorithms: &[Algorithm],
+    limit_claim: Option<&str>,
+) -> impl FnOnce(&mut Settings) + Clone + use<> {
     let (jwks_url, issuer) = (idp.jwks_uri.parse().unwrap(), idp.issuer.clone());
-    let algorithms = algorithms.to_vec();
-    spawn_app_with(Backend::Shared(SharedRedis::Plain), move |s| {
+    let (algorithms, limit_claim) = (algorithms.to_vec(), limit_claim.map(str::to_owned));
+    move |s: &mut Settings| {
         s.admin_token = Some(ADMIN.into());
         s.jwt = Some(JwtSettings {
             secret: None,
             jwks_url: Some(jwks_url),
             algorithms,
             issuer: Some(issuer),
+            limit_claim,
             ..JwtSettings::with_secret("")
         });
-    })
-    .await
+    }
 }
 
 /// What the provider says of `sub` in a token that lives ten minutes.
@@ -151,4 +160,80 @@ async fn forged_tokens_are_refused() {
     assert_eq!(acquire_as(&app, &rs256, "alice", "a").await.status(), StatusCode::CREATED, "where it is allowed");
     let listed = app.client.get(app.url("/v1/users/alice/leases")).bearer_auth(ADMIN).send().await.unwrap();
     assert_eq!(listed.json::<Value>().await.unwrap()["active"], 1, "only the genuine token took a slot");
+}
+
+/// `STREAMLEASE_JWT_LIMIT_CLAIM=ent.max_streams`: the user's plan, in the
+/// token the IdP signs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_limit_claim_decides_the_limit_unless_an_admin_override_is_set() {
+    let idp = IdentityProvider::start();
+    let app = spawn_app_with(
+        Backend::Shared(SharedRedis::Plain),
+        trusting(&idp, &[Algorithm::ES256], Some("ent.max_streams")),
+    )
+    .await;
+    let with_plan = |plan: Value| {
+        let mut claims = claims(&idp, "alice");
+        claims["ent"] = json!({"max_streams": plan});
+        idp.sign("ES256", claims)
+    };
+    let one = with_plan(json!(1));
+    let first: Value = acquire_as(&app, &one, "alice", "a").await.json().await.unwrap();
+    assert_eq!((&first["limit"], &first["limit_source"]), (&json!(1), &json!("token")), "{first}");
+    let denied = problem(acquire_as(&app, &one, "alice", "b").await, StatusCode::CONFLICT, "limit_reached").await;
+    assert_eq!((&denied["limit"], &denied["limit_source"]), (&json!(1), &json!("token")), "{denied}");
+    // An admin override wins over the token.
+    let put = app.client.put(app.url("/v1/users/alice/limit")).bearer_auth(ADMIN).json(&json!({"limit": 2}));
+    assert_eq!(put.send().await.unwrap().status(), StatusCode::OK);
+    let second: Value = acquire_as(&app, &one, "alice", "b").await.json().await.unwrap();
+    assert_eq!((&second["limit"], &second["limit_source"]), (&json!(2), &json!("override")), "{second}");
+    // A token without the claim gets the default.
+    let plain = idp.sign("ES256", claims(&idp, "bob"));
+    let bobs: Value = acquire_as(&app, &plain, "bob", "a").await.json().await.unwrap();
+    assert_eq!((&bobs["limit"], &bobs["limit_source"]), (&json!(3), &json!("default")), "{bobs}");
+    // A claim present but not a limit: 401, naming the claim.
+    for bad in [json!("2"), json!(0), json!(1001), json!(1.5), json!(null), json!({"limit": 2})] {
+        let refused = problem(
+            acquire_as(&app, &with_plan(bad.clone()), "alice", "c").await,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        )
+        .await;
+        assert!(refused["detail"].as_str().unwrap().contains("ent.max_streams"), "{bad}: {refused}");
+    }
+}
+
+/// Three instances on one Redis, 100 acquires at once under a claim of 2:
+/// exactly 2 are admitted, the limit decided inside the one script call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_instances_racing_under_a_limit_claim_admit_exactly_it() {
+    let idp = IdentityProvider::start();
+    let settings = trusting(&idp, &[Algorithm::EdDSA], Some("max_streams"));
+    let first = spawn_app_with(Backend::Redis, settings.clone()).await;
+    let apps = [spawn_sibling(&first, settings.clone()).await, spawn_sibling(&first, settings).await];
+    let apps: Vec<&TestApp> = std::iter::once(&first).chain(apps.iter()).collect();
+    let mut claims = claims(&idp, "racer");
+    claims["max_streams"] = json!(2);
+    let token = idp.sign("EdDSA", claims);
+    let statuses = futures::future::join_all((0..100).map(|n| {
+        let (app, token) = (apps[n % 3], token.clone());
+        async move {
+            // A busy machine may answer 503 (the acquire's deadline passed,
+            // and it took no slot); a player retries, and so does this one.
+            for _ in 0..10 {
+                let status = acquire_as(app, &token, "racer", &format!("s{n}")).await.status();
+                if status != StatusCode::SERVICE_UNAVAILABLE {
+                    return status;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    }))
+    .await;
+    let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+    let denied = statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count();
+    assert_eq!((created, denied), (2, 98), "{statuses:?}");
+    let listed = first.client.get(first.url("/v1/users/racer/leases")).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(listed.json::<Value>().await.unwrap()["active"], 2);
 }

@@ -24,8 +24,9 @@ struct Tally {
 
 /// Fires `CONCURRENT` acquires for `user` at once, round-robin over `bases`.
 /// An acquire answered 503 (the service refused it rather than run late, as
-/// it does on a machine too busy to keep its deadline) is sent again, as a
-/// player would after `Retry-After`: each one ends admitted or denied.
+/// it does on a machine too busy to keep its deadline) or 408 (its body did
+/// not arrive in time, so it was never read) is sent again, as a player
+/// would: each one ends admitted or denied.
 async fn race(client: &reqwest::Client, bases: &[String], user: &str, body: Value) -> Tally {
     let calls = (0..CONCURRENT).map(|i| {
         let url = format!("{}/v1/users/{user}/leases", bases[i % bases.len()]);
@@ -33,12 +34,12 @@ async fn race(client: &reqwest::Client, bases: &[String], user: &str, body: Valu
         async move {
             for _ in 0..50 {
                 let response = client.post(&url).json(&body).send().await.expect("request completes");
-                if response.status() != 503 {
+                if response.status() != 503 && response.status() != 408 {
                     return response;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
-            panic!("acquire {i} answered 503 fifty times");
+            panic!("acquire {i} answered 503 or 408 fifty times");
         }
     });
     let mut tally = Tally::default();

@@ -46,7 +46,10 @@ async fn beacon_release_accepts_any_body_and_content_type(backend: Backend) {
 async fn list_shows_the_live_leases_oldest_first(backend: Backend) {
     let app = spawn_app(backend).await;
     let empty = app.list("alice").await;
-    assert_eq!(empty, serde_json::json!({"user_id": "alice", "limit": 3, "active": 0, "leases": []}));
+    assert_eq!(
+        empty,
+        serde_json::json!({"user_id": "alice", "limit": 3, "limit_source": "default", "active": 0, "leases": []})
+    );
     let a = id(&app.acquire_ok("alice", "a").await);
     app.let_time_pass(5).await;
     let b = id(&app.acquire_ok("alice", "b").await);

@@ -32,9 +32,9 @@ fn run_walkthrough(base: &str) {
         r#""terminated":["#,                          // 5. tablet takes the phone's slot
         r#""code":"lease_ended""#,                    // 6. phone learns why
         r#""reason":"terminated""#,
-        "204",                                       // 7. TV releases
-        r#""reason":"released""#,                    // 8. late TV heartbeat
-        r#""user_id":"alice","limit":3,"active":2"#, // 9. what alice watches
+        "204",                                                                // 7. TV releases
+        r#""reason":"released""#,                                             // 8. late TV heartbeat
+        r#""user_id":"alice","limit":3,"limit_source":"default","active":2"#, // 9. what alice watches
     ];
     let mut rest = stdout.as_ref();
     for step in steps {

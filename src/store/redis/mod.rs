@@ -162,7 +162,7 @@ impl RedisStore {
             .arg(req.stream_id.as_str())
             .arg(req.device_id.as_ref().map_or("", |d| d.as_str()))
             .arg(self.terms.ttl_ms)
-            .arg(self.terms.default_limit)
+            .arg(req.token_limit.unwrap_or(self.terms.default_limit))
             .arg(req.on_limit.as_str())
             .arg(record::name_arg(req.device_name.as_ref()));
         for id in &req.terminate {
@@ -180,7 +180,7 @@ impl RedisStore {
             }
             return Err(StoreError::TooLate(ACQUIRE_DEADLINE));
         }
-        reply::acquire(value).map(|r| self.tally(r))
+        reply::acquire(value, req.token_limit).map(|r| self.tally(r))
     }
 
     pub async fn heartbeat(
@@ -188,6 +188,7 @@ impl RedisStore {
         user: &UserId,
         lease: LeaseId,
         restore: Option<&Restore>,
+        token_limit: Option<u32>,
     ) -> StoreResult<HeartbeatOutcome> {
         let keys = self.keys.user(user);
         let mut call = scripts::HEARTBEAT.prepare_invoke();
@@ -197,14 +198,14 @@ impl RedisStore {
             .arg(self.clock.now_arg())
             .arg(lease.to_string())
             .arg(self.terms.ttl_ms)
-            .arg(self.terms.default_limit);
+            .arg(token_limit.unwrap_or(self.terms.default_limit));
         if let Some(r) = restore {
             call.arg(r.stream_id.as_str())
                 .arg(r.device_id.as_ref().map_or("", |d| d.as_str()))
                 .arg(record::name_arg(r.device_name.as_ref()));
         }
         let value = self.run(&call).await?;
-        reply::heartbeat(value).map(|r| self.tally(r))
+        reply::heartbeat(value, token_limit).map(|r| self.tally(r))
     }
 
     pub async fn release(&self, user: &UserId, lease: LeaseId) -> StoreResult<ReleaseOutcome> {
@@ -232,7 +233,7 @@ impl RedisStore {
         reply::release(value).map(|r| self.tally(r))
     }
 
-    pub async fn list(&self, user: &UserId) -> StoreResult<UserLeases> {
+    pub async fn list(&self, user: &UserId, token_limit: Option<u32>) -> StoreResult<UserLeases> {
         let keys = self.keys.user(user);
         let value = self
             .run(
@@ -240,10 +241,10 @@ impl RedisStore {
                     .key(&keys.leases)
                     .key(&keys.limit)
                     .arg(self.clock.now_arg())
-                    .arg(self.terms.default_limit),
+                    .arg(token_limit.unwrap_or(self.terms.default_limit)),
             )
             .await?;
-        reply::list(value)
+        reply::list(value, token_limit)
     }
 
     pub async fn revoke_all(&self, user: &UserId) -> StoreResult<u32> {

@@ -61,8 +61,29 @@ fn leases(value: &Value) -> StoreResult<Vec<Lease>> {
     Ok(leases)
 }
 
-fn granted(limit: &Value, active: &Value, record: &Value) -> StoreResult<Granted> {
-    Ok(Granted { lease: lease(record)?, active: count(active)?, limit: count(limit)? })
+/// Where the limit came from: the scripts say 'o' when the override
+/// decided it and 'f' when the limit the service sent did, which is the
+/// token's when `token_limit` is set.
+fn limit_source(flag: &str, token_limit: Option<u32>) -> StoreResult<LimitSource> {
+    match flag {
+        "o" => Ok(LimitSource::of(true, token_limit)),
+        "f" => Ok(LimitSource::of(false, token_limit)),
+        other => Err(bad(format!("limit source {other:?}"))),
+    }
+}
+
+fn granted(
+    (limit, source): (&Value, &Value),
+    active: &Value,
+    record: &Value,
+    token_limit: Option<u32>,
+) -> StoreResult<Granted> {
+    Ok(Granted {
+        lease: lease(record)?,
+        active: count(active)?,
+        limit: count(limit)?,
+        limit_source: limit_source(text(source)?, token_limit)?,
+    })
 }
 
 /// What a mutating script answers: its outcome, and how many expired leases
@@ -86,23 +107,25 @@ pub fn is_too_late(value: &Value) -> bool {
     matches!(items(value), Ok([tag, ..]) if text(tag).is_ok_and(|t| t == "too_late"))
 }
 
-pub fn acquire(value: Value) -> StoreResult<Reply<AcquireOutcome>> {
+pub fn acquire(value: Value, token_limit: Option<u32>) -> StoreResult<Reply<AcquireOutcome>> {
     let (tag, expired, rest) = tagged(&value)?;
     let outcome = match (tag, rest) {
-        ("denied", [limit, active, records, terminated]) => AcquireOutcome::Denied {
+        ("denied", [limit, source, active, records, terminated]) => AcquireOutcome::Denied {
             limit: count(limit)?,
+            limit_source: limit_source(text(source)?, token_limit)?,
             active: count(active)?,
             leases: leases(records)?,
             terminated: lease_ids(terminated)?,
         },
-        ("created", [limit, active, record, evicted, terminated]) => AcquireOutcome::Created {
-            granted: granted(limit, active, record)?,
+        ("created", [limit, source, active, record, evicted, terminated]) => AcquireOutcome::Created {
+            granted: granted((limit, source), active, record, token_limit)?,
             evicted: lease_ids(evicted)?,
             terminated: lease_ids(terminated)?,
         },
-        ("renewed", [limit, active, record, _, terminated]) => {
-            AcquireOutcome::Renewed { granted: granted(limit, active, record)?, terminated: lease_ids(terminated)? }
-        }
+        ("renewed", [limit, source, active, record, _, terminated]) => AcquireOutcome::Renewed {
+            granted: granted((limit, source), active, record, token_limit)?,
+            terminated: lease_ids(terminated)?,
+        },
         _ => return Err(bad(format!("unexpected acquire reply {tag:?} {rest:?}"))),
     };
     Ok(Reply { outcome, expired })
@@ -110,7 +133,7 @@ pub fn acquire(value: Value) -> StoreResult<Reply<AcquireOutcome>> {
 
 /// The heartbeat's one-line answer, its fields joined by ';' (see
 /// `lua/heartbeat.lua`).
-pub fn heartbeat(value: Value) -> StoreResult<Reply<HeartbeatOutcome>> {
+pub fn heartbeat(value: Value, token_limit: Option<u32>) -> StoreResult<Reply<HeartbeatOutcome>> {
     let line = text(&value)?;
     let mut fields = line.split(';');
     let (Some(tag), Some(expired)) = (fields.next(), fields.next()) else {
@@ -119,16 +142,26 @@ pub fn heartbeat(value: Value) -> StoreResult<Reply<HeartbeatOutcome>> {
     let expired = expired.parse().map_err(|_| bad(format!("heartbeat reply's expired count {line:?}")))?;
     let rest: Vec<&str> = fields.collect();
     let number = |field: &str| field.parse::<u32>().map_err(|_| bad(format!("heartbeat reply {line:?}")));
-    let granted = |limit: &str, active: &str, record: &str| -> StoreResult<Granted> {
-        Ok(Granted { lease: decoded(record)?, active: number(active)?, limit: number(limit)? })
+    let granted = |limit: &str, source: &str, active: &str, record: &str| -> StoreResult<Granted> {
+        Ok(Granted {
+            lease: decoded(record)?,
+            active: number(active)?,
+            limit: number(limit)?,
+            limit_source: limit_source(source, token_limit)?,
+        })
     };
     let outcome = match (tag, rest.as_slice()) {
-        ("renewed", [limit, active, record]) => HeartbeatOutcome::Renewed(granted(limit, active, record)?),
-        ("restored", [limit, active, record]) => HeartbeatOutcome::Restored(granted(limit, active, record)?),
-        ("denied", [limit, active, records @ ..]) => {
+        ("renewed", [limit, source, active, record]) => {
+            HeartbeatOutcome::Renewed(granted(limit, source, active, record)?)
+        }
+        ("restored", [limit, source, active, record]) => {
+            HeartbeatOutcome::Restored(granted(limit, source, active, record)?)
+        }
+        ("denied", [limit, source, active, records @ ..]) => {
             let mut leases = records.iter().map(|r| decoded(r)).collect::<StoreResult<Vec<_>>>()?;
             leases.sort_by(Lease::by_age);
-            HeartbeatOutcome::Denied { limit: number(limit)?, active: number(active)?, leases }
+            let limit_source = limit_source(source, token_limit)?;
+            HeartbeatOutcome::Denied { limit: number(limit)?, limit_source, active: number(active)?, leases }
         }
         ("ended", [reason, by, ended_at]) => HeartbeatOutcome::Ended(Ended {
             reason: EndReason::parse(reason).ok_or_else(|| bad("unknown end reason"))?,
@@ -200,9 +233,13 @@ pub fn limit_override(value: &Value) -> StoreResult<Option<u32>> {
     }
 }
 
-pub fn list(value: Value) -> StoreResult<UserLeases> {
+pub fn list(value: Value, token_limit: Option<u32>) -> StoreResult<UserLeases> {
     match items(&value)? {
-        [limit, records] => Ok(UserLeases { limit: count(limit)?, leases: leases(records)? }),
+        [limit, source, records] => Ok(UserLeases {
+            limit: count(limit)?,
+            limit_source: limit_source(text(source)?, token_limit)?,
+            leases: leases(records)?,
+        }),
         other => Err(bad(format!("unexpected list reply {other:?}"))),
     }
 }
@@ -242,25 +279,28 @@ mod tests {
 
     #[test]
     fn a_heartbeat_line_decodes_to_its_outcome() {
-        let renewed = heartbeat(bulk(&format!("renewed;1;3;2;{ID}|300|100|s|tv"))).unwrap();
+        let renewed = heartbeat(bulk(&format!("renewed;1;3;f;2;{ID}|300|100|s|tv")), None).unwrap();
         assert_eq!(renewed.expired, 1);
         let HeartbeatOutcome::Renewed(granted) = renewed.outcome else { panic!() };
         assert_eq!((granted.limit, granted.active, granted.lease.expires_at), (3, 2, 300));
+        assert_eq!(granted.limit_source, LimitSource::Default);
         let other = "0b7c1d9e-8b86-4011-b42d-00c04fc964ff";
-        let denied = heartbeat(bulk(&format!("denied;0;2;2;{ID}|300|200|s|;{other}|300|100|t|"))).unwrap();
-        let HeartbeatOutcome::Denied { leases, .. } = denied.outcome else { panic!() };
+        let denied = heartbeat(bulk(&format!("denied;0;2;o;2;{ID}|300|200|s|;{other}|300|100|t|")), Some(1)).unwrap();
+        let HeartbeatOutcome::Denied { leases, limit_source, .. } = denied.outcome else { panic!() };
+        assert_eq!(limit_source, LimitSource::Override, "the override wins over the token");
         assert_eq!(leases.iter().map(|l| l.acquired_at).collect::<Vec<_>>(), vec![100, 200], "oldest first");
-        let ended = heartbeat(bulk(&format!("ended;0;evicted;{other};1700000000000"))).unwrap().outcome;
+        let ended = heartbeat(bulk(&format!("ended;0;evicted;{other};1700000000000")), None).unwrap().outcome;
         let HeartbeatOutcome::Ended(ended) = ended else { panic!() };
         assert_eq!((ended.reason, ended.by_lease_id.map(|l| l.to_string())), (EndReason::Evicted, Some(other.into())));
-        let released = heartbeat(bulk("ended;0;released;;5")).unwrap().outcome;
+        let released = heartbeat(bulk("ended;0;released;;5"), None).unwrap().outcome;
         assert!(matches!(released, HeartbeatOutcome::Ended(Ended { by_lease_id: None, ended_at: 5, .. })));
-        assert_eq!(heartbeat(bulk("not_found;2")).unwrap().outcome, HeartbeatOutcome::NotFound);
-        for corrupt in ["", "renewed", "renewed;0;3;2", "renewed;x;3;2;r", "ended;0;gone;;5", "not_found;0;x", "🙂;0"]
-        {
-            assert!(heartbeat(bulk(corrupt)).is_err(), "{corrupt:?}");
+        assert_eq!(heartbeat(bulk("not_found;2"), None).unwrap().outcome, HeartbeatOutcome::NotFound);
+        let corrupt =
+            ["", "renewed", "renewed;0;3;f;2", "renewed;x;3;f;2;r", "ended;0;gone;;5", "not_found;0;x", "🙂;0"];
+        for line in corrupt.into_iter().map(String::from).chain([format!("renewed;0;3;x;2;{ID}|300|100|s|tv")]) {
+            assert!(heartbeat(bulk(&line), None).is_err(), "{line:?}");
         }
-        assert!(heartbeat(Value::Array(vec![])).is_err());
+        assert!(heartbeat(Value::Array(vec![]), None).is_err());
     }
 
     #[test]

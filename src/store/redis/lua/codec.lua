@@ -129,12 +129,15 @@ local function decode_tombstone(t)
   return reason, by, tonumber(at)
 end
 
--- The limit of the user whose override is at `limit_key`; `default` (a
--- number, checked by the caller) without one.
-local function user_limit(limit_key, default)
+-- The limit of the user whose override is at `limit_key`, and which one
+-- decided it: 'o' the override, 'f' the `fallback` (the service sends the
+-- limit the player's token carries, else the default; a number, checked by
+-- the caller). The replies carry both, so the service can say where a
+-- limit came from.
+local function user_limit(limit_key, fallback)
   local stored = redis.call('GET', limit_key)
-  if not stored then return tonumber(default) end
+  if not stored then return tonumber(fallback), 'f' end
   local limit = tonumber(stored)
   if not limit then corrupt('limit override', stored) end
-  return limit
+  return limit, 'o'
 end

@@ -3,7 +3,7 @@
 --
 -- KEYS[1] leases string, KEYS[2] tombstones hash, KEYS[3] limit override
 -- ARGV[1] now ('' = Redis TIME)   ARGV[2] lease id   ARGV[3] TTL in ms
--- ARGV[4] default limit
+-- ARGV[4] limit without an override (the token's, else the default)
 -- ARGV[5] stream_id to restore with; '' or absent: no restore
 -- ARGV[6] device_id to restore with; '' or absent: none
 -- ARGV[7] device_name to restore with, escaped; '' or absent: none
@@ -11,25 +11,26 @@
 -- Redis time on every call.)
 --
 -- Returns one line, its fields joined by ';' (which no record holds):
---   renewed;expired;limit;active;record
---   restored;expired;limit;active;record       unknown, not ended, a slot was free
---   denied;expired;limit;active;record;record...   restore asked, no free slot
+--   renewed;expired;limit;source;active;record
+--   restored;expired;limit;source;active;record       unknown, not ended, a slot was free
+--   denied;expired;limit;source;active;record;record...   restore asked, no free slot
 --   ended;expired;reason;by_lease_id or '';ended_at   ended on purpose, within one TTL
 --   not_found;expired        expired or never known (and no restore, or restores blocked)
--- where `expired` counts the expired leases this call dropped. One string,
+-- where `expired` counts the expired leases this call dropped, and `source`
+-- is 'o' when the limit override decided the limit, 'f' when ARGV[4] did. One string,
 -- not an array: the heartbeat is most of the traffic, and the service reads
 -- one bulk string with 5k fewer instructions than an array of five, while
 -- building it costs Redis none more (docs/performance.md).
 --
 -- Example:
 --   EVALSHA <sha> 3 sl:{alice}:l sl:{alice}:e sl:{alice}:limit '' 0b7c...e1 30000 3
---   -> 'renewed;0;3;2;0b7c...e1|1700000040000|1700000000000|movie-42|'
+--   -> 'renewed;0;3;f;2;0b7c...e1|1700000040000|1700000000000|movie-42|'
 
 -- Every input is checked here, before the fast path: the checks apply to
 -- both paths.
 expect_args(3, 4, 7)
 local ttl = number_arg(3, 'TTL')
-number_arg(4, 'default limit')
+number_arg(4, 'limit')
 local now = now_ms()
 local raw = redis.call('GET', KEYS[1]) or ''
 
@@ -40,11 +41,11 @@ local raw = redis.call('GET', KEYS[1]) or ''
 -- through to the full path, which decides the same.
 local count, offset, expires, record = fixed_renewal(raw, ARGV[2], now, ttl)
 if count then
-  local limit = user_limit(KEYS[3], ARGV[4])
+  local limit, source = user_limit(KEYS[3], ARGV[4])
   redis.call('SETRANGE', KEYS[1], offset, expires)
   -- Its expiry is now the latest, so the key outlives it by one TTL.
   redis.call('PEXPIREAT', KEYS[1], now + ttl + ttl)
-  return 'renewed;0;' .. limit .. ';' .. count .. ';' .. record
+  return 'renewed;0;' .. limit .. ';' .. source .. ';' .. count .. ';' .. record
 end
 
 -- @prelude
@@ -54,7 +55,8 @@ for _, l in ipairs(live) do
   if l.id == ARGV[2] then
     l.expires = now + ttl
     save(KEYS[1], live, ttl)
-    return 'renewed;' .. expired .. ';' .. user_limit(KEYS[3], ARGV[4]) .. ';' .. #live .. ';' .. encode(l)
+    local limit, source = user_limit(KEYS[3], ARGV[4])
+    return 'renewed;' .. expired .. ';' .. limit .. ';' .. source .. ';' .. #live .. ';' .. encode(l)
   end
 end
 
@@ -82,12 +84,12 @@ if stream == '' or device_busy or restores_blocked(KEYS[2], now) then
   if expired > 0 then save(KEYS[1], live, ttl) end
   return 'not_found;' .. expired
 end
-local limit = user_limit(KEYS[3], ARGV[4])
+local limit, source = user_limit(KEYS[3], ARGV[4])
 if #live >= limit then
   if expired > 0 then save(KEYS[1], live, ttl) end
-  return 'denied;' .. expired .. ';' .. limit .. ';' .. #live .. ';' .. table.concat(records(live), ';')
+  return 'denied;' .. expired .. ';' .. limit .. ';' .. source .. ';' .. #live .. ';' .. table.concat(records(live), ';')
 end
 local lease = { id = ARGV[2], expires = now + ttl, acquired = now, stream = stream, device = device, name = name }
 live[#live + 1] = lease
 save(KEYS[1], live, ttl)
-return 'restored;' .. expired .. ';' .. limit .. ';' .. #live .. ';' .. encode(lease)
+return 'restored;' .. expired .. ';' .. limit .. ';' .. source .. ';' .. #live .. ';' .. encode(lease)
