@@ -15,7 +15,12 @@
 #   6. CPU per operation, from /proc (user + system time of the process over
 #      a run, divided by the operations in it): the service per heartbeat and
 #      per /healthz exchange, Redis per heartbeat and per no-op script call,
-#      and their ratios. Unlike throughput, these hold on a noisy machine.
+#      and their ratios. Unlike throughput, these hold on a noisy machine;
+#   7. the service's CPU per heartbeat with a player token: RS256 (the
+#      identity provider's key, from a JWKS file) and HS256 (a shared
+#      secret), beside none (3.), on the Redis store; and RS256 with a new
+#      token on every request, which the cache of verified tokens cannot
+#      serve: what each heartbeat would cost without it.
 # Everything listens on loopback, is bounded in time, and stops on exit.
 #
 # Usage: scripts/bench.sh   (CONNECTIONS=64 SECONDS_PER_RUN=10)
@@ -28,6 +33,7 @@ need wrk wrk
 need redis-benchmark redis-tools
 need curl curl
 need python3 python3
+need openssl openssl
 ulimit -n 20000
 
 say() { echo "$@" >&2; }
@@ -139,6 +145,37 @@ hb_10k=$(rps < "$WORK/10k.txt")
 errors_10k=$(awk '/Socket errors/ { print }' "$WORK/10k.txt")
 per_lease=$("$ROOT/scripts/redis-memory.sh" 20000 3 | sed -n 's/^bytes_per_live_lease=\([0-9]*\).*/\1/p')
 
+say "7. heartbeats with player tokens"
+SECRET=bench-secret-bench-secret-bench-secret
+mkdir -p "$WORK/tokens"
+python3 "$ROOT/scripts/lib/tokens.py" 200 "$WORK/tokens" "$SECRET" 4000
+# with_tokens URL KIND: a lease per user, taken with the user's own token;
+# "path token" lines into $WORK/leases-KIND.
+with_tokens() {
+  while read -r user token; do
+    curl -s -X POST "$1/v1/users/$user/leases" -H 'Content-Type: application/json' \
+      -H "Authorization: Bearer $token" -d '{"stream_id":"title-1"}' |
+      sed -E "s#.*\"lease_id\":\"([0-9a-f-]{36})\".*#/v1/users/$user/leases/\1 $token\n#"
+  done < "$WORK/tokens/$2.tokens" > "$WORK/leases-$2"
+}
+# service_us_with KIND URL PID [ONCE]: service CPU per heartbeat with KIND
+# tokens (ONCE=1: each token sent once).
+service_us_with() {
+  with_tokens "$2" "$1"
+  local before
+  before=$(cpu_ticks "$3")
+  ONCE=${4:-0} LEASES="$WORK/leases-$1" wrk -t1 -c"$CONNECTIONS" -d"${RUN}s" -s "$ROOT/scripts/wrk/heartbeat-token.lua" "$2" > "$WORK/hb-$1.txt"
+  grep -q "Non-2xx" "$WORK/hb-$1.txt" && say "$1 heartbeats: $(grep Non-2xx "$WORK/hb-$1.txt")"
+  us_per_op $(($(cpu_ticks "$3") - before)) "$(total_requests < "$WORK/hb-$1.txt")"
+}
+start_service REDIS_URL="$REDIS_URL" STREAMLEASE_METRICS_REFRESH_MS=3600000 STREAMLEASE_KEY_PREFIX=rs \
+  STREAMLEASE_JWT_JWKS_FILE="$WORK/tokens/jwks.json" STREAMLEASE_ADMIN_TOKEN=bench-admin
+service_us_hb_rs256=$(service_us_with rs256 "$SERVICE_URL" "${STARTED_PIDS[-1]}")
+service_us_hb_rs256_fresh=$(service_us_with rs256-fresh "$SERVICE_URL" "${STARTED_PIDS[-1]}" 1)
+start_service REDIS_URL="$REDIS_URL" STREAMLEASE_METRICS_REFRESH_MS=3600000 STREAMLEASE_KEY_PREFIX=hs \
+  STREAMLEASE_JWT_SECRET="$SECRET" STREAMLEASE_ADMIN_TOKEN=bench-admin
+service_us_hb_hs256=$(service_us_with hs256 "$SERVICE_URL" "${STARTED_PIDS[-1]}")
+
 mark() { python3 -c "print('ok' if $1 else 'MISSED')"; }
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 cat <<TABLE
@@ -175,6 +212,10 @@ Service, Redis and load generators share these cores.
 | 6 | Redis CPU per heartbeat through the service | $redis_us_hb µs | |
 | 6 | Redis CPU: heartbeat through the service / no-op | $(ratio "$redis_us_hb" "$redis_us_noop") | ≤ 3.00 $(mark "$redis_us_hb / $redis_us_noop <= 3.0") |
 | 6 | Redis CPU: heartbeat script / no-op, both -P 16 | $(ratio "$redis_us_script" "$redis_us_noop") | |
+| 7 | Service CPU per heartbeat with an HS256 player token, Redis store | $service_us_hb_hs256 µs | |
+| 7 | Service CPU per heartbeat with an RS256 player token (JWKS), Redis store | $service_us_hb_rs256 µs | |
+| 7 | Service CPU per heartbeat with an RS256 token sent for the first time (verified, not cached) | $service_us_hb_rs256_fresh µs | |
+| 7 | Service CPU: RS256 / HS256 / no token | $(ratio "$service_us_hb_rs256" "$service_us_hb") / $(ratio "$service_us_hb_hs256" "$service_us_hb") / 1.00 | |
 TABLE
 echo
 echo "CPU during the Redis-store heartbeat run: service threads ${threads%, }; ${redis_cpu%, }."

@@ -8,7 +8,7 @@
 //! made-up kids cannot turn into a flood of fetches. A failed fetch keeps
 //! the last good set.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -177,6 +177,9 @@ pub struct Jwks {
     url: Option<reqwest::Url>,
     from_file: KeySet,
     fetched: RwLock<Option<Arc<KeySet>>>,
+    /// Counts the sets taken: what was verified under an older one is
+    /// verified again (see `verified.rs`).
+    generation: AtomicU64,
     client: reqwest::Client,
     /// When an unknown `kid` last caused a fetch (ms on `started`'s clock),
     /// or `i64::MIN`.
@@ -199,11 +202,17 @@ impl Jwks {
             url,
             from_file: file.unwrap_or_default(),
             fetched: RwLock::new(None),
+            generation: AtomicU64::new(0),
             client,
             last_unknown_kid_fetch: AtomicI64::new(i64::MIN),
             started: Instant::now(),
             warnings,
         }
+    }
+
+    /// Which key set is in use: it changes with every set fetched.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// True once keys can be looked up: a file's, or a first fetch's.
@@ -252,6 +261,7 @@ impl Jwks {
             Ok((set, max_age)) => {
                 log::info!("JWKS: {} keys from {}", set.len(), shown(url));
                 *self.fetched.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(set));
+                self.generation.fetch_add(1, Ordering::Release);
                 Ok(max_age)
             }
             Err(e) => {

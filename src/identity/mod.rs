@@ -3,6 +3,7 @@
 //! JWKS), and what the token says of it. Tokens are never logged.
 
 pub mod jwks;
+mod verified;
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use serde::Deserialize;
 
 use crate::config::JwtSettings;
 use jwks::{Jwks, Lookup};
+use verified::Verified;
 
 /// How far past `exp` a token is still accepted, for clocks that disagree
 /// between the token issuer and this service.
@@ -40,6 +42,15 @@ pub enum Refusal {
     BadLimitClaim(String),
 }
 
+/// What checking a token's signature found.
+enum Signed {
+    /// Genuine and valid now; with its `exp`.
+    Valid(Identity, f64),
+    Refused(Refusal),
+    /// Signed with a key the set lacks.
+    UnknownKey,
+}
+
 /// What checking a token at once found.
 enum Checked {
     Done(Result<Identity, Refusal>),
@@ -55,6 +66,7 @@ pub struct Verifier {
     validations: Vec<(Algorithm, Validation)>,
     max_lifetime_s: u64,
     limit_claim: Option<String>,
+    verified: Verified,
 }
 
 /// What a token's payload says, as far as it is read.
@@ -106,6 +118,7 @@ impl Verifier {
             validations,
             max_lifetime_s: settings.max_lifetime.as_secs(),
             limit_claim: settings.limit_claim.clone(),
+            verified: Verified::default(),
         }
     }
 
@@ -143,7 +156,24 @@ impl Verifier {
     }
 
     fn check(&self, token: &str) -> Checked {
-        let refused = |why| Checked::Done(Err(Refusal::Unauthorized(why)));
+        let now = chrono::Utc::now().timestamp() as f64;
+        let keys = self.jwks.as_ref().map_or(0, |jwks| jwks.generation());
+        if let Some(identity) = self.verified.get(token, now, keys) {
+            return Checked::Done(Ok(identity));
+        }
+        match self.check_signature(token, now) {
+            Signed::Valid(identity, exp) => {
+                self.verified.insert(token, &identity, exp + CLOCK_SKEW_S as f64, keys);
+                Checked::Done(Ok(identity))
+            }
+            Signed::Refused(refusal) => Checked::Done(Err(refusal)),
+            Signed::UnknownKey => Checked::UnknownKey,
+        }
+    }
+
+    /// The full check: header, key, signature, times, claims.
+    fn check_signature(&self, token: &str, now: f64) -> Signed {
+        let refused = |why| Signed::Refused(Refusal::Unauthorized(why));
         let Ok(header) = jsonwebtoken::decode_header(token) else { return refused("not a signed JWT") };
         let Some((_, validation)) = self.validations.iter().find(|(alg, _)| *alg == header.alg) else {
             return refused("alg not allowed");
@@ -162,8 +192,8 @@ impl Verifier {
             let Some(jwks) = &self.jwks else { return refused("no key set") };
             match jwks.lookup(header.kid.as_deref(), header.alg) {
                 Lookup::Found(key) => key,
-                Lookup::Unknown => return Checked::UnknownKey,
-                Lookup::NotLoaded => return Checked::Done(Err(Refusal::KeysUnavailable)),
+                Lookup::Unknown => return Signed::UnknownKey,
+                Lookup::NotLoaded => return Signed::Refused(Refusal::KeysUnavailable),
             }
         };
         let decoded: jsonwebtoken::errors::Result<Claims> = match &self.limit_claim {
@@ -171,18 +201,18 @@ impl Verifier {
             None => jsonwebtoken::decode::<TimeClaims>(token, &key, validation).map(|d| d.claims.into()),
         };
         let Ok(claims) = decoded else { return refused("signature, times or claims") };
-        let from = claims.iat.unwrap_or_else(|| chrono::Utc::now().timestamp() as f64);
+        let from = claims.iat.unwrap_or(now);
         if claims.exp - from > self.max_lifetime_s as f64 {
             return refused("lives longer than allowed");
         }
         let limit = match (&self.limit_claim, &claims.rest) {
             (Some(name), Some(rest)) => match limit_in(rest, name) {
                 Ok(limit) => limit,
-                Err(()) => return Checked::Done(Err(Refusal::BadLimitClaim(name.to_string()))),
+                Err(()) => return Signed::Refused(Refusal::BadLimitClaim(name.to_string())),
             },
             _ => None,
         };
-        Checked::Done(Ok(Identity { user: claims.sub, limit }))
+        Signed::Valid(Identity { user: claims.sub, limit }, claims.exp)
     }
 }
 
