@@ -7,7 +7,10 @@
 #            no-op script (EVALSHA of `return 1`), both from redis-benchmark
 #            -P 16, and their ratio.
 #   Service: a Redis-store heartbeat and a /healthz exchange (embedded
-#            store), both from wrk (16 connections, 10 s), and their ratio.
+#            store), both from wrk (16 connections, 10 s), and their ratio;
+#            and, on an instance with CORS on, the heartbeat as the browser
+#            client sends it (CORS, browser headers:
+#            scripts/wrk/heartbeat-sdk.lua) against a bare one there.
 #
 # Only user-space instructions are counted: the kernel's share (sockets,
 # wake-ups) is not, and it is larger for the cheaper operation of each pair,
@@ -99,5 +102,12 @@ for i in $(seq 1 200); do
   sed -E "s#.*\"lease_id\":\"([0-9a-f-]{36})\".*#/v1/users/i-$i/leases/\1\n#" "$WORK/lease-$i.json"
 done > "$WORK/leases"
 heartbeat=$(LEASES="$WORK/leases" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat.lua" "$SERVICE_URL")
+kill "$CG_PID"
+# The same leases, through an instance with CORS on (a key prefix of its own
+# is not needed: the leases are the first instance's, on the same Redis).
+serve_under_callgrind REDIS_URL="$REDIS_URL" STREAMLEASE_CORS_ORIGINS=https://player.example
+bare_cors=$(LEASES="$WORK/leases" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat.lua" "$SERVICE_URL")
+sdk=$(LEASES="$WORK/leases" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat-sdk.lua" "$SERVICE_URL")
 
 echo "service_instructions heartbeat_redis_store=$heartbeat healthz=$healthz ratio=$(ratio "$heartbeat" "$healthz")"
+echo "service_instructions heartbeat_as_the_client_sends_it=$sdk bare_with_cors_on=$bare_cors ratio=$(ratio "$sdk" "$bare_cors")"
