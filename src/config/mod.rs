@@ -600,6 +600,9 @@ mod tests {
             ("STREAMLEASE_JWT_JWKS_FILE", "/etc/hostname"),
             ("STREAMLEASE_JWT_ALGORITHMS", "RS512"),
             ("STREAMLEASE_JWT_ALGORITHMS", "RS256"),
+            // Without player tokens there is no claim to read.
+            ("STREAMLEASE_JWT_LIMIT_CLAIM", "max_streams"),
+            ("STREAMLEASE_JWT_LIMIT_CLAIM", "ent..max_streams"),
         ];
         for (var, value) in cases {
             let err = settings(&[(var, value)]).unwrap_err();
