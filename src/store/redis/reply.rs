@@ -56,7 +56,12 @@ fn decoded(record: &str) -> StoreResult<Lease> {
 
 /// Leases from an array of records, oldest first.
 fn leases(value: &Value) -> StoreResult<Vec<Lease>> {
-    let mut leases = items(value)?.iter().map(lease).collect::<StoreResult<Vec<_>>>()?;
+    oldest_first(items(value)?.iter().map(text))
+}
+
+/// The leases of `records`, oldest first.
+fn oldest_first<'a>(records: impl Iterator<Item = StoreResult<&'a str>>) -> StoreResult<Vec<Lease>> {
+    let mut leases = records.map(|record| decoded(record?)).collect::<StoreResult<Vec<_>>>()?;
     leases.sort_by(Lease::by_age);
     Ok(leases)
 }
@@ -158,8 +163,7 @@ pub fn heartbeat(value: Value, token_limit: Option<u32>) -> StoreResult<Reply<He
             HeartbeatOutcome::Restored(granted(limit, source, active, record)?)
         }
         ("denied", [limit, source, active, records @ ..]) => {
-            let mut leases = records.iter().map(|r| decoded(r)).collect::<StoreResult<Vec<_>>>()?;
-            leases.sort_by(Lease::by_age);
+            let leases = oldest_first(records.iter().map(|r| Ok(*r)))?;
             let limit_source = limit_source(source, token_limit)?;
             HeartbeatOutcome::Denied { limit: number(limit)?, limit_source, active: number(active)?, leases }
         }
