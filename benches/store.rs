@@ -17,7 +17,9 @@ use streamlease::domain::ledger::Terms;
 use streamlease::domain::*;
 use streamlease::store::{EmbeddedStore, RedisStore, Store, StoreCounters};
 
-const TERMS: Terms = Terms { ttl_ms: 30_000, heartbeat_interval_ms: 10_000, default_limit: 3 };
+fn terms() -> Terms {
+    Terms { ttl_ms: 30_000, heartbeat_interval_ms: 10_000, default_limit: 3, classes: Classes::default() }
+}
 
 fn acquire_request(user: &UserId) -> AcquireRequest {
     AcquireRequest {
@@ -25,10 +27,11 @@ fn acquire_request(user: &UserId) -> AcquireRequest {
         stream_id: StreamId::try_from("title-123456").unwrap(),
         device_id: Some(DeviceId::try_from("6f9619ff-8b86-4011-b42d-00c04fc964ff").unwrap()),
         device_name: None,
+        classes: Vec::new(),
         on_limit: OnLimit::Deny,
         terminate: vec![],
         new_lease_id: LeaseId::new_random(),
-        token_limit: None,
+        token_limits: None,
     }
 }
 
@@ -71,14 +74,14 @@ fn stores(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let expired = || IntCounter::new("expired", "bench").unwrap();
 
-    let embedded = rt.block_on(async { EmbeddedStore::start(TERMS, Arc::new(SystemClock), expired()) });
+    let embedded = rt.block_on(async { EmbeddedStore::start(terms(), Arc::new(SystemClock), expired()) });
     bench_store(c, "embedded", &rt, Store::Embedded(embedded));
 
     let redis = redis_server::RedisServer::start();
     // The connection task is spawned on the runtime.
     let _runtime = rt.enter();
     let store =
-        RedisStore::connect(&redis.url(), false, &Default::default(), "sl", TERMS, StoreCounters::detached()).unwrap();
+        RedisStore::connect(&redis.url(), false, &Default::default(), "sl", terms(), StoreCounters::detached()).unwrap();
     rt.block_on(store.load_scripts()).unwrap();
     bench_store(c, "redis", &rt, Store::Redis(store));
 }

@@ -63,7 +63,7 @@ acquire_sha=$(load_script acquire)
 noop_sha=$(redis_cli script load "return 1")
 lease=6f9619ff-8b86-4011-b42d-00c04fc964ff
 redis_cli evalsha "$acquire_sha" 3 'sl:{ceiling}:l' 'sl:{ceiling}:e' 'sl:{ceiling}:limit' \
-  '' '' "$lease" title-1 '' 3600000 3 deny '' >/dev/null
+  '' '' "$lease" title-1 '' 3600000 3 deny '' '' '' >/dev/null
 ceiling() {
   redis-benchmark -p "$REDIS_PORT" -c "$CONNECTIONS" -n "$2" -P "$1" --csv \
     evalsha "$sha" 3 'sl:{ceiling}:l' 'sl:{ceiling}:e' 'sl:{ceiling}:limit' '' "$lease" 3600000 3 |

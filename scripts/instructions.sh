@@ -3,9 +3,9 @@
 # where CPU time on a shared machine is not (the same binary and load give
 # the same counts within a percent or two, whatever else the machine does).
 #
-#   Redis:   the heartbeat script (a live lease among 3 of one user) and a
-#            no-op script (EVALSHA of `return 1`), both from redis-benchmark
-#            -P 16, and their ratio.
+#   Redis:   the heartbeat script (a live lease among 3 of one user), the
+#            same on leases of two classes each, and a no-op script (EVALSHA
+#            of `return 1`), all from redis-benchmark -P 16, and the ratios.
 #   Service: a Redis-store heartbeat and a /healthz exchange (embedded
 #            store), both from wrk (16 connections, 10 s), and their ratio;
 #            and, on an instance with CORS on, the heartbeat as the browser
@@ -65,18 +65,31 @@ wait_for 60 redis-server redis_cli ping
 heartbeat_sha=$(load_script heartbeat)
 acquire_sha=$(load_script acquire)
 noop_sha=$(redis_cli script load "return 1")
-for n in 1 2 3; do
-  lease=6f9619ff-8b86-4011-b42d-00c04fc9640$n
-  redis_cli evalsha "$acquire_sha" 3 'sl:{u}:l' 'sl:{u}:e' 'sl:{u}:limit' '' '' "$lease" "title-12345$n" \
-    "$(python3 -c 'import uuid; print(uuid.uuid4())')" 3600000 3 deny '' >/dev/null
+# User u holds 3 leases with no class; user c 3 leases of classes uhd and
+# mobile each.
+for user in u c; do
+  classes=''
+  limits=''
+  [ "$user" = c ] && classes=uhd,mobile && limits=uhd=3,mobile=3
+  for n in 1 2 3; do
+    lease=6f9619ff-8b86-4011-b42d-00c04fc9640$n
+    redis_cli evalsha "$acquire_sha" 3 "sl:{$user}:l" "sl:{$user}:e" "sl:{$user}:limit" '' '' "$lease" "title-12345$n" \
+      "$(python3 -c 'import uuid; print(uuid.uuid4())')" 3600000 3 deny '' "$classes" "$limits" >/dev/null
+  done
 done
 CALLS=20000
 calls() { echo "$CALLS"; }
-redis_heartbeat=$(instructions_per calls redis-benchmark -p "$REDIS_PORT" -c 4 -P 16 -n "$CALLS" -q \
-  evalsha "$heartbeat_sha" 3 'sl:{u}:l' 'sl:{u}:e' 'sl:{u}:limit' '' "$lease" 3600000 3)
+heartbeat_of() {
+  instructions_per calls redis-benchmark -p "$REDIS_PORT" -c 4 -P 16 -n "$CALLS" -q \
+    evalsha "$heartbeat_sha" 3 "sl:{$1}:l" "sl:{$1}:e" "sl:{$1}:limit" '' "$lease" 3600000 3
+}
+redis_heartbeat=$(heartbeat_of u)
+redis_heartbeat_classes=$(heartbeat_of c)
 redis_noop=$(instructions_per calls redis-benchmark -p "$REDIS_PORT" -c 4 -P 16 -n "$CALLS" -q evalsha "$noop_sha" 0)
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 echo "redis_instructions heartbeat_script=$redis_heartbeat noop_script=$redis_noop ratio=$(ratio "$redis_heartbeat" "$redis_noop")"
+echo "redis_instructions heartbeat_script_two_classes=$redis_heartbeat_classes" \
+  "against_no_class=$(ratio "$redis_heartbeat_classes" "$redis_heartbeat")"
 [ "${1:-}" = redis ] && exit 0
 
 # The service, under callgrind, on a plain Redis.
@@ -108,6 +121,19 @@ kill "$CG_PID"
 serve_under_callgrind REDIS_URL="$REDIS_URL" STREAMLEASE_CORS_ORIGINS=https://player.example
 bare_cors=$(LEASES="$WORK/leases" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat.lua" "$SERVICE_URL")
 sdk=$(LEASES="$WORK/leases" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat-sdk.lua" "$SERVICE_URL")
+kill "$CG_PID"
+# An instance with classes configured: the same leases (no class), and as
+# many more naming two classes each.
+serve_under_callgrind REDIS_URL="$REDIS_URL" STREAMLEASE_CLASSES=uhd=3,mobile=3
+seq 1 200 | xargs -P 8 -I{} curl -s -X POST "$SERVICE_URL/v1/users/c-{}/leases" \
+  -H 'Content-Type: application/json' -d '{"stream_id":"title-1","classes":["uhd","mobile"]}' -o "$WORK/classed-{}.json"
+for i in $(seq 1 200); do
+  sed -E "s#.*\"lease_id\":\"([0-9a-f-]{36})\".*#/v1/users/c-$i/leases/\1\n#" "$WORK/classed-$i.json"
+done > "$WORK/classed"
+unclassed=$(LEASES="$WORK/leases" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat.lua" "$SERVICE_URL")
+classed=$(LEASES="$WORK/classed" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat.lua" "$SERVICE_URL")
 
 echo "service_instructions heartbeat_redis_store=$heartbeat healthz=$healthz ratio=$(ratio "$heartbeat" "$healthz")"
 echo "service_instructions heartbeat_as_the_client_sends_it=$sdk bare_with_cors_on=$bare_cors ratio=$(ratio "$sdk" "$bare_cors")"
+echo "service_instructions with_classes_configured: heartbeat_two_classes=$classed no_class=$unclassed" \
+  "ratio=$(ratio "$classed" "$unclassed")"

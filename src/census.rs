@@ -64,7 +64,7 @@ impl CensusTaker {
             self.metrics.store_ready.set(i64::from(ready));
             match self.latest(&me).await {
                 Ok(Some(summary)) if last_published != Some(summary.taken_at_ms) => {
-                    publish_census(&self.metrics, &summary, self.per_user);
+                    publish_census(&self.metrics, &summary, &self.leases.terms().classes, self.per_user);
                     last_published = Some(summary.taken_at_ms);
                 }
                 Ok(_) => {}
@@ -85,7 +85,12 @@ impl CensusTaker {
         };
         if take {
             let census = self.census_holding(me, lifetime).await?;
-            let summary = CensusSummary::of(census, self.max_users, chrono::Utc::now().timestamp_millis());
+            let summary = CensusSummary::of(
+                census,
+                &self.leases.terms().classes,
+                self.max_users,
+                chrono::Utc::now().timestamp_millis(),
+            );
             if share {
                 let shared = serde_json::to_string(&summary).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 // Not shared (counted and logged as a store error): still

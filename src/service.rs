@@ -116,9 +116,9 @@ impl LeaseService {
         user: &UserId,
         lease: LeaseId,
         restore: Option<&Restore>,
-        token_limit: Option<u32>,
+        token: Option<&Limits>,
     ) -> StoreResult<HeartbeatOutcome> {
-        let call = self.store.heartbeat(user, lease, restore, token_limit);
+        let call = self.store.heartbeat(user, lease, restore, token);
         let result = self.timed(StoreCall::Heartbeat, Urgency::Heartbeat, call).await;
         let outcome = match &result {
             Ok(HeartbeatOutcome::Renewed(_)) => Outcome::Renewed,
@@ -156,16 +156,16 @@ impl LeaseService {
         result
     }
 
-    pub async fn list(&self, user: &UserId, token_limit: Option<u32>) -> StoreResult<UserLeases> {
-        self.timed(StoreCall::List, Urgency::Deferrable, self.store.list(user, token_limit)).await
+    pub async fn list(&self, user: &UserId, token: Option<&Limits>) -> StoreResult<UserLeases> {
+        self.timed(StoreCall::List, Urgency::Deferrable, self.store.list(user, token)).await
     }
 
-    pub async fn user_limit(&self, user: &UserId) -> StoreResult<UserLimit> {
-        self.timed(StoreCall::GetLimit, Urgency::Deferrable, self.store.user_limit(user)).await
+    pub async fn user_limits(&self, user: &UserId, token: Option<&Limits>) -> StoreResult<UserLimits> {
+        self.timed(StoreCall::GetLimit, Urgency::Deferrable, self.store.user_limits(user, token)).await
     }
 
-    pub async fn set_limit(&self, user: &UserId, limit: Option<u32>) -> StoreResult<()> {
-        self.timed(StoreCall::SetLimit, Urgency::Deferrable, self.store.set_limit(user, limit)).await
+    pub async fn set_limit(&self, user: &UserId, limits: Option<&Limits>) -> StoreResult<()> {
+        self.timed(StoreCall::SetLimit, Urgency::Deferrable, self.store.set_limit(user, limits)).await
     }
 
     pub async fn ping(&self) -> StoreResult<()> {

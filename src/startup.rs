@@ -247,7 +247,7 @@ async fn open_store(
         log::warn!(
             "REDIS_URL is unset: using the embedded in-memory store; run one instance only, leases vanish on restart"
         );
-        return Ok(Store::Embedded(EmbeddedStore::start(settings.terms, clock, expired)));
+        return Ok(Store::Embedded(EmbeddedStore::start(settings.terms.clone(), clock, expired)));
     };
     let counters = StoreCounters { expired, census_skipped: metrics.census_skipped_users.clone() };
     let store = RedisStore::connect(
@@ -255,7 +255,7 @@ async fn open_store(
         settings.redis_cluster,
         &settings.redis_tls,
         &settings.key_prefix,
-        settings.terms,
+        settings.terms.clone(),
         counters,
     )?
     .with_census_pace(CensusPace::percent(settings.census_redis_percent));

@@ -2,14 +2,19 @@
 service's acquire script (EVALSHA SHA), for `redis-cli --pipe`.
 
 Typical ids: user "user-00012345", stream "title-123456", device and lease
-UUIDs. Usage: fill_redis.py SHA USERS PER_USER TTL_MS [PREFIX]
+UUIDs. With CLASSES set (e.g. "uhd,mobile"), every lease names those
+classes, each configured with a limit of PER_USER.
+Usage: [CLASSES=a,b] fill_redis.py SHA USERS PER_USER TTL_MS [PREFIX]
 """
+import os
 import sys
 import uuid
 
 sha, users, per_user, ttl = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 prefix = sys.argv[5] if len(sys.argv) > 5 else "sl"
 out = sys.stdout.buffer
+classes = os.environ.get("CLASSES", "")
+class_limits = ",".join("%s=%d" % (c, per_user) for c in classes.split(",") if c)
 
 
 def command(*args):
@@ -26,5 +31,7 @@ for u in range(users):
     for n in range(per_user):
         stream = "title-%06d" % (u * 7 + n)
         # ARGV: now ('' = Redis TIME), deadline ('' = none), lease id, stream,
-        # device, TTL, default limit, on_limit (see acquire.lua).
-        command("EVALSHA", sha, "3", *keys, "", "", str(uuid.uuid4()), stream, str(uuid.uuid4()), ttl, str(per_user), "deny", "")
+        # device, TTL, default limit, on_limit, device name, classes, class
+        # limits (see acquire.lua).
+        command("EVALSHA", sha, "3", *keys, "", "", str(uuid.uuid4()), stream, str(uuid.uuid4()), ttl, str(per_user),
+                "deny", "", classes, class_limits)

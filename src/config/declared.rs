@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Arg, ArgAction, Command, CommandFactory, Parser};
 
-use crate::domain::OnLimit;
+use crate::domain::{Classes, OnLimit};
 
 use super::CorsOrigins;
 
@@ -66,6 +66,10 @@ pub struct Declared {
     #[arg(long = "heartbeat-interval-ms", env = "STREAMLEASE_HEARTBEAT_INTERVAL_MS", default_value = "10000",
           value_parser = whole(1..=86_399_999).map(|n| n as i64))]
     pub heartbeat_interval_ms: i64,
+
+    /// per-class default limits, name=n or name=* (exempt: no limit, not counted in the total), comma-separated; at most 16 classes, names of a-z 0-9 _ -
+    #[arg(long, env = "STREAMLEASE_CLASSES", value_parser = classes)]
+    pub classes: Option<Classes>,
 
     /// at the limit: deny | evict_oldest
     #[arg(long, env = "STREAMLEASE_ON_LIMIT", default_value = "deny", value_parser = on_limit())]
@@ -264,6 +268,10 @@ fn flag() -> impl TypedValueParser<Value = bool> {
 fn on_limit() -> impl TypedValueParser<Value = OnLimit> {
     PossibleValuesParser::new(["deny", "evict_oldest"])
         .map(|v| if v == "deny" { OnLimit::Deny } else { OnLimit::EvictOldest })
+}
+
+fn classes(raw: &str) -> Result<Classes, String> {
+    Classes::parse(raw, MAX_LIMIT)
 }
 
 fn address(raw: &str) -> Result<SocketAddr, String> {

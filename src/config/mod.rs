@@ -260,6 +260,7 @@ impl Settings {
                 ttl_ms: d.lease_ttl_ms,
                 heartbeat_interval_ms: d.heartbeat_interval_ms,
                 default_limit: d.default_limit,
+                classes: d.classes.unwrap_or_default(),
             },
             on_limit: d.on_limit,
             key_prefix: d.key_prefix,

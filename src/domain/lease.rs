@@ -1,6 +1,9 @@
 //! The lease vocabulary: what a lease is, and every outcome a lease operation
 //! can have. Stores produce these; the HTTP layer maps them to responses.
 
+use std::sync::Arc;
+
+use super::classes::{ClassName, Classes, LimitClass, Limits};
 use super::ids::{DeviceId, DeviceName, LeaseId, StreamId, UserId};
 
 /// Milliseconds since the Unix epoch, by the store's clock.
@@ -14,6 +17,9 @@ pub struct Lease {
     pub device_id: Option<DeviceId>,
     /// What the viewer calls the device, for the limit chooser.
     pub device_name: Option<DeviceName>,
+    /// The classes it counts against (see `classes.rs`), as the acquire
+    /// named them.
+    pub classes: Vec<ClassName>,
     pub acquired_at: Millis,
     /// Last renewal plus the TTL. Every lease has the same TTL, so the
     /// earliest expiry is also the least recently renewed lease, which is
@@ -95,12 +101,14 @@ pub struct AcquireRequest {
     pub device_id: Option<DeviceId>,
     /// Replaces the name the device's lease had, when given.
     pub device_name: Option<DeviceName>,
+    /// Configured classes, once each, at most four (`Classes::check`).
+    pub classes: Vec<ClassName>,
     pub on_limit: OnLimit,
     pub terminate: Vec<LeaseId>,
     pub new_lease_id: LeaseId,
-    /// The limit the player's token carries, if it does: it applies unless
-    /// an admin override is set.
-    pub token_limit: Option<u32>,
+    /// The limits the player's token carries, if it does: each applies
+    /// unless an admin override states that limit.
+    pub token_limits: Option<Arc<Limits>>,
 }
 
 /// A lease together with the user's state right after the operation.
@@ -118,11 +126,25 @@ pub enum AcquireOutcome {
     /// A new lease took a slot.
     Created { granted: Granted, evicted: Vec<LeaseId>, terminated: Vec<LeaseId> },
     /// The device already held a live lease; it was renewed instead, and
-    /// moved to the stream asked for (the next episode keeps its slot).
-    Renewed { granted: Granted, terminated: Vec<LeaseId> },
-    /// At the limit under `deny`. `leases` are the live ones, oldest first;
+    /// moved to the stream (and classes) asked for: the next episode keeps
+    /// its slot. `evicted` made room in a class it did not count against.
+    Renewed { granted: Granted, evicted: Vec<LeaseId>, terminated: Vec<LeaseId> },
+    /// A limit had no room, and `on_limit` could not make any.
     /// `terminated` were ended on request all the same.
-    Denied { limit: u32, limit_source: LimitSource, active: u32, leases: Vec<Lease>, terminated: Vec<LeaseId> },
+    Denied { refusal: Refusal, terminated: Vec<LeaseId> },
+}
+
+/// Which limit refused a lease, and the leases whose ending would make room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub limit_class: LimitClass,
+    /// That limit and what decided it.
+    pub limit: u32,
+    pub limit_source: LimitSource,
+    /// The live leases counting against it.
+    pub active: u32,
+    /// Those leases, oldest first.
+    pub leases: Vec<Lease>,
 }
 
 /// What a heartbeat may carry (as its JSON body) so a lease the store lost
@@ -133,6 +155,9 @@ pub struct Restore {
     pub stream_id: StreamId,
     pub device_id: Option<DeviceId>,
     pub device_name: Option<DeviceName>,
+    /// The lease's classes: a restore is decided against their limits.
+    #[serde(default)]
+    pub classes: Vec<ClassName>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,13 +166,8 @@ pub enum HeartbeatOutcome {
     /// The store did not know the lease and nothing ended it: recreated
     /// under the same id, as the user had a free slot.
     Restored(Granted),
-    /// Restore asked for, but the user has no free slot.
-    Denied {
-        limit: u32,
-        limit_source: LimitSource,
-        active: u32,
-        leases: Vec<Lease>,
-    },
+    /// Restore asked for, but a limit of the lease has no room.
+    Denied(Refusal),
     /// Expired, or never known: the player should acquire again.
     NotFound,
     /// Ended on purpose: the player should stop and say why.
@@ -176,12 +196,35 @@ pub struct UserCount {
     pub user_id: UserId,
     pub active: u32,
     pub limit: u32,
+    /// Whether the leases that count against the total reach it (leases of
+    /// an exempt class do not count). Not shared: the summary has the sum.
+    #[serde(skip)]
+    pub at_limit: bool,
+    /// The configured classes the user holds leases of. Not shared either.
+    #[serde(skip)]
+    pub classes: Vec<ClassCount>,
+}
+
+/// A user's live leases of one class, and whether they reach its limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassCount {
+    pub class: ClassName,
+    pub active: u32,
+    pub at_limit: bool,
 }
 
 /// Every user with at least one live lease.
 #[derive(Debug, Default)]
 pub struct Census {
     pub users: Vec<UserCount>,
+}
+
+/// One configured class over every user, from one census.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClassSummary {
+    pub class: ClassName,
+    pub active_leases: u64,
+    pub users_at_limit: u64,
 }
 
 /// What the store-wide gauges show, from one census: totals over every user,
@@ -198,19 +241,33 @@ pub struct CensusSummary {
     pub truncated: bool,
     /// The users with most leases, most first.
     pub top: Vec<UserCount>,
+    /// One entry per configured class, in the configured order.
+    #[serde(default)]
+    pub classes: Vec<ClassSummary>,
 }
 
 impl CensusSummary {
-    pub fn of(mut census: Census, max_users: usize, taken_at_ms: Millis) -> Self {
+    pub fn of(mut census: Census, classes: &Classes, max_users: usize, taken_at_ms: Millis) -> Self {
         let users = &mut census.users;
         users.retain(|u| u.active > 0);
+        let mut by_class: Vec<ClassSummary> = classes
+            .iter()
+            .map(|(class, _)| ClassSummary { class: class.clone(), active_leases: 0, users_at_limit: 0 })
+            .collect();
+        for count in users.iter().flat_map(|u| &u.classes) {
+            if let Some(summary) = by_class.iter_mut().find(|s| s.class == count.class) {
+                summary.active_leases += u64::from(count.active);
+                summary.users_at_limit += u64::from(count.at_limit);
+            }
+        }
         let summary = CensusSummary {
             taken_at_ms,
             active_leases: users.iter().map(|u| u64::from(u.active)).sum(),
             active_users: users.len() as u64,
-            users_at_limit: users.iter().filter(|u| u.active >= u.limit).count() as u64,
+            users_at_limit: users.iter().filter(|u| u.at_limit).count() as u64,
             truncated: users.len() > max_users,
             top: Vec::new(),
+            classes: by_class,
         };
         if summary.truncated && max_users > 0 {
             users.select_nth_unstable_by(max_users - 1, most_first);
@@ -248,13 +305,13 @@ pub enum LimitSource {
 
 impl LimitSource {
     /// Where a limit came from, given whether the store's override decided
-    /// it and whether the token carried one: override, then token, then
-    /// the default.
-    pub fn of(overridden: bool, token_limit: Option<u32>) -> Self {
-        match (overridden, token_limit) {
+    /// it and whether the token stated it: override, then token, then the
+    /// default.
+    pub fn of(overridden: bool, token_states_it: bool) -> Self {
+        match (overridden, token_states_it) {
             (true, _) => LimitSource::Override,
-            (false, Some(_)) => LimitSource::Token,
-            (false, None) => LimitSource::Default,
+            (false, true) => LimitSource::Token,
+            (false, false) => LimitSource::Default,
         }
     }
 }

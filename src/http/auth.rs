@@ -16,6 +16,7 @@ use subtle::ConstantTimeEq;
 use super::problem::ApiError;
 use super::{AppState, RELEASE_BEACON_ROUTE};
 use crate::config::Settings;
+use crate::domain::Limits;
 use crate::identity::jwks::Jwks;
 use crate::identity::{Identity, Refusal, Verifier};
 
@@ -123,12 +124,16 @@ impl FromRequest for Admin {
 /// that user, or the admin token. Without player tokens configured, player
 /// routes are open.
 pub struct Player {
-    /// The limit the token carries (`STREAMLEASE_JWT_LIMIT_CLAIM`), if any.
-    pub token_limit: Option<u32>,
+    /// The limits the token carries (`STREAMLEASE_JWT_LIMIT_CLAIM`), if any.
+    pub token_limits: Option<Arc<Limits>>,
 }
 
 impl Player {
-    const UNLIMITED_BY_TOKEN: Player = Player { token_limit: None };
+    const UNLIMITED_BY_TOKEN: Player = Player { token_limits: None };
+
+    pub fn token_limits(&self) -> Option<&Limits> {
+        self.token_limits.as_deref()
+    }
 }
 
 impl FromRequest for Player {
@@ -166,7 +171,7 @@ impl FromRequest for Player {
 fn for_user(identity: Result<Identity, Refusal>, user: Option<&str>) -> Result<Player, ApiError> {
     let identity = identity?;
     if identity.user.as_str() == user.unwrap_or_default() {
-        Ok(Player { token_limit: identity.limit })
+        Ok(Player { token_limits: identity.limit })
     } else {
         Err(ApiError::Forbidden)
     }

@@ -10,6 +10,7 @@ use super::auth::{Admin, Player};
 use super::body::{JsonBody, OptionalJson};
 use super::problem::ApiError;
 use super::views::{DegradedLease, LeaseList, LeaseView, Revoked};
+use crate::domain::ledger::Terms;
 use crate::domain::*;
 use crate::metrics::Operation;
 
@@ -30,6 +31,8 @@ pub struct AcquireBody {
     stream_id: StreamId,
     device_id: Option<DeviceId>,
     device_name: Option<DeviceName>,
+    #[serde(default)]
+    classes: Vec<ClassName>,
     on_limit: Option<OnLimit>,
     #[serde(default)]
     terminate: Vec<LeaseId>,
@@ -41,20 +44,22 @@ pub async fn acquire(
     path: Path<UserPath>,
     body: JsonBody<AcquireBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let AcquireBody { stream_id, device_id, device_name, on_limit, terminate } = body.into_inner();
+    let AcquireBody { stream_id, device_id, device_name, classes, on_limit, terminate } = body.into_inner();
+    let terms = &state.leases.terms();
+    terms.classes.check(&classes).map_err(ApiError::InvalidRequest)?;
     let user_id = path.into_inner().user_id;
     let request = AcquireRequest {
         user_id,
         stream_id,
         device_id,
         device_name,
+        classes,
         on_limit: on_limit.unwrap_or(state.settings.on_limit),
         terminate,
         new_lease_id: LeaseId::new_random(),
-        token_limit: player.token_limit,
+        token_limits: player.token_limits,
     };
-    let user = &request.user_id;
-    let (settings, terms) = (&state.settings, &state.leases.terms());
+    let (user, settings) = (&request.user_id, &state.settings);
     let outcome = match state.leases.acquire(&request).await {
         // Fail-open: playback goes on; the player's heartbeats after the
         // store returns restore a real lease, subject to the limit.
@@ -78,18 +83,15 @@ pub async fn acquire(
             };
             Ok(HttpResponse::Created().insert_header((header::LOCATION, location)).json(view))
         }
-        AcquireOutcome::Renewed { granted, terminated } => {
+        AcquireOutcome::Renewed { granted, evicted, terminated } => {
             let view = LeaseView {
-                evicted: Some(Vec::new()),
+                evicted: Some(evicted),
                 terminated: Some(terminated),
                 ..LeaseView::granted(user, granted, terms)
             };
             Ok(HttpResponse::Ok().json(view))
         }
-        AcquireOutcome::Denied { limit, limit_source, active, leases, .. } => {
-            let limit = UserLimit { limit, source: limit_source };
-            Err(ApiError::LimitReached { limit, active, leases: LeaseView::all(user, leases, limit, terms) })
-        }
+        AcquireOutcome::Denied { refusal, .. } => Err(limit_reached(user, refusal, terms)),
     }
 }
 
@@ -104,7 +106,10 @@ pub async fn heartbeat(
     let LeasePath { user_id, lease_id } = path.into_inner();
     let restore = body.0;
     let (settings, terms) = (&state.settings, &state.leases.terms());
-    let outcome = match state.leases.heartbeat(&user_id, lease_id, restore.as_ref(), player.token_limit).await {
+    if let Some(restore) = &restore {
+        terms.classes.check(&restore.classes).map_err(ApiError::InvalidRequest)?;
+    }
+    let outcome = match state.leases.heartbeat(&user_id, lease_id, restore.as_ref(), player.token_limits()).await {
         Err(e) if e.is_unavailable() && settings.fail_open => {
             state.leases.count_degraded(Operation::Heartbeat);
             let (stream, device) =
@@ -119,15 +124,20 @@ pub async fn heartbeat(
             let view = LeaseView { restored: Some(true), ..LeaseView::granted(&user_id, granted, terms) };
             Ok(HttpResponse::Ok().json(view))
         }
-        HeartbeatOutcome::Denied { limit, limit_source, active, leases } => {
-            let limit = UserLimit { limit, source: limit_source };
-            Err(ApiError::LimitReached { limit, active, leases: LeaseView::all(&user_id, leases, limit, terms) })
-        }
+        HeartbeatOutcome::Denied(refusal) => Err(limit_reached(&user_id, refusal, terms)),
         HeartbeatOutcome::NotFound => Err(ApiError::LeaseNotFound),
         HeartbeatOutcome::Ended(ended) => {
             Err(ApiError::LeaseEnded { reason: ended.reason, by_lease_id: ended.by_lease_id })
         }
     }
+}
+
+/// The 409 for a refusal: the limit that refused, and the leases whose
+/// ending would make room.
+fn limit_reached(user: &UserId, refusal: Refusal, terms: &Terms) -> ApiError {
+    let Refusal { limit_class, limit, limit_source, active, leases } = refusal;
+    let limit = UserLimit { limit, source: limit_source };
+    ApiError::LimitReached { limit_class, limit, active, leases: LeaseView::all(user, leases, active, limit, terms) }
 }
 
 /// `DELETE .../leases/{id}` and `POST .../leases/{id}/release`. The POST form
@@ -142,9 +152,10 @@ pub async fn release(_player: Player, state: Data<AppState>, path: Path<LeasePat
 
 pub async fn list(player: Player, state: Data<AppState>, path: Path<UserPath>) -> Result<impl Responder, ApiError> {
     let user_id = path.into_inner().user_id;
-    let UserLeases { limit, limit_source, leases } = state.leases.list(&user_id, player.token_limit).await?;
+    let UserLeases { limit, limit_source, leases } = state.leases.list(&user_id, player.token_limits()).await?;
     let active = leases.len() as u32;
-    let leases = LeaseView::all(&user_id, leases, UserLimit { limit, source: limit_source }, &state.leases.terms());
+    let limit_of_all = UserLimit { limit, source: limit_source };
+    let leases = LeaseView::all(&user_id, leases, active, limit_of_all, &state.leases.terms());
     Ok(Json(LeaseList { user_id, limit, limit_source, active, leases }))
 }
 

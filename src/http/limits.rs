@@ -11,25 +11,20 @@ use super::leases::UserPath;
 use super::problem::ApiError;
 use super::views::LimitView;
 use crate::config::MAX_LIMIT;
-use crate::domain::{LimitSource, UserLimit};
+use crate::domain::{ClassDefault, Limits};
 
-/// `limit` is any JSON number with no fraction: JSON (and the OpenAPI
-/// document's `integer`) counts `5.0` as the integer 5.
+/// `{"limit": n, "classes": {"uhd": n}}`, read by `Limits::from_json`:
+/// JSON (and the OpenAPI document's `integer`) counts `5.0` as 5.
 #[derive(Debug, Deserialize)]
-pub struct LimitBody {
-    limit: serde_json::Number,
-}
+#[serde(transparent)]
+pub struct LimitBody(serde_json::Map<String, serde_json::Value>);
 
-impl LimitBody {
-    fn whole(&self) -> Option<u64> {
-        self.limit.as_u64().or_else(|| self.limit.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
-    }
-}
-
-pub async fn get(_player: Player, state: Data<AppState>, path: Path<UserPath>) -> Result<impl Responder, ApiError> {
+/// The limits and where each came from; with a player token, its limits
+/// count as they do for the player's leases.
+pub async fn get(player: Player, state: Data<AppState>, path: Path<UserPath>) -> Result<impl Responder, ApiError> {
     let user_id = path.into_inner().user_id;
-    let UserLimit { limit, source } = state.leases.user_limit(&user_id).await?;
-    Ok(Json(LimitView { user_id, limit, source }))
+    let limits = state.leases.user_limits(&user_id, player.token_limits()).await?;
+    Ok(Json(LimitView::new(user_id, limits)))
 }
 
 /// Lowering a limit never ends running leases: the user is simply denied new
@@ -40,15 +35,23 @@ pub async fn put(
     path: Path<UserPath>,
     body: JsonBody<LimitBody>,
 ) -> Result<impl Responder, ApiError> {
-    let Some(limit) = body.whole().and_then(|n| u32::try_from(n).ok()).filter(|n| (1..=MAX_LIMIT).contains(n)) else {
-        return Err(ApiError::InvalidRequest(format!(
-            "limit must be a whole number in 1..={MAX_LIMIT}, got {}",
-            body.limit
-        )));
-    };
+    let body = serde_json::Value::Object(body.into_inner().0);
+    let limits = Limits::from_json(&body, MAX_LIMIT).map_err(ApiError::InvalidRequest)?;
+    let terms = state.leases.terms();
+    for (class, _) in &limits.classes {
+        match terms.classes.default_of(class) {
+            None => {
+                return Err(ApiError::InvalidRequest(format!("class {class} is not configured (STREAMLEASE_CLASSES)")));
+            }
+            Some(ClassDefault::Exempt) => {
+                return Err(ApiError::InvalidRequest(format!("class {class} is exempt (*): it has no limit to set")));
+            }
+            Some(ClassDefault::Limit(_)) => {}
+        }
+    }
     let user_id = path.into_inner().user_id;
-    state.leases.set_limit(&user_id, Some(limit)).await?;
-    Ok(Json(LimitView { user_id, limit, source: LimitSource::Override }))
+    state.leases.set_limit(&user_id, Some(&limits)).await?;
+    Ok(Json(LimitView::new(user_id, terms.limits(Some(&limits), None))))
 }
 
 pub async fn delete(_admin: Admin, state: Data<AppState>, path: Path<UserPath>) -> Result<HttpResponse, ApiError> {

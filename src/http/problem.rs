@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::views::LeaseView;
-use crate::domain::{EndReason, LeaseId, UserLimit};
+use crate::domain::{EndReason, LeaseId, LimitClass, UserLimit};
 use crate::store::StoreError;
 
 /// The RFC 9457 body; a struct so the standard members come first.
@@ -45,8 +45,8 @@ pub enum ApiError {
     LeaseNotFound,
     #[error("this route allows only {allow}")]
     MethodNotAllowed { allow: &'static str },
-    #[error("the user already watches {active} of {} allowed streams", limit.limit)]
-    LimitReached { limit: UserLimit, active: u32, leases: Vec<LeaseView> },
+    #[error("{}", at_limit(limit_class, limit, *active))]
+    LimitReached { limit_class: LimitClass, limit: UserLimit, active: u32, leases: Vec<LeaseView> },
     #[error("this lease was {}; stop playback", reason.as_str())]
     LeaseEnded { reason: EndReason, by_lease_id: Option<LeaseId> },
     #[error("the JSON body is larger than 4 KiB")]
@@ -99,7 +99,8 @@ impl ApiError {
     fn extensions(&self) -> Map<String, Value> {
         let mut extra = Map::new();
         match self {
-            ApiError::LimitReached { limit, active, leases } => {
+            ApiError::LimitReached { limit_class, limit, active, leases } => {
+                extra.insert("limit_class".into(), json!(limit_class));
                 extra.insert("limit".into(), json!(limit.limit));
                 extra.insert("limit_source".into(), json!(limit.source));
                 extra.insert("active".into(), json!(active));
@@ -114,6 +115,17 @@ impl ApiError {
             _ => {}
         }
         extra
+    }
+}
+
+/// The detail of a 409: which limit, and how full.
+fn at_limit(limit_class: &LimitClass, limit: &UserLimit, active: u32) -> String {
+    match limit_class {
+        LimitClass::Total => format!("the user already watches {active} of {} allowed streams", limit.limit),
+        LimitClass::Class(class) if limit.limit == 0 => format!("{class} streams are not allowed for this user"),
+        LimitClass::Class(class) => {
+            format!("the user already watches {active} of {} allowed {class} streams", limit.limit)
+        }
     }
 }
 

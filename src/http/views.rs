@@ -18,11 +18,13 @@ pub struct LeaseView {
     pub stream_id: StreamId,
     pub device_id: Option<DeviceId>,
     pub device_name: Option<DeviceName>,
+    pub classes: Vec<ClassName>,
     pub acquired_at: String,
     pub expires_at: String,
     pub ttl_ms: Millis,
     pub heartbeat_interval_ms: Millis,
-    /// The user's live lease count after the operation.
+    /// The user's live lease count after the operation (in a 409's list:
+    /// the count of the limit that refused).
     pub active: u32,
     pub limit: u32,
     /// `override`, `token` or `default`: what decided `limit`.
@@ -46,6 +48,7 @@ impl LeaseView {
             stream_id: lease.stream_id,
             device_id: lease.device_id,
             device_name: lease.device_name,
+            classes: lease.classes,
             acquired_at: timestamp(lease.acquired_at),
             expires_at: timestamp(lease.expires_at),
             ttl_ms: terms.ttl_ms,
@@ -64,9 +67,8 @@ impl LeaseView {
         Self::new(user_id, granted.lease, granted.active, limit, terms)
     }
 
-    /// Every live lease of a user, each carrying the user's count and limit.
-    pub fn all(user_id: &UserId, leases: Vec<Lease>, limit: UserLimit, terms: &Terms) -> Vec<Self> {
-        let active = leases.len() as u32;
+    /// Leases of a user, each carrying the same count and limit.
+    pub fn all(user_id: &UserId, leases: Vec<Lease>, active: u32, limit: UserLimit, terms: &Terms) -> Vec<Self> {
         leases.into_iter().map(|l| Self::new(user_id, l, active, limit, terms)).collect()
     }
 }
@@ -123,11 +125,30 @@ pub struct Revoked {
     pub revoked: u32,
 }
 
+/// `GET …/limit`: the total and every configured class, each with what
+/// decided it.
 #[derive(Debug, Serialize)]
 pub struct LimitView {
     pub user_id: UserId,
     pub limit: u32,
     pub source: LimitSource,
+    /// In the configured order.
+    pub classes: serde_json::Map<String, serde_json::Value>,
+}
+
+impl LimitView {
+    pub fn new(user_id: UserId, limits: UserLimits) -> Self {
+        let classes = limits
+            .classes
+            .into_iter()
+            .map(|c| {
+                // An exempt class has no limit and counts against no total.
+                let view = serde_json::json!({"limit": c.limit, "source": c.source, "exempt": c.limit.is_none()});
+                (c.class.into(), view)
+            })
+            .collect();
+        LimitView { user_id, limit: limits.total.limit, source: limits.total.source, classes }
+    }
 }
 
 #[cfg(test)]

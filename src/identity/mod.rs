@@ -12,6 +12,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use crate::config::JwtSettings;
+use crate::domain::Limits;
 use jwks::{Jwks, Lookup};
 use verified::Verified;
 
@@ -24,8 +25,9 @@ const CLOCK_SKEW_S: u64 = 30;
 pub struct Identity {
     /// `sub`: the user the token acts for.
     pub user: String,
-    /// The user's limit, from the claim `STREAMLEASE_JWT_LIMIT_CLAIM` names.
-    pub limit: Option<u32>,
+    /// The user's limits, from the claim `STREAMLEASE_JWT_LIMIT_CLAIM`
+    /// names. Shared: a cached token hands it to every request.
+    pub limit: Option<Arc<Limits>>,
 }
 
 /// Why a token was not taken.
@@ -212,27 +214,24 @@ impl Verifier {
             },
             _ => None,
         };
-        Signed::Valid(Identity { user: claims.sub, limit }, claims.exp)
+        Signed::Valid(Identity { user: claims.sub, limit: limit.map(Arc::new) }, claims.exp)
     }
 }
 
-/// The limit a token's claims hold under `name`: a top-level claim of that
-/// name (namespaced claims such as `https://example.com/max_streams` hold
-/// dots), else a dotted path into nested objects (`ent.max_streams`).
-/// `Ok(None)` when absent; `Err` when present and not a whole number from 1
-/// to `MAX_LIMIT` (7.0 counts as 7, as JSON has it).
-fn limit_in(claims: &serde_json::Map<String, serde_json::Value>, name: &str) -> Result<Option<u32>, ()> {
+/// The limits a token's claims hold under `name`: a top-level claim of
+/// that name (namespaced claims such as `https://example.com/max_streams`
+/// hold dots), else a dotted path into nested objects (`ent.max_streams`).
+/// The claim is the total limit, or `{"limit": n, "classes": {"uhd": n}}` as
+/// `PUT …/limit` takes it. `Ok(None)` when absent; `Err` when present and
+/// not one of those (see `Limits::from_json`).
+fn limit_in(claims: &serde_json::Map<String, serde_json::Value>, name: &str) -> Result<Option<Limits>, ()> {
     let found = claims.get(name).or_else(|| {
         let mut path = name.split('.');
         let first = claims.get(path.next()?)?;
         path.try_fold(first, |value, step| value.get(step))
     });
     let Some(value) = found else { return Ok(None) };
-    let whole = value.as_u64().or_else(|| value.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64));
-    match whole {
-        Some(n) if (1..=crate::config::MAX_LIMIT as u64).contains(&n) => Ok(Some(n as u32)),
-        _ => Err(()),
-    }
+    Limits::from_json(value, crate::config::MAX_LIMIT).map(Some).map_err(drop)
 }
 
 fn validation(settings: &JwtSettings, algorithm: Algorithm) -> Validation {
@@ -262,6 +261,7 @@ mod tests {
     use serde_json::json;
 
     use super::limit_in;
+    use crate::domain::Limits;
 
     #[test]
     fn the_limit_claim_is_a_top_level_name_or_a_dotted_path() {
@@ -273,9 +273,10 @@ mod tests {
         });
         let claims = claims.as_object().unwrap();
         // Namespaced claims (Auth0 asks for them) hold dots: the whole name first.
-        assert_eq!(limit_in(claims, "https://video.example.com/max_streams"), Ok(Some(4)));
-        assert_eq!(limit_in(claims, "ent.max_streams"), Ok(Some(2)));
-        assert_eq!(limit_in(claims, "ent.plan.streams"), Ok(Some(7)), "7.0 is the integer 7");
+        let total = |n| Ok(Some(Limits::total(n)));
+        assert_eq!(limit_in(claims, "https://video.example.com/max_streams"), total(4));
+        assert_eq!(limit_in(claims, "ent.max_streams"), total(2));
+        assert_eq!(limit_in(claims, "ent.plan.streams"), total(7), "7.0 is the integer 7");
         assert_eq!(limit_in(claims, "absent"), Ok(None));
         assert_eq!(limit_in(claims, "ent.absent"), Ok(None));
         for bad in ["tiny", "text", "ent", "ent.plan"] {

@@ -57,7 +57,7 @@ mod tests {
     use super::*;
 
     fn alice() -> Identity {
-        Identity { user: "alice".into(), limit: Some(2) }
+        Identity { user: "alice".into(), limit: Some(std::sync::Arc::new(crate::domain::Limits::total(2))) }
     }
 
     #[test]

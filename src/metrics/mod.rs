@@ -27,6 +27,9 @@ pub struct Metrics {
     pub active_leases: IntGauge,
     pub active_users: IntGauge,
     pub users_at_limit: IntGauge,
+    /// By configured class (`STREAMLEASE_CLASSES`): no other label value.
+    pub class_active_leases: IntGaugeVec,
+    pub class_users_at_limit: IntGaugeVec,
     pub lease_operations: IntCounterVec,
     pub leases_expired: IntCounter,
     pub census_skipped_users: IntCounter,
@@ -85,7 +88,27 @@ impl Metrics {
             ),
             active_leases: gauge("streamlease_active_leases", "Live leases, all users."),
             active_users: gauge("streamlease_active_users", "Users with at least one live lease."),
-            users_at_limit: gauge("streamlease_users_at_limit", "Users whose live leases reach their limit."),
+            users_at_limit: gauge(
+                "streamlease_users_at_limit",
+                "Users whose live leases (those of exempt classes aside) reach their total limit.",
+            ),
+            class_active_leases: register(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new("streamlease_class_active_leases", "Live leases per configured class."),
+                    &["class"],
+                ),
+            ),
+            class_users_at_limit: register(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "streamlease_class_users_at_limit",
+                        "Users holding leases of a configured class that reach its limit.",
+                    ),
+                    &["class"],
+                ),
+            ),
             lease_operations: register(
                 &registry,
                 IntCounterVec::new(

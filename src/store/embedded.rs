@@ -24,12 +24,12 @@ impl EmbeddedStore {
     /// Also starts the sweeper that drops idle users; it stops by itself once
     /// the store is dropped.
     pub fn terms(&self) -> Terms {
-        self.terms
+        self.terms.clone()
     }
 
     pub fn start(terms: Terms, clock: Arc<dyn Clock>, expired: IntCounter) -> Arc<Self> {
-        let store = Arc::new(Self { users: DashMap::new(), clock, terms, expired });
         let period = Duration::from_millis(terms.ttl_ms.max(1_000) as u64);
+        let store = Arc::new(Self { users: DashMap::new(), clock, terms, expired });
         tokio::spawn(sweep_every(period, Arc::downgrade(&store)));
         store
     }
@@ -43,9 +43,9 @@ impl EmbeddedStore {
         user: &UserId,
         lease: LeaseId,
         restore: Option<&Restore>,
-        token_limit: Option<u32>,
+        token: Option<&Limits>,
     ) -> HeartbeatOutcome {
-        self.update(user, |ledger, now, terms| ledger.heartbeat(lease, restore, token_limit, now, terms))
+        self.update(user, |ledger, now, terms| ledger.heartbeat(lease, restore, token, now, terms))
     }
 
     pub fn release(&self, user: &UserId, lease: LeaseId) -> ReleaseOutcome {
@@ -56,22 +56,22 @@ impl EmbeddedStore {
         self.update(user, |ledger, now, terms| ledger.revoke_all(now, terms))
     }
 
-    pub fn set_limit(&self, user: &UserId, limit: Option<u32>) {
-        self.update(user, |ledger, _, _| ledger.set_limit(limit))
+    pub fn set_limit(&self, user: &UserId, limits: Option<Limits>) {
+        self.update(user, |ledger, _, _| ledger.set_limit(limits))
     }
 
-    pub fn list(&self, user: &UserId, token_limit: Option<u32>) -> UserLeases {
+    pub fn list(&self, user: &UserId, token: Option<&Limits>) -> UserLeases {
         let now = self.clock.now_ms();
         match self.users.get(user) {
-            Some(ledger) => ledger.list(now, self.terms, token_limit),
-            None => Ledger::default().list(now, self.terms, token_limit),
+            Some(ledger) => ledger.list(now, &self.terms, token),
+            None => Ledger::default().list(now, &self.terms, token),
         }
     }
 
-    pub fn user_limit(&self, user: &UserId) -> UserLimit {
+    pub fn user_limits(&self, user: &UserId, token: Option<&Limits>) -> UserLimits {
         match self.users.get(user) {
-            Some(ledger) => ledger.limit(self.terms, None),
-            None => Ledger::default().limit(self.terms, None),
+            Some(ledger) => ledger.limits(&self.terms, token),
+            None => Ledger::default().limits(&self.terms, token),
         }
     }
 
@@ -80,9 +80,8 @@ impl EmbeddedStore {
     pub fn census(&self) -> Census {
         let mut users = Vec::new();
         self.visit_all(|user_id, ledger, now| {
-            let active = ledger.live_count(now);
-            if active > 0 {
-                users.push(UserCount { user_id: user_id.clone(), active, limit: ledger.limit(self.terms, None).limit });
+            if let Some(count) = ledger.count(user_id, now, &self.terms) {
+                users.push(count);
             }
         });
         Census { users }
@@ -97,12 +96,12 @@ impl EmbeddedStore {
     /// Runs `op` on the user's ledger under its shard lock: the embedded
     /// equivalent of one Redis script call. A ledger left idle is dropped at
     /// once, so memory follows live state.
-    fn update<R>(&self, user: &UserId, op: impl FnOnce(&mut Ledger, Millis, Terms) -> R) -> R {
+    fn update<R>(&self, user: &UserId, op: impl FnOnce(&mut Ledger, Millis, &Terms) -> R) -> R {
         let now = self.clock.now_ms();
         let (result, idle) = {
             let mut ledger = self.users.entry(user.clone()).or_default();
-            self.expired.inc_by(ledger.prune(now, self.terms) as u64);
-            let result = op(&mut ledger, now, self.terms);
+            self.expired.inc_by(ledger.prune(now, &self.terms) as u64);
+            let result = op(&mut ledger, now, &self.terms);
             (result, ledger.is_idle())
         };
         if idle {
@@ -122,7 +121,7 @@ impl EmbeddedStore {
     fn visit_all(&self, mut visit: impl FnMut(&UserId, &Ledger, Millis)) {
         let now = self.clock.now_ms();
         self.users.retain(|user_id, ledger| {
-            self.expired.inc_by(ledger.prune(now, self.terms) as u64);
+            self.expired.inc_by(ledger.prune(now, &self.terms) as u64);
             visit(user_id, ledger, now);
             !ledger.is_idle()
         });
@@ -151,7 +150,7 @@ mod tests {
         let clock = Arc::new(ManualClock::starting_now());
         let expired = IntCounter::new("expired", "test").unwrap();
         let store = EmbeddedStore::start(
-            Terms { ttl_ms: 1_000, heartbeat_interval_ms: 300, default_limit: 3 },
+            Terms { ttl_ms: 1_000, heartbeat_interval_ms: 300, default_limit: 3, classes: Classes::default() },
             clock.clone(),
             expired.clone(),
         );
@@ -161,10 +160,11 @@ mod tests {
             stream_id: StreamId::try_from("s").unwrap(),
             device_id: None,
             device_name: None,
+            classes: vec![],
             on_limit: OnLimit::Deny,
             terminate: vec![],
             new_lease_id: LeaseId::new_random(),
-            token_limit: None,
+            token_limits: None,
         };
         store.acquire(&req);
         // An abandoned lease: swept once it expired.
@@ -182,7 +182,7 @@ mod tests {
         assert_eq!(store.users_held(), 0);
         // Reads do not create state.
         store.list(&user, None);
-        store.user_limit(&user);
+        store.user_limits(&user, None);
         assert_eq!(store.users_held(), 0);
     }
 }

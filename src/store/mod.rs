@@ -173,17 +173,17 @@ impl Store {
     }
 
     /// With `restore`, a lease the store lost is recreated (see `Restore`).
-    /// `token_limit`: the limit the player's token carries, if it does.
+    /// `token`: the limits the player's token carries, if it does.
     pub async fn heartbeat(
         &self,
         user: &UserId,
         lease: LeaseId,
         restore: Option<&Restore>,
-        token_limit: Option<u32>,
+        token: Option<&Limits>,
     ) -> StoreResult<HeartbeatOutcome> {
         match self {
-            Store::Redis(s) => s.heartbeat(user, lease, restore, token_limit).await,
-            Store::Embedded(s) => Ok(s.heartbeat(user, lease, restore, token_limit)),
+            Store::Redis(s) => s.heartbeat(user, lease, restore, token).await,
+            Store::Embedded(s) => Ok(s.heartbeat(user, lease, restore, token)),
         }
     }
 
@@ -194,10 +194,10 @@ impl Store {
         }
     }
 
-    pub async fn list(&self, user: &UserId, token_limit: Option<u32>) -> StoreResult<UserLeases> {
+    pub async fn list(&self, user: &UserId, token: Option<&Limits>) -> StoreResult<UserLeases> {
         match self {
-            Store::Redis(s) => s.list(user, token_limit).await,
-            Store::Embedded(s) => Ok(s.list(user, token_limit)),
+            Store::Redis(s) => s.list(user, token).await,
+            Store::Embedded(s) => Ok(s.list(user, token)),
         }
     }
 
@@ -208,19 +208,20 @@ impl Store {
         }
     }
 
-    pub async fn user_limit(&self, user: &UserId) -> StoreResult<UserLimit> {
+    /// Every limit of the user, given the limits their token carries.
+    pub async fn user_limits(&self, user: &UserId, token: Option<&Limits>) -> StoreResult<UserLimits> {
         match self {
-            Store::Redis(s) => s.user_limit(user).await,
-            Store::Embedded(s) => Ok(s.user_limit(user)),
+            Store::Redis(s) => s.user_limits(user, token).await,
+            Store::Embedded(s) => Ok(s.user_limits(user, token)),
         }
     }
 
-    /// `None` removes the override: back to the default.
-    pub async fn set_limit(&self, user: &UserId, limit: Option<u32>) -> StoreResult<()> {
+    /// The admin override; `None` removes it: back to the default.
+    pub async fn set_limit(&self, user: &UserId, limits: Option<&Limits>) -> StoreResult<()> {
         match self {
-            Store::Redis(s) => s.set_limit(user, limit).await,
+            Store::Redis(s) => s.set_limit(user, limits).await,
             Store::Embedded(s) => {
-                s.set_limit(user, limit);
+                s.set_limit(user, limits.cloned());
                 Ok(())
             }
         }

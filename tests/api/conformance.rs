@@ -44,7 +44,17 @@ impl Subject {
     }
 
     fn with_ttl(backend: Backend, default_limit: u32, ttl_ms: Millis) -> Self {
-        let terms = Terms { ttl_ms, heartbeat_interval_ms: ttl_ms / 3, default_limit };
+        Self::with_terms(backend, default_limit, ttl_ms, "")
+    }
+
+    /// With `classes` configured as STREAMLEASE_CLASSES takes them.
+    fn with_classes(backend: Backend, default_limit: u32, classes: &str) -> Self {
+        Self::with_terms(backend, default_limit, TTL_MS, classes)
+    }
+
+    fn with_terms(backend: Backend, default_limit: u32, ttl_ms: Millis, classes: &str) -> Self {
+        let classes = if classes.is_empty() { Classes::default() } else { Classes::parse(classes, 1000).unwrap() };
+        let terms = Terms { ttl_ms, heartbeat_interval_ms: ttl_ms / 3, default_limit, classes };
         let (store, clock) = store_on(backend, terms);
         Subject { store, clock }
     }
@@ -64,10 +74,11 @@ impl Subject {
             stream_id: stream(on),
             device_id: None,
             device_name: None,
+            classes: Vec::new(),
             on_limit: OnLimit::Deny,
             terminate: Vec::new(),
             new_lease_id: LeaseId::new_random(),
-            token_limit: None,
+            token_limits: None,
         };
         tweak(&mut request);
         self.store.acquire(&request).await.unwrap()
@@ -91,7 +102,12 @@ impl Subject {
     }
 
     async fn restore(&self, who: &str, lease: LeaseId, on: &str, on_device: Option<&str>) -> HeartbeatOutcome {
-        let restore = Restore { stream_id: stream(on), device_id: on_device.and_then(device), device_name: None };
+        let restore = Restore {
+            stream_id: stream(on),
+            device_id: on_device.and_then(device),
+            device_name: None,
+            classes: vec![],
+        };
         self.store.heartbeat(&user(who), lease, Some(&restore), None).await.unwrap()
     }
 
@@ -108,7 +124,7 @@ impl Subject {
     }
 
     async fn set_limit(&self, who: &str, limit: Option<u32>) {
-        self.store.set_limit(&user(who), limit).await.unwrap()
+        self.store.set_limit(&user(who), limit.map(Limits::total).as_ref()).await.unwrap()
     }
 
     /// Why a lease ended, and what took its place, as its heartbeat says.
@@ -161,7 +177,9 @@ async fn at_the_limit_an_acquire_is_denied_with_the_live_leases_oldest_first(bac
         taken.push(s.take("alice", on).await.lease.lease_id);
         s.pass(5);
     }
-    let AcquireOutcome::Denied { limit, active, leases, terminated, .. } = s.acquire("alice", "d").await else {
+    let AcquireOutcome::Denied { refusal: Refusal { limit, active, leases, .. }, terminated } =
+        s.acquire("alice", "d").await
+    else {
         panic!("not denied")
     };
     assert_eq!((limit, active, ids(&leases), terminated), (3, 3, taken, vec![]));
@@ -189,7 +207,7 @@ async fn a_devices_second_acquire_renews_and_moves_its_lease(backend: Backend) {
     s.pass(10);
     // The next episode, without a name, at the limit: the same lease, moved, its name kept.
     let outcome = s.acquire_with("alice", "episode-2", |r| r.device_id = device("tv")).await;
-    let AcquireOutcome::Renewed { granted, terminated } = outcome else { panic!("{outcome:?}") };
+    let AcquireOutcome::Renewed { granted, terminated, .. } = outcome else { panic!("{outcome:?}") };
     assert_eq!((granted.lease.lease_id, granted.active, terminated), (first.lease.lease_id, 1, vec![]));
     assert_eq!((granted.lease.stream_id.as_str(), granted.lease.acquired_at), ("episode-2", first.lease.acquired_at));
     assert_eq!(granted.lease.expires_at, s.now() + TTL_MS);
@@ -198,7 +216,8 @@ async fn a_devices_second_acquire_renews_and_moves_its_lease(backend: Backend) {
     assert_eq!((listed[0].stream_id.as_str(), listed[0].device_name.as_ref()), ("episode-2", Some(&name)));
     assert_eq!(renewed(s.heartbeat("alice", first.lease.lease_id).await).lease.device_name, Some(name.clone()));
     // Another device is refused, and the chooser's list names this one.
-    let AcquireOutcome::Denied { leases, .. } = s.acquire_with("alice", "x", |r| r.device_id = device("phone")).await
+    let AcquireOutcome::Denied { refusal: Refusal { leases, .. }, .. } =
+        s.acquire_with("alice", "x", |r| r.device_id = device("phone")).await
     else {
         panic!("not denied")
     };
@@ -276,7 +295,7 @@ async fn a_device_renewal_can_terminate_other_leases_in_the_same_step(backend: B
             r.terminate = vec![other];
         })
         .await;
-    let AcquireOutcome::Renewed { granted, terminated } = outcome else { panic!("{outcome:?}") };
+    let AcquireOutcome::Renewed { granted, terminated, .. } = outcome else { panic!("{outcome:?}") };
     assert_eq!((granted.lease.lease_id, terminated, granted.active), (tv, vec![other], 1));
     assert_eq!(granted.lease.stream_id.as_str(), "c");
     assert_eq!(s.end_of("alice", other).await, (EndReason::Terminated, Some(tv)));
@@ -304,7 +323,9 @@ async fn terminations_hold_when_the_acquire_is_still_denied(backend: Backend) {
     let b = s.take("alice", "b").await.lease.lease_id;
     s.set_limit("alice", Some(1)).await;
     let outcome = s.acquire_with("alice", "c", |r| r.terminate = vec![a]).await;
-    let AcquireOutcome::Denied { active, leases, terminated, .. } = outcome else { panic!("{outcome:?}") };
+    let AcquireOutcome::Denied { refusal: Refusal { active, leases, .. }, terminated } = outcome else {
+        panic!("{outcome:?}")
+    };
     assert_eq!((active, ids(&leases), terminated), (1, vec![b], vec![a]));
     assert_eq!(s.end_of("alice", a).await, (EndReason::Terminated, None));
 }
@@ -489,7 +510,8 @@ async fn a_restore_without_a_free_slot_is_denied(backend: Backend) {
     let lost = s.take("alice", "movie").await.lease.lease_id;
     s.pass(TTL_MS + 100);
     let taken = s.take("alice", "news").await.lease.lease_id;
-    let HeartbeatOutcome::Denied { limit, active, leases, .. } = s.restore("alice", lost, "movie", None).await else {
+    let HeartbeatOutcome::Denied(Refusal { limit, active, leases, .. }) = s.restore("alice", lost, "movie", None).await
+    else {
         panic!("not denied")
     };
     assert_eq!((limit, active, ids(&leases)), (1, 1, vec![taken]));
@@ -510,15 +532,16 @@ async fn a_restore_never_gives_a_device_a_second_lease(backend: Backend) {
 async fn a_limit_override_applies_and_can_be_removed(backend: Backend) {
     let s = Subject::new(backend, 3);
     let alice = user("alice");
-    assert_eq!(s.store.user_limit(&alice).await.unwrap(), UserLimit { limit: 3, source: LimitSource::Default });
+    let total = async || s.store.user_limits(&alice, None).await.unwrap().total;
+    assert_eq!(total().await, UserLimit { limit: 3, source: LimitSource::Default });
     s.set_limit("alice", Some(4)).await;
-    assert_eq!(s.store.user_limit(&alice).await.unwrap(), UserLimit { limit: 4, source: LimitSource::Override });
+    assert_eq!(total().await, UserLimit { limit: 4, source: LimitSource::Override });
     for on in ["a", "b", "c", "d"] {
         assert_eq!(s.take("alice", on).await.limit, 4);
     }
     assert_eq!(s.list("alice").await.limit, 4);
     s.set_limit("alice", None).await;
-    assert_eq!(s.store.user_limit(&alice).await.unwrap(), UserLimit { limit: 3, source: LimitSource::Default });
+    assert_eq!(total().await, UserLimit { limit: 3, source: LimitSource::Default });
 }
 
 async fn lowering_a_limit_keeps_running_leases_but_denies_new_ones(backend: Backend) {
@@ -529,7 +552,9 @@ async fn lowering_a_limit_keeps_running_leases_but_denies_new_ones(backend: Back
         let again = renewed(s.heartbeat("alice", granted.lease.lease_id).await);
         assert_eq!((again.active, again.limit), (3, 1));
     }
-    let AcquireOutcome::Denied { limit, active, .. } = s.acquire("alice", "d").await else { panic!("not denied") };
+    let AcquireOutcome::Denied { refusal: Refusal { limit, active, .. }, .. } = s.acquire("alice", "d").await else {
+        panic!("not denied")
+    };
     assert_eq!((limit, active), (1, 3));
     // Still denied after one leaves: 2 live, limit 1.
     s.release("alice", leases[0].lease.lease_id).await;
@@ -541,10 +566,12 @@ async fn lowering_a_limit_keeps_running_leases_but_denies_new_ones(backend: Back
 async fn a_tokens_limit_applies_unless_an_admin_override_is_set(backend: Backend) {
     let s = Subject::new(backend, 3);
     let alice = user("alice");
-    let with_token = |limit| move |r: &mut AcquireRequest| r.token_limit = Some(limit);
+    let with_token = |limit| move |r: &mut AcquireRequest| r.token_limits = Some(Arc::new(Limits::total(limit)));
+    let (one, two) = (Limits::total(1), Limits::total(2));
     let first = created(s.acquire_with("alice", "a", with_token(1)).await);
     assert_eq!((first.limit, first.limit_source), (1, LimitSource::Token));
-    let AcquireOutcome::Denied { limit, limit_source, active, .. } = s.acquire_with("alice", "b", with_token(1)).await
+    let AcquireOutcome::Denied { refusal: Refusal { limit, limit_source, active, .. }, .. } =
+        s.acquire_with("alice", "b", with_token(1)).await
     else {
         panic!("not denied under the token's limit")
     };
@@ -552,25 +579,30 @@ async fn a_tokens_limit_applies_unless_an_admin_override_is_set(backend: Backend
     // Without a token, the default.
     let second = s.take("alice", "b").await;
     assert_eq!((second.limit, second.limit_source), (3, LimitSource::Default));
-    let renewed_with_token = s.store.heartbeat(&alice, second.lease.lease_id, None, Some(2)).await.unwrap();
+    let renewed_with_token = s.store.heartbeat(&alice, second.lease.lease_id, None, Some(&two)).await.unwrap();
     assert_eq!(renewed(renewed_with_token).limit_source, LimitSource::Token);
-    let listed = s.store.list(&alice, Some(2)).await.unwrap();
+    let listed = s.store.list(&alice, Some(&two)).await.unwrap();
     assert_eq!((listed.limit, listed.limit_source, listed.leases.len()), (2, LimitSource::Token, 2));
     // A restore under the token's limit finds no free slot.
-    let restore = Restore { stream_id: stream("c"), device_id: None, device_name: None };
-    let outcome = s.store.heartbeat(&alice, LeaseId::new_random(), Some(&restore), Some(2)).await.unwrap();
+    let restore = Restore { stream_id: stream("c"), device_id: None, device_name: None, classes: vec![] };
+    let outcome = s.store.heartbeat(&alice, LeaseId::new_random(), Some(&restore), Some(&two)).await.unwrap();
     assert!(
-        matches!(outcome, HeartbeatOutcome::Denied { limit: 2, limit_source: LimitSource::Token, active: 2, .. }),
+        matches!(
+            outcome,
+            HeartbeatOutcome::Denied(Refusal { limit: 2, limit_source: LimitSource::Token, active: 2, .. })
+        ),
         "{outcome:?}"
     );
     // An admin override wins over the token.
     s.set_limit("alice", Some(5)).await;
     let third = created(s.acquire_with("alice", "c", with_token(1)).await);
     assert_eq!((third.limit, third.limit_source), (5, LimitSource::Override));
-    let listed = s.store.list(&alice, Some(1)).await.unwrap();
+    let listed = s.store.list(&alice, Some(&one)).await.unwrap();
     assert_eq!((listed.limit, listed.limit_source), (5, LimitSource::Override));
     s.set_limit("alice", None).await;
-    let AcquireOutcome::Denied { limit_source, .. } = s.acquire_with("alice", "d", with_token(2)).await else {
+    let AcquireOutcome::Denied { refusal: Refusal { limit_source, .. }, .. } =
+        s.acquire_with("alice", "d", with_token(2)).await
+    else {
         panic!("not denied once the override is gone")
     };
     assert_eq!(limit_source, LimitSource::Token);
@@ -595,6 +627,227 @@ async fn a_census_counts_each_users_live_leases_and_limit(backend: Backend) {
     let users = s.store.census().await.unwrap().users;
     let counts: Vec<(&str, u32)> = users.iter().map(|u| (u.user_id.as_str(), u.active)).collect();
     assert_eq!(counts, vec![("alice", 1)], "only the renewed lease is live");
+}
+
+// Classes
+
+fn classes(names: &[&str]) -> Vec<ClassName> {
+    names.iter().map(|n| ClassName::try_from(*n).unwrap()).collect()
+}
+
+impl Subject {
+    async fn acquire_in(&self, who: &str, on: &str, names: &[&str], on_limit: OnLimit) -> AcquireOutcome {
+        self.acquire_with(who, on, |r| {
+            r.classes = classes(names);
+            r.on_limit = on_limit;
+        })
+        .await
+    }
+
+    async fn take_in(&self, who: &str, on: &str, names: &[&str]) -> Granted {
+        created(self.acquire_in(who, on, names, OnLimit::Deny).await)
+    }
+}
+
+/// The limit a refusal names, its value, count and listed leases.
+fn refused(outcome: AcquireOutcome) -> (String, u32, u32, Vec<LeaseId>, Vec<LeaseId>) {
+    match outcome {
+        AcquireOutcome::Denied { refusal, terminated } => {
+            (refusal.limit_class.as_str().to_owned(), refusal.limit, refusal.active, ids(&refusal.leases), terminated)
+        }
+        other => panic!("not denied: {other:?}"),
+    }
+}
+
+async fn a_lease_counts_against_the_total_and_each_of_its_classes(backend: Backend) {
+    let s = Subject::with_classes(backend, 3, "uhd=1,mobile=2");
+    let tv = s.take_in("alice", "a", &["uhd"]).await;
+    assert_eq!(tv.lease.classes, classes(&["uhd"]));
+    assert_eq!(s.list("alice").await.leases[0].classes, classes(&["uhd"]), "the store keeps its classes");
+    // uhd is full: a second uhd is refused by the class, with the uhd lease listed.
+    let outcome = s.acquire_in("alice", "b", &["mobile", "uhd"], OnLimit::Deny).await;
+    assert_eq!(refused(outcome), ("uhd".into(), 1, 1, vec![tv.lease.lease_id], vec![]));
+    // Two mobile leases fill the total (3) and mobile (2) at once.
+    let phone = s.take_in("alice", "c", &["mobile"]).await;
+    let tablet = s.take_in("alice", "d", &["mobile"]).await;
+    assert_eq!(tablet.active, 3);
+    // A class named first refuses first; the total lists every lease.
+    let outcome = s.acquire_in("alice", "e", &["mobile"], OnLimit::Deny).await;
+    assert_eq!(refused(outcome), ("mobile".into(), 2, 2, vec![phone.lease.lease_id, tablet.lease.lease_id], vec![]));
+    let outcome = s.acquire("alice", "e").await;
+    let all = vec![tv.lease.lease_id, phone.lease.lease_id, tablet.lease.lease_id];
+    assert_eq!(refused(outcome), ("total".into(), 3, 3, all, vec![]));
+}
+
+async fn at_a_class_limit_evict_oldest_ends_the_oldest_lease_of_that_class(backend: Backend) {
+    let s = Subject::with_classes(backend, 3, "uhd=1");
+    let sd = s.take("alice", "a").await;
+    s.pass(1);
+    let uhd = s.take_in("alice", "b", &["uhd"]).await;
+    s.pass(1);
+    let outcome = s.acquire_in("alice", "c", &["uhd"], OnLimit::EvictOldest).await;
+    let AcquireOutcome::Created { granted, evicted, .. } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(evicted, vec![uhd.lease.lease_id], "the older sd lease frees no uhd slot and stays");
+    assert_eq!(s.end_of("alice", uhd.lease.lease_id).await, (EndReason::Evicted, Some(granted.lease.lease_id)));
+    renewed(s.heartbeat("alice", sd.lease.lease_id).await);
+}
+
+async fn terminate_at_a_class_limit_must_free_a_slot_of_that_class(backend: Backend) {
+    let s = Subject::with_classes(backend, 3, "uhd=1");
+    let sd = s.take("alice", "a").await;
+    let uhd = s.take_in("alice", "b", &["uhd"]).await;
+    // Ending the sd lease makes no uhd room: refused, and nothing ends.
+    let outcome = s
+        .acquire_with("alice", "c", |r| {
+            r.classes = classes(&["uhd"]);
+            r.terminate = vec![sd.lease.lease_id];
+        })
+        .await;
+    assert_eq!(refused(outcome), ("uhd".into(), 1, 1, vec![uhd.lease.lease_id], vec![]));
+    renewed(s.heartbeat("alice", sd.lease.lease_id).await);
+    // Ending the uhd lease does.
+    let outcome = s
+        .acquire_with("alice", "c", |r| {
+            r.classes = classes(&["uhd"]);
+            r.terminate = vec![uhd.lease.lease_id];
+        })
+        .await;
+    let AcquireOutcome::Created { granted, terminated, .. } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(terminated, vec![uhd.lease.lease_id]);
+    assert_eq!(s.end_of("alice", uhd.lease.lease_id).await, (EndReason::Terminated, Some(granted.lease.lease_id)));
+    // Below every limit, a termination is the player's own wish and holds.
+    let outcome = s.acquire_with("alice", "d", |r| r.terminate = vec![sd.lease.lease_id]).await;
+    assert!(matches!(outcome, AcquireOutcome::Created { ref terminated, .. } if terminated.len() == 1), "{outcome:?}");
+}
+
+async fn a_class_with_limit_0_is_refused_even_under_evict_oldest(backend: Backend) {
+    let s = Subject::with_classes(backend, 3, "live=0");
+    let sd = s.take("alice", "a").await;
+    for on_limit in [OnLimit::Deny, OnLimit::EvictOldest] {
+        let outcome = s.acquire_in("alice", "b", &["live"], on_limit).await;
+        assert_eq!(refused(outcome), ("live".into(), 0, 0, vec![], vec![]));
+    }
+    assert_eq!(s.active("alice").await, 1);
+    renewed(s.heartbeat("alice", sd.lease.lease_id).await);
+}
+
+async fn an_exempt_class_counts_against_no_total(backend: Backend) {
+    let s = Subject::with_classes(backend, 1, "uhd=1,trailer=*");
+    s.take("alice", "movie").await;
+    let first = s.take_in("alice", "t1", &["trailer"]).await;
+    let second = s.take_in("alice", "t2", &["trailer"]).await;
+    assert_eq!((first.active, second.active, second.limit), (2, 3, 1), "active counts every live lease");
+    // Exempt from the total, but not from its other classes.
+    let uhd_trailer = s.take_in("alice", "t3", &["uhd", "trailer"]).await;
+    let outcome = s.acquire_in("alice", "t4", &["trailer", "uhd"], OnLimit::Deny).await;
+    assert_eq!(refused(outcome), ("uhd".into(), 1, 1, vec![uhd_trailer.lease.lease_id], vec![]));
+    // The total's list leaves the exempt leases out: ending them makes no room.
+    let outcome = s.acquire("alice", "other").await;
+    let (class, limit, active, listed, _) = refused(outcome);
+    assert_eq!((class.as_str(), limit, active, listed.len()), ("total", 1, 1, 1));
+}
+
+async fn class_limits_come_from_the_override_else_the_token_else_the_default(backend: Backend) {
+    let s = Subject::with_classes(backend, 3, "uhd=1,mobile=2,trailer=*");
+    let alice = user("alice");
+    let token = Limits { limit: 4, classes: vec![(classes(&["uhd"])[0].clone(), 0)] };
+    let with_token = |r: &mut AcquireRequest| {
+        r.classes = classes(&["uhd"]);
+        r.token_limits = Some(Arc::new(token.clone()));
+    };
+    // The token forbids uhd.
+    let AcquireOutcome::Denied { refusal, .. } = s.acquire_with("alice", "a", with_token).await else { panic!() };
+    assert_eq!((refusal.limit, refusal.limit_source), (0, LimitSource::Token));
+    // An override of uhd alone wins over the token for uhd; the total stays the override's.
+    let uhd_two = Limits { limit: 3, classes: vec![(classes(&["uhd"])[0].clone(), 2)] };
+    s.store.set_limit(&alice, Some(&uhd_two)).await.unwrap();
+    created(s.acquire_with("alice", "a", with_token).await);
+    created(s.acquire_with("alice", "b", with_token).await);
+    let AcquireOutcome::Denied { refusal, .. } = s.acquire_with("alice", "c", with_token).await else { panic!() };
+    assert_eq!((refusal.limit_class.as_str(), refusal.limit, refusal.limit_source), ("uhd", 2, LimitSource::Override));
+    let limits = s.store.user_limits(&alice, Some(&token)).await.unwrap();
+    assert_eq!(limits.total, UserLimit { limit: 3, source: LimitSource::Override });
+    let by_class: Vec<_> = limits.classes.iter().map(|c| (c.class.as_str(), c.limit, c.source)).collect();
+    assert_eq!(
+        by_class,
+        [
+            ("uhd", Some(2), LimitSource::Override),
+            ("mobile", Some(2), LimitSource::Default),
+            ("trailer", None, LimitSource::Default)
+        ]
+    );
+    // Without the override, the token decides again.
+    s.set_limit("alice", None).await;
+    let limits = s.store.user_limits(&alice, Some(&token)).await.unwrap();
+    assert_eq!((limits.total.source, limits.classes[0].limit), (LimitSource::Token, Some(0)));
+}
+
+async fn a_restore_respects_the_limits_of_its_classes(backend: Backend) {
+    let s = Subject::with_classes(backend, 3, "uhd=1");
+    let held = s.take_in("alice", "a", &["uhd"]).await;
+    let restore = |names: &[&str]| Restore {
+        stream_id: stream("b"),
+        device_id: None,
+        device_name: None,
+        classes: classes(names),
+    };
+    let lost = LeaseId::new_random();
+    let outcome = s.store.heartbeat(&user("alice"), lost, Some(&restore(&["uhd"])), None).await.unwrap();
+    let HeartbeatOutcome::Denied(refusal) = outcome else { panic!("{outcome:?}") };
+    assert_eq!((refusal.limit_class.as_str(), refusal.limit, refusal.active), ("uhd", 1, 1));
+    assert_eq!(ids(&refusal.leases), vec![held.lease.lease_id]);
+    let outcome = s.store.heartbeat(&user("alice"), lost, Some(&restore(&[])), None).await.unwrap();
+    let HeartbeatOutcome::Restored(granted) = outcome else { panic!("{outcome:?}") };
+    assert_eq!((granted.active, granted.lease.classes.len()), (2, 0));
+}
+
+async fn a_device_moving_into_a_full_class_is_refused_or_evicts_there(backend: Backend) {
+    let s = Subject::with_classes(backend, 3, "uhd=1");
+    let tv = s.take_on("alice", "sd-movie", "tv").await;
+    let phone = s.take_in("alice", "uhd-movie", &["uhd"]).await;
+    let to_uhd = |on_limit| {
+        move |r: &mut AcquireRequest| {
+            r.device_id = device("tv");
+            r.classes = classes(&["uhd"]);
+            r.on_limit = on_limit;
+        }
+    };
+    let outcome = s.acquire_with("alice", "uhd-2", to_uhd(OnLimit::Deny)).await;
+    assert_eq!(refused(outcome), ("uhd".into(), 1, 1, vec![phone.lease.lease_id], vec![]));
+    let outcome = s.acquire_with("alice", "uhd-2", to_uhd(OnLimit::EvictOldest)).await;
+    let AcquireOutcome::Renewed { granted, evicted, .. } = outcome else { panic!("{outcome:?}") };
+    assert_eq!((granted.lease.lease_id, evicted), (tv.lease.lease_id, vec![phone.lease.lease_id]));
+    assert_eq!(granted.lease.classes, classes(&["uhd"]));
+    assert_eq!(s.end_of("alice", phone.lease.lease_id).await, (EndReason::Evicted, Some(tv.lease.lease_id)));
+    // Staying in its classes, the device's lease renews even at the limit.
+    let again = s.acquire_with("alice", "uhd-3", to_uhd(OnLimit::Deny)).await;
+    assert!(matches!(again, AcquireOutcome::Renewed { .. }), "{again:?}");
+}
+
+async fn a_census_counts_each_class(backend: Backend) {
+    let s = Subject::with_classes(backend, 2, "uhd=1,trailer=*");
+    s.take_in("alice", "a", &["uhd"]).await;
+    s.take_in("alice", "b", &["trailer"]).await;
+    s.take("bob", "a").await;
+    s.take_in("bob", "b", &["trailer"]).await;
+    s.take_in("bob", "c", &["trailer"]).await;
+    let mut users = s.store.census().await.unwrap().users;
+    users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+    let seen: Vec<_> = users
+        .iter()
+        .map(|u| {
+            let classes: Vec<_> = u.classes.iter().map(|c| (c.class.as_str(), c.active, c.at_limit)).collect();
+            (u.user_id.as_str(), u.active, u.at_limit, classes)
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("alice", 2, false, vec![("uhd", 1, true), ("trailer", 1, false)]),
+            ("bob", 3, false, vec![("trailer", 2, false)]),
+        ],
+        "exempt leases count in `active` but not toward the total's limit"
+    );
 }
 
 on_every_store!(
@@ -628,4 +881,13 @@ on_every_store!(
     lowering_a_limit_keeps_running_leases_but_denies_new_ones,
     a_tokens_limit_applies_unless_an_admin_override_is_set,
     a_census_counts_each_users_live_leases_and_limit,
+    a_lease_counts_against_the_total_and_each_of_its_classes,
+    at_a_class_limit_evict_oldest_ends_the_oldest_lease_of_that_class,
+    terminate_at_a_class_limit_must_free_a_slot_of_that_class,
+    a_class_with_limit_0_is_refused_even_under_evict_oldest,
+    an_exempt_class_counts_against_no_total,
+    class_limits_come_from_the_override_else_the_token_else_the_default,
+    a_restore_respects_the_limits_of_its_classes,
+    a_device_moving_into_a_full_class_is_refused_or_evicts_there,
+    a_census_counts_each_class,
 );

@@ -1,8 +1,9 @@
 //! One rulebook, written twice: `domain/ledger.rs` for the embedded store
 //! and the Lua scripts for Redis. Random sequences of operations (acquire
 //! with every option, heartbeat with and without restore, release, revoke,
-//! limit changes, censuses, time passing) run through both, on one manual
-//! clock, and every answer must be the same.
+//! limit changes, censuses, time passing; with classes, a class at limit 0
+//! and an exempt one) run through both, on one manual clock, and every
+//! answer must be the same.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,8 +17,47 @@ use streamlease::store::{EmbeddedStore, RedisStore, Store, StoreCounters};
 use crate::redis_server::RedisServer;
 
 /// Short enough that time steps expire leases and tombstones often.
-const TERMS: Terms = Terms { ttl_ms: 1_000, heartbeat_interval_ms: 300, default_limit: 2 };
+fn terms() -> Terms {
+    Terms {
+        ttl_ms: 1_000,
+        heartbeat_interval_ms: 300,
+        default_limit: 2,
+        classes: Classes::parse(CLASSES, 1000).unwrap(),
+    }
+}
 const USERS: u8 = 3;
+/// A limited class, one that tokens and overrides may forbid (0), and an
+/// exempt one.
+const CLASSES: &str = "uhd=1,mobile=2,trailer=*";
+const CLASS_NAMES: [&str; 3] = ["uhd", "mobile", "trailer"];
+
+/// Classes as indexes into `CLASS_NAMES`, in the order picked, once each.
+type Picked = Vec<u8>;
+
+/// Limits as a token or an override states them: the total, and maybe uhd
+/// and mobile.
+type Stated = (u32, Option<u32>, Option<u32>);
+
+fn classes_of(picked: &Picked) -> Vec<ClassName> {
+    let mut classes: Vec<ClassName> = Vec::new();
+    for i in picked {
+        let class = ClassName::try_from(CLASS_NAMES[usize::from(*i)]).unwrap();
+        if !classes.contains(&class) {
+            classes.push(class);
+        }
+    }
+    classes
+}
+
+fn limits_of((limit, uhd, mobile): Stated) -> Limits {
+    let mut limits = Limits::total(limit);
+    for (name, n) in [("uhd", uhd), ("mobile", mobile)] {
+        if let Some(n) = n {
+            limits.classes.push((ClassName::try_from(name).unwrap(), n));
+        }
+    }
+    limits
+}
 
 /// A device, and maybe a name for it (an index into `NAMES`).
 type Device = Option<(u8, Option<u8>)>;
@@ -28,19 +68,20 @@ enum Op {
         user: u8,
         stream: u8,
         device: Device,
+        classes: Picked,
         evict: bool,
         terminate: Vec<usize>,
-        /// The limit the player's token carries.
-        token: Option<u32>,
+        /// The limits the player's token carries.
+        token: Option<Stated>,
     },
     /// The last acquire sent again, as after a broken connection.
     RepeatAcquire,
     Heartbeat {
         user: u8,
         lease: usize,
-        /// The stream, and maybe a device and its name.
-        restore: Option<(u8, Device)>,
-        token: Option<u32>,
+        /// The stream, and maybe a device and its name, and classes.
+        restore: Option<(u8, Device, Picked)>,
+        token: Option<Stated>,
     },
     Release {
         user: u8,
@@ -57,11 +98,11 @@ enum Op {
     },
     SetLimit {
         user: u8,
-        limit: Option<u32>,
+        limit: Option<Stated>,
     },
     List {
         user: u8,
-        token: Option<u32>,
+        token: Option<Stated>,
     },
     GetLimit {
         user: u8,
@@ -77,22 +118,29 @@ fn op() -> impl Strategy<Value = Op> {
     let user = 0..USERS;
     let lease = any::<usize>();
     prop_oneof![
-        6 => (user.clone(), 0..3u8, device(), any::<bool>(), prop::collection::vec(any::<usize>(), 0..3), token())
-            .prop_map(|(user, stream, device, evict, terminate, token)| Op::Acquire {
+        6 => (
+            user.clone(),
+            (0..3u8, device(), classes()),
+            any::<bool>(),
+            prop::collection::vec(any::<usize>(), 0..3),
+            token()
+        )
+            .prop_map(|(user, (stream, device, classes), evict, terminate, token)| Op::Acquire {
                 user,
                 stream,
                 device,
+                classes,
                 evict,
                 terminate,
                 token
             }),
         1 => Just(Op::RepeatAcquire),
-        5 => (user.clone(), lease, prop::option::of((0..3u8, device())), token())
+        5 => (user.clone(), lease, prop::option::of((0..3u8, device(), classes())), token())
             .prop_map(|(user, lease, restore, token)| Op::Heartbeat { user, lease, restore, token }),
         2 => (user.clone(), lease).prop_map(|(user, lease)| Op::Release { user, lease }),
         1 => user.clone().prop_map(|user| Op::Revoke { user }),
         1 => (user.clone(), 60..70u8, any::<bool>()).prop_map(|(user, leases, at_once)| Op::Churn { user, leases, at_once }),
-        1 => (user.clone(), prop::option::of(1..4u32)).prop_map(|(user, limit)| Op::SetLimit { user, limit }),
+        1 => (user.clone(), token()).prop_map(|(user, limit)| Op::SetLimit { user, limit }),
         1 => (user.clone(), token()).prop_map(|(user, token)| Op::List { user, token }),
         1 => user.prop_map(|user| Op::GetLimit { user }),
         1 => Just(Op::Census),
@@ -100,9 +148,15 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// The limit a player's token carries, when it carries one.
-fn token() -> impl Strategy<Value = Option<u32>> {
-    prop::option::of(1..4u32)
+/// The limits a player's token carries (or an override states), when it
+/// carries any.
+fn token() -> impl Strategy<Value = Option<Stated>> {
+    prop::option::of((1..4u32, prop::option::of(0..3u32), prop::option::of(0..3u32)))
+}
+
+/// The classes an acquire or a restore names: none most often.
+fn classes() -> impl Strategy<Value = Picked> {
+    prop_oneof![2 => Just(Vec::new()), 3 => prop::collection::vec(0..3u8, 1..3)]
 }
 
 fn device() -> impl Strategy<Value = Device> {
@@ -125,7 +179,7 @@ enum Answer {
     Heartbeat(HeartbeatOutcome),
     Release(ReleaseOutcome),
     Revoked(u32),
-    Limit(UserLimit),
+    Limit(UserLimits),
     List(UserLeases),
     Census(Vec<UserCount>),
     Churned(Vec<Answer>),
@@ -135,8 +189,8 @@ enum Answer {
 /// Takes `leases` under a raised limit, then ends them all (released one by
 /// one, or revoked at once), then puts the limit back as it was.
 async fn churn(store: &Store, user: &UserId, leases: &[LeaseId], at_once: bool) -> Vec<Answer> {
-    let before = store.user_limit(user).await.unwrap();
-    store.set_limit(user, Some(1_000)).await.unwrap();
+    let before = store.user_limits(user, None).await.unwrap();
+    store.set_limit(user, Some(&Limits::total(1_000))).await.unwrap();
     let mut answers = Vec::new();
     for (n, lease) in leases.iter().enumerate() {
         let request = AcquireRequest {
@@ -144,10 +198,11 @@ async fn churn(store: &Store, user: &UserId, leases: &[LeaseId], at_once: bool) 
             stream_id: StreamId::try_from(format!("churn{n}")).unwrap(),
             device_id: None,
             device_name: None,
+            classes: Vec::new(),
             on_limit: OnLimit::Deny,
             terminate: Vec::new(),
             new_lease_id: *lease,
-            token_limit: None,
+            token_limits: None,
         };
         answers.push(Answer::Acquire(store.acquire(&request).await.unwrap()));
         if !at_once {
@@ -157,8 +212,17 @@ async fn churn(store: &Store, user: &UserId, leases: &[LeaseId], at_once: bool) 
     if at_once {
         answers.push(Answer::Revoked(store.revoke_all(user).await.unwrap()));
     }
-    let limit = (before.source == LimitSource::Override).then_some(before.limit);
-    store.set_limit(user, limit).await.unwrap();
+    // Back as it was: the override's total and the classes it stated.
+    let limit = (before.total.source == LimitSource::Override).then(|| Limits {
+        limit: before.total.limit,
+        classes: before
+            .classes
+            .iter()
+            .filter(|c| c.source == LimitSource::Override)
+            .filter_map(|c| Some((c.class.clone(), c.limit?)))
+            .collect(),
+    });
+    store.set_limit(user, limit.as_ref()).await.unwrap();
     answers
 }
 
@@ -182,11 +246,11 @@ impl Pair {
         let clock = Arc::new(ManualClock::starting_now());
         clock.advance_ms(3_600_000);
         let expired = prometheus::IntCounter::new("expired", "test").unwrap();
-        let embedded = Store::Embedded(EmbeddedStore::start(TERMS, clock.clone(), expired));
+        let embedded = Store::Embedded(EmbeddedStore::start(terms(), clock.clone(), expired));
         // A key prefix per case, so cases never see each other's keys.
         let prefix = format!("diff{}", CASES.fetch_add(1, Ordering::Relaxed));
         let redis =
-            RedisStore::connect(&redis.url(), false, &Default::default(), &prefix, TERMS, StoreCounters::detached())
+            RedisStore::connect(&redis.url(), false, &Default::default(), &prefix, terms(), StoreCounters::detached())
                 .unwrap()
                 .with_test_clock(clock.clone() as Arc<dyn Clock>);
         Pair { embedded, redis: Store::Redis(redis), clock, leases: vec![LeaseId::new_random()], last_acquire: None }
@@ -200,17 +264,18 @@ impl Pair {
         if let Op::RepeatAcquire = op {
             return self.last_acquire.clone();
         }
-        let Op::Acquire { stream, device, evict, terminate, token, .. } = op else { return None };
+        let Op::Acquire { stream, device, classes, evict, terminate, token, .. } = op else { return None };
         let (device_id, device_name) = device_of(*device);
         let request = AcquireRequest {
             user_id: user.clone(),
             stream_id: StreamId::try_from(format!("s{stream}")).unwrap(),
             device_id,
             device_name,
+            classes: classes_of(classes),
             on_limit: if *evict { OnLimit::EvictOldest } else { OnLimit::Deny },
             terminate: terminate.iter().map(|pick| self.lease(*pick)).collect(),
             new_lease_id: LeaseId::new_random(),
-            token_limit: *token,
+            token_limits: token.map(|t| Arc::new(limits_of(t))),
         };
         self.leases.push(request.new_lease_id);
         self.last_acquire = Some(request.clone());
@@ -250,22 +315,23 @@ impl Pair {
                     Answer::Acquire(store.acquire(request.as_ref().unwrap()).await.unwrap())
                 }
                 Op::Heartbeat { lease, restore, token, .. } => {
-                    let restore = restore.map(|(stream, device)| {
-                        let (device_id, device_name) = device_of(device);
-                        Restore { stream_id: StreamId::try_from(format!("s{stream}")).unwrap(), device_id, device_name }
+                    let restore = restore.as_ref().map(|(stream, device, classes)| {
+                        let (device_id, device_name) = device_of(*device);
+                        let stream_id = StreamId::try_from(format!("s{stream}")).unwrap();
+                        Restore { stream_id, device_id, device_name, classes: classes_of(classes) }
                     });
-                    let lease = self.lease(*lease);
-                    Answer::Heartbeat(store.heartbeat(&user, lease, restore.as_ref(), *token).await.unwrap())
+                    let (lease, token) = (self.lease(*lease), token.map(limits_of));
+                    Answer::Heartbeat(store.heartbeat(&user, lease, restore.as_ref(), token.as_ref()).await.unwrap())
                 }
                 Op::Release { lease, .. } => Answer::Release(store.release(&user, self.lease(*lease)).await.unwrap()),
                 Op::Revoke { .. } => Answer::Revoked(store.revoke_all(&user).await.unwrap()),
                 Op::Churn { at_once, .. } => Answer::Churned(churn(store, &user, &minted, *at_once).await),
                 Op::SetLimit { limit, .. } => {
-                    store.set_limit(&user, *limit).await.unwrap();
+                    store.set_limit(&user, limit.map(limits_of).as_ref()).await.unwrap();
                     Answer::Done
                 }
-                Op::List { token, .. } => Answer::List(store.list(&user, *token).await.unwrap()),
-                Op::GetLimit { .. } => Answer::Limit(store.user_limit(&user).await.unwrap()),
+                Op::List { token, .. } => Answer::List(store.list(&user, token.map(limits_of).as_ref()).await.unwrap()),
+                Op::GetLimit { .. } => Answer::Limit(store.user_limits(&user, None).await.unwrap()),
                 Op::Census => {
                     let mut users = store.census().await.unwrap().users;
                     users.sort_by(|a, b| a.user_id.cmp(&b.user_id));

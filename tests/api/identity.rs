@@ -8,6 +8,7 @@ use jsonwebtoken::Algorithm;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use streamlease::config::{JwtSettings, Settings};
+use streamlease::domain::Classes;
 
 use crate::helpers::*;
 use crate::idp::IdentityProvider;
@@ -192,7 +193,9 @@ async fn the_limit_claim_decides_the_limit_unless_an_admin_override_is_set() {
     let bobs: Value = acquire_as(&app, &plain, "bob", "a").await.json().await.unwrap();
     assert_eq!((&bobs["limit"], &bobs["limit_source"]), (&json!(3), &json!("default")), "{bobs}");
     // A claim present but not a limit: 401, naming the claim.
-    for bad in [json!("2"), json!(0), json!(1001), json!(1.5), json!(null), json!({"limit": 2})] {
+    let bad_objects =
+        [json!({"limits": 2}), json!({"limit": 2, "classes": {"UHD": 1}}), json!({"limit": 2, "classes": [1]})];
+    for bad in [json!("2"), json!(0), json!(1001), json!(1.5), json!(null)].into_iter().chain(bad_objects) {
         let refused = problem(
             acquire_as(&app, &with_plan(bad.clone()), "alice", "c").await,
             StatusCode::UNAUTHORIZED,
@@ -201,6 +204,89 @@ async fn the_limit_claim_decides_the_limit_unless_an_admin_override_is_set() {
         .await;
         assert!(refused["detail"].as_str().unwrap().contains("ent.max_streams"), "{bad}: {refused}");
     }
+}
+
+/// The README's plan table, as configuration and as the claims an IdP
+/// signs: Basic 1 SD (no claim), Standard 2 HD, Premium 4 with 2 UHD.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_plans_hold_as_configuration_and_claims() {
+    let idp = IdentityProvider::start();
+    let trust = trusting(&idp, &[Algorithm::ES256], Some("plan"));
+    let app = spawn_app_with(Backend::Embedded, move |s| {
+        trust(s);
+        s.terms.default_limit = 1;
+        s.terms.classes = Classes::parse("hd=0,uhd=0", 1000).unwrap();
+    })
+    .await;
+    let token = |user: &str, plan: Option<Value>| {
+        let mut claims = claims(&idp, user);
+        if let Some(plan) = plan {
+            claims["plan"] = plan;
+        }
+        idp.sign("ES256", claims)
+    };
+    let acquire = |token: String, user: &'static str, classes: Value| {
+        let url = app.url(&format!("/v1/users/{user}/leases"));
+        let body = json!({"stream_id": "s", "classes": classes});
+        let request = app.client.post(url).bearer_auth(token).json(&body);
+        async move { request.send().await.unwrap() }
+    };
+    let refused_by = |response: reqwest::Response| async move {
+        let p = problem(response, StatusCode::CONFLICT, "limit_reached").await;
+        (p["limit_class"].clone(), p["limit"].clone(), p["limit_source"].clone(), p["leases"].as_array().unwrap().len())
+    };
+
+    let basic = token("basic", None);
+    assert_eq!(acquire(basic.clone(), "basic", json!([])).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        refused_by(acquire(basic.clone(), "basic", json!(["hd"])).await).await,
+        (json!("hd"), json!(0), json!("default"), 0)
+    );
+    assert_eq!(
+        refused_by(acquire(basic, "basic", json!([])).await).await,
+        (json!("total"), json!(1), json!("default"), 1)
+    );
+
+    let standard = token("standard", Some(json!({"limit": 2, "classes": {"hd": 2, "uhd": 0}})));
+    for _ in 0..2 {
+        assert_eq!(acquire(standard.clone(), "standard", json!(["hd"])).await.status(), StatusCode::CREATED);
+    }
+    assert_eq!(
+        refused_by(acquire(standard.clone(), "standard", json!(["uhd"])).await).await,
+        (json!("uhd"), json!(0), json!("token"), 0)
+    );
+    assert_eq!(
+        refused_by(acquire(standard, "standard", json!([])).await).await,
+        (json!("total"), json!(2), json!("token"), 2)
+    );
+
+    let premium = token("premium", Some(json!({"limit": 4, "classes": {"hd": 4, "uhd": 2}})));
+    for classes in [json!(["uhd"]), json!(["uhd"]), json!(["hd"])] {
+        assert_eq!(acquire(premium.clone(), "premium", classes).await.status(), StatusCode::CREATED);
+    }
+    assert_eq!(
+        refused_by(acquire(premium.clone(), "premium", json!(["uhd"])).await).await,
+        (json!("uhd"), json!(2), json!("token"), 2)
+    );
+    let fourth: Value = acquire(premium.clone(), "premium", json!(["hd"])).await.json().await.unwrap();
+    assert_eq!((&fourth["active"], &fourth["limit"], &fourth["classes"]), (&json!(4), &json!(4), &json!(["hd"])));
+    let limits: Value = app
+        .client
+        .get(app.url("/v1/users/premium/limit"))
+        .bearer_auth(&premium)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        limits,
+        json!({"user_id": "premium", "limit": 4, "source": "token", "classes": {
+            "hd": {"limit": 4, "source": "token", "exempt": false},
+            "uhd": {"limit": 2, "source": "token", "exempt": false},
+        }})
+    );
 }
 
 /// Three instances on one Redis, 100 acquires at once under a claim of 2:

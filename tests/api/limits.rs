@@ -13,12 +13,12 @@ async fn a_limit_override_applies_and_can_be_removed(backend: Backend) {
         let client = app.client.clone();
         async move { client.get(url).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
     };
-    assert_eq!(read(&app).await, json!({"user_id": "alice", "limit": 3, "source": "default"}));
+    assert_eq!(read(&app).await, json!({"user_id": "alice", "limit": 3, "source": "default", "classes": {}}));
     let response = app.put_limit("alice", json!(4)).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         response.json::<serde_json::Value>().await.unwrap(),
-        json!({"user_id": "alice", "limit": 4, "source": "override"})
+        json!({"user_id": "alice", "limit": 4, "source": "override", "classes": {}})
     );
     assert_eq!(read(&app).await["source"], "override");
     for stream in ["a", "b", "c", "d"] {
@@ -26,7 +26,7 @@ async fn a_limit_override_applies_and_can_be_removed(backend: Backend) {
     }
     let response = app.client.delete(app.url("/v1/users/alice/limit")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    assert_eq!(read(&app).await, json!({"user_id": "alice", "limit": 3, "source": "default"}));
+    assert_eq!(read(&app).await, json!({"user_id": "alice", "limit": 3, "source": "default", "classes": {}}));
 }
 
 async fn lowering_a_limit_keeps_running_leases_but_denies_new_ones(backend: Backend) {

@@ -57,10 +57,10 @@ impl Default for CensusPace {
     }
 }
 
-/// One user's leases and limit as a page's read found them.
+/// One user as a page's read found them: the census's count, and how many
+/// expired records are stored beside the live ones.
 struct Found {
-    limit: u32,
-    live: u32,
+    count: UserCount,
     expired: u32,
 }
 
@@ -182,13 +182,11 @@ impl RedisStore {
         let mut expiring = Vec::new();
         let mut skipped: Option<(UserId, StoreError)> = None;
         for (user_id, pair) in users.into_iter().zip(pairs.chunks(2)) {
-            match self.found(pair, now) {
+            match self.found(&user_id, pair, now) {
                 // The key expired between SCAN and MGET: nobody to count.
                 Ok(None) => {}
                 Ok(Some(found)) if found.expired > 0 => expiring.push((user_id, found)),
-                Ok(Some(found)) if found.live > 0 => {
-                    counted.push(UserCount { user_id, active: found.live, limit: found.limit })
-                }
+                Ok(Some(found)) if found.count.active > 0 => counted.push(found.count),
                 Ok(Some(_)) => {}
                 // One user's unreadable data must not freeze every gauge:
                 // that user is left out, counted and logged.
@@ -214,16 +212,19 @@ impl RedisStore {
     }
 
     /// What the MGET found for one user at `now`; `None` when the leases
-    /// key is gone.
-    fn found(&self, pair: &[Value], now: Millis) -> StoreResult<Option<Found>> {
+    /// key is gone. The census sees no token, so limits are the override's
+    /// or the default.
+    fn found(&self, user_id: &UserId, pair: &[Value], now: Millis) -> StoreResult<Option<Found>> {
         let [leases, limit] = pair else {
             return Err(StoreError::Corrupt("census page: a reply short".into()));
         };
         let Some((live, expired)) = reply::live_and_expired(leases, now)? else {
             return Ok(None);
         };
-        let limit = reply::limit_override(limit)?.unwrap_or(self.terms.default_limit);
-        Ok(Some(Found { limit, live, expired }))
+        let limits = self.terms.limits(reply::limit_override(limit)?.as_ref(), None);
+        let count =
+            limits.count(user_id.clone(), live.iter().map(|classes| classes.split(',').filter(|c| !c.is_empty())));
+        Ok(Some(Found { count, expired }))
     }
 
     /// Runs the census script for users with expired records: it drops them
@@ -259,17 +260,16 @@ impl RedisStore {
         for ((user_id, found), reply) in users.into_iter().zip(replies) {
             // A refused call is judged like any Redis error (read-only,
             // busy...): only unreadable data is this user's own problem.
+            // The count is the page's own reading at its `now`; the script
+            // drops what expired and counts it, once across instances.
+            let live = (found.count.active > 0).then_some(found.count);
             match reply.and_then(reply::census) {
                 Ok(reply) => {
-                    let (limit, active) = self.tally(reply);
-                    // A census lists live users only.
-                    out.push(Ok((active > 0).then_some(UserCount { user_id, active, limit })));
+                    self.tally(reply);
+                    out.push(Ok(live));
                 }
                 Err(e @ StoreError::Corrupt(_)) => out.push(Err((user_id, e))),
-                Err(e) if e.refuses_writes() => {
-                    let (active, limit) = (found.live, found.limit);
-                    out.push(Ok((active > 0).then_some(UserCount { user_id, active, limit })))
-                }
+                Err(e) if e.refuses_writes() => out.push(Ok(live)),
                 Err(e) => return Err(e),
             }
         }

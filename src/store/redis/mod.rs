@@ -137,7 +137,13 @@ impl RedisStore {
     }
 
     pub fn terms(&self) -> Terms {
-        self.terms
+        self.terms.clone()
+    }
+
+    /// The total limit the scripts apply when there is no override: the
+    /// token's, else the default.
+    fn fallback_limit(&self, token: Option<&Limits>) -> u32 {
+        token.map_or(self.terms.default_limit, |t| t.limit)
     }
 
     /// Loads every script ahead of the first request, so that request is a
@@ -162,9 +168,11 @@ impl RedisStore {
             .arg(req.stream_id.as_str())
             .arg(req.device_id.as_ref().map_or("", |d| d.as_str()))
             .arg(self.terms.ttl_ms)
-            .arg(req.token_limit.unwrap_or(self.terms.default_limit))
+            .arg(self.fallback_limit(req.token_limits.as_deref()))
             .arg(req.on_limit.as_str())
-            .arg(record::name_arg(req.device_name.as_ref()));
+            .arg(record::name_arg(req.device_name.as_ref()))
+            .arg(record::classes_arg(&req.classes))
+            .arg(record::class_limits_arg(&self.terms.classes, req.token_limits.as_deref()));
         for id in &req.terminate {
             call.arg(id.to_string());
         }
@@ -180,7 +188,7 @@ impl RedisStore {
             }
             return Err(StoreError::TooLate(ACQUIRE_DEADLINE));
         }
-        reply::acquire(value, req.token_limit).map(|r| self.tally(r))
+        reply::acquire(value, req.token_limits.as_deref()).map(|r| self.tally(r))
     }
 
     pub async fn heartbeat(
@@ -188,7 +196,7 @@ impl RedisStore {
         user: &UserId,
         lease: LeaseId,
         restore: Option<&Restore>,
-        token_limit: Option<u32>,
+        token: Option<&Limits>,
     ) -> StoreResult<HeartbeatOutcome> {
         let keys = self.keys.user(user);
         let mut call = scripts::HEARTBEAT.prepare_invoke();
@@ -198,14 +206,19 @@ impl RedisStore {
             .arg(self.clock.now_arg())
             .arg(lease.to_string())
             .arg(self.terms.ttl_ms)
-            .arg(token_limit.unwrap_or(self.terms.default_limit));
+            .arg(self.fallback_limit(token));
         if let Some(r) = restore {
             call.arg(r.stream_id.as_str())
                 .arg(r.device_id.as_ref().map_or("", |d| d.as_str()))
                 .arg(record::name_arg(r.device_name.as_ref()));
+            // Without classes configured, the restore sends what it sent
+            // before classes existed.
+            if !self.terms.classes.is_empty() {
+                call.arg(record::classes_arg(&r.classes)).arg(record::class_limits_arg(&self.terms.classes, token));
+            }
         }
         let value = self.run(&call).await?;
-        reply::heartbeat(value, token_limit).map(|r| self.tally(r))
+        reply::heartbeat(value, token).map(|r| self.tally(r))
     }
 
     pub async fn release(&self, user: &UserId, lease: LeaseId) -> StoreResult<ReleaseOutcome> {
@@ -233,7 +246,7 @@ impl RedisStore {
         reply::release(value).map(|r| self.tally(r))
     }
 
-    pub async fn list(&self, user: &UserId, token_limit: Option<u32>) -> StoreResult<UserLeases> {
+    pub async fn list(&self, user: &UserId, token: Option<&Limits>) -> StoreResult<UserLeases> {
         let keys = self.keys.user(user);
         let value = self
             .run(
@@ -241,10 +254,10 @@ impl RedisStore {
                     .key(&keys.leases)
                     .key(&keys.limit)
                     .arg(self.clock.now_arg())
-                    .arg(token_limit.unwrap_or(self.terms.default_limit)),
+                    .arg(self.fallback_limit(token)),
             )
             .await?;
-        reply::list(value, token_limit)
+        reply::list(value, token)
     }
 
     pub async fn revoke_all(&self, user: &UserId) -> StoreResult<u32> {
@@ -255,22 +268,21 @@ impl RedisStore {
         reply::revoke(value).map(|r| self.tally(r))
     }
 
-    pub async fn user_limit(&self, user: &UserId) -> StoreResult<UserLimit> {
+    pub async fn user_limits(&self, user: &UserId, token: Option<&Limits>) -> StoreResult<UserLimits> {
         let key = self.keys.user(user).limit;
         let stored = self.query(redis::cmd("GET").arg(&key)).await?;
         match reply::limit_override(&stored) {
-            Ok(None) => Ok(UserLimit { limit: self.terms.default_limit, source: LimitSource::Default }),
-            Ok(Some(limit)) => Ok(UserLimit { limit, source: LimitSource::Override }),
+            Ok(overridden) => Ok(self.terms.limits(overridden.as_ref(), token)),
             Err(StoreError::Corrupt(what)) => Err(StoreError::Corrupt(format!("{what} at {key}"))),
             Err(e) => Err(e),
         }
     }
 
-    pub async fn set_limit(&self, user: &UserId, limit: Option<u32>) -> StoreResult<()> {
+    pub async fn set_limit(&self, user: &UserId, limits: Option<&Limits>) -> StoreResult<()> {
         let key = self.keys.user(user).limit;
-        let cmd = match limit {
+        let cmd = match limits {
             // No TTL on purpose: an override is configuration, not state.
-            Some(limit) => redis::cmd("SET").arg(&key).arg(limit).to_owned(),
+            Some(limits) => redis::cmd("SET").arg(&key).arg(record::encode_override(limits)).to_owned(),
             None => redis::cmd("DEL").arg(&key).to_owned(),
         };
         self.query(&cmd).await?;

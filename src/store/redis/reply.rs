@@ -66,28 +66,40 @@ fn oldest_first<'a>(records: impl Iterator<Item = StoreResult<&'a str>>) -> Stor
     Ok(leases)
 }
 
-/// Where the limit came from: the scripts say 'o' when the override
-/// decided it and 'f' when the limit the service sent did, which is the
-/// token's when `token_limit` is set.
-fn limit_source(flag: &str, token_limit: Option<u32>) -> StoreResult<LimitSource> {
+/// Where a limit came from: the scripts say 'o' when the override decided
+/// it and 'f' when the limit the service sent did, which is the token's
+/// when the token states that limit.
+fn limit_source(flag: &str, bound: &LimitClass, token: Option<&Limits>) -> StoreResult<LimitSource> {
+    let token_states_it = match bound {
+        LimitClass::Total => token.is_some(),
+        LimitClass::Class(class) => token.and_then(|t| t.of_class(class)).is_some(),
+    };
     match flag {
-        "o" => Ok(LimitSource::of(true, token_limit)),
-        "f" => Ok(LimitSource::of(false, token_limit)),
+        "o" => Ok(LimitSource::of(true, token_states_it)),
+        "f" => Ok(LimitSource::of(false, token_states_it)),
         other => Err(bad(format!("limit source {other:?}"))),
     }
+}
+
+/// The limit a 'denied' reply names: "total" or a class.
+fn limit_class(name: &str) -> StoreResult<LimitClass> {
+    if name == crate::domain::classes::TOTAL {
+        return Ok(LimitClass::Total);
+    }
+    ClassName::try_from(name).map(LimitClass::Class).map_err(|e| bad(format!("limit class: {e}")))
 }
 
 fn granted(
     (limit, source): (&Value, &Value),
     active: &Value,
     record: &Value,
-    token_limit: Option<u32>,
+    token: Option<&Limits>,
 ) -> StoreResult<Granted> {
     Ok(Granted {
         lease: lease(record)?,
         active: count(active)?,
         limit: count(limit)?,
-        limit_source: limit_source(text(source)?, token_limit)?,
+        limit_source: limit_source(text(source)?, &LimitClass::Total, token)?,
     })
 }
 
@@ -112,23 +124,30 @@ pub fn is_too_late(value: &Value) -> bool {
     matches!(items(value), Ok([tag, ..]) if text(tag).is_ok_and(|t| t == "too_late"))
 }
 
-pub fn acquire(value: Value, token_limit: Option<u32>) -> StoreResult<Reply<AcquireOutcome>> {
+pub fn acquire(value: Value, token: Option<&Limits>) -> StoreResult<Reply<AcquireOutcome>> {
     let (tag, expired, rest) = tagged(&value)?;
     let outcome = match (tag, rest) {
-        ("denied", [limit, source, active, records, terminated]) => AcquireOutcome::Denied {
-            limit: count(limit)?,
-            limit_source: limit_source(text(source)?, token_limit)?,
-            active: count(active)?,
-            leases: leases(records)?,
-            terminated: lease_ids(terminated)?,
-        },
+        ("denied", [limit, source, active, records, terminated, class]) => {
+            let bound = limit_class(text(class)?)?;
+            AcquireOutcome::Denied {
+                refusal: Refusal {
+                    limit: count(limit)?,
+                    limit_source: limit_source(text(source)?, &bound, token)?,
+                    limit_class: bound,
+                    active: count(active)?,
+                    leases: leases(records)?,
+                },
+                terminated: lease_ids(terminated)?,
+            }
+        }
         ("created", [limit, source, active, record, evicted, terminated]) => AcquireOutcome::Created {
-            granted: granted((limit, source), active, record, token_limit)?,
+            granted: granted((limit, source), active, record, token)?,
             evicted: lease_ids(evicted)?,
             terminated: lease_ids(terminated)?,
         },
-        ("renewed", [limit, source, active, record, _, terminated]) => AcquireOutcome::Renewed {
-            granted: granted((limit, source), active, record, token_limit)?,
+        ("renewed", [limit, source, active, record, evicted, terminated]) => AcquireOutcome::Renewed {
+            granted: granted((limit, source), active, record, token)?,
+            evicted: lease_ids(evicted)?,
             terminated: lease_ids(terminated)?,
         },
         _ => return Err(bad(format!("unexpected acquire reply {tag:?} {rest:?}"))),
@@ -138,7 +157,7 @@ pub fn acquire(value: Value, token_limit: Option<u32>) -> StoreResult<Reply<Acqu
 
 /// The heartbeat's one-line answer, its fields joined by ';' (see
 /// `lua/heartbeat.lua`).
-pub fn heartbeat(value: Value, token_limit: Option<u32>) -> StoreResult<Reply<HeartbeatOutcome>> {
+pub fn heartbeat(value: Value, token: Option<&Limits>) -> StoreResult<Reply<HeartbeatOutcome>> {
     let line = text(&value)?;
     let mut fields = line.split(';');
     let (Some(tag), Some(expired)) = (fields.next(), fields.next()) else {
@@ -152,7 +171,7 @@ pub fn heartbeat(value: Value, token_limit: Option<u32>) -> StoreResult<Reply<He
             lease: decoded(record)?,
             active: number(active)?,
             limit: number(limit)?,
-            limit_source: limit_source(source, token_limit)?,
+            limit_source: limit_source(source, &LimitClass::Total, token)?,
         })
     };
     let outcome = match (tag, rest.as_slice()) {
@@ -162,10 +181,15 @@ pub fn heartbeat(value: Value, token_limit: Option<u32>) -> StoreResult<Reply<He
         ("restored", [limit, source, active, record]) => {
             HeartbeatOutcome::Restored(granted(limit, source, active, record)?)
         }
-        ("denied", [limit, source, active, records @ ..]) => {
-            let leases = oldest_first(records.iter().map(|r| Ok(*r)))?;
-            let limit_source = limit_source(source, token_limit)?;
-            HeartbeatOutcome::Denied { limit: number(limit)?, limit_source, active: number(active)?, leases }
+        ("denied", [limit, source, active, class, records @ ..]) => {
+            let bound = limit_class(class)?;
+            HeartbeatOutcome::Denied(Refusal {
+                limit: number(limit)?,
+                limit_source: limit_source(source, &bound, token)?,
+                limit_class: bound,
+                active: number(active)?,
+                leases: oldest_first(records.iter().map(|r| Ok(*r)))?,
+            })
         }
         ("ended", [reason, by, ended_at]) => HeartbeatOutcome::Ended(Ended {
             reason: EndReason::parse(reason).ok_or_else(|| bad("unknown end reason"))?,
@@ -198,10 +222,10 @@ pub fn revoke(value: Value) -> StoreResult<Reply<u32>> {
     }
 }
 
-/// `(limit, active)` of one user.
-pub fn census(value: Value) -> StoreResult<Reply<(u32, u32)>> {
+/// What the census script found of one user: its live lease count.
+pub fn census(value: Value) -> StoreResult<Reply<u32>> {
     match tagged(&value)? {
-        ("census", expired, [limit, active]) => Ok(Reply { outcome: (count(limit)?, count(active)?), expired }),
+        ("census", expired, [_limit, active]) => Ok(Reply { outcome: count(active)?, expired }),
         (tag, _, rest) => Err(bad(format!("unexpected census reply {tag:?} {rest:?}"))),
     }
 }
@@ -214,34 +238,37 @@ pub fn time(value: &Value) -> StoreResult<Millis> {
     }
 }
 
-/// How many records of a leases string (read by `GET`) are live at
-/// `now`, and how many expired; `None` when the key is gone.
-pub fn live_and_expired(value: &Value, now: Millis) -> StoreResult<Option<(u32, u32)>> {
+/// The classes ("a,b", "" for none) of each record of a leases string
+/// (read by `GET`) that is live at `now`, and how many records expired;
+/// `None` when the key is gone.
+pub fn live_and_expired(value: &Value, now: Millis) -> StoreResult<Option<(Vec<&str>, u32)>> {
     if matches!(value, Value::Nil) {
         return Ok(None);
     }
     let raw = text(value)?;
-    let (mut live, mut expired) = (0, 0);
+    let (mut live, mut expired) = (Vec::new(), 0);
     for record in raw.split(';') {
-        let expires_at = record::expires_at(record).ok_or_else(|| bad(format!("corrupt lease record {record:?}")))?;
-        if expires_at > now { live += 1 } else { expired += 1 }
+        let (expires_at, classes) =
+            record::expiry_and_classes(record).ok_or_else(|| bad(format!("corrupt lease record {record:?}")))?;
+        if expires_at > now { live.push(classes) } else { expired += 1 }
     }
     Ok(Some((live, expired)))
 }
 
 /// A limit override (read by `GET`); `None` when there is none.
-pub fn limit_override(value: &Value) -> StoreResult<Option<u32>> {
-    match value {
-        Value::Nil => Ok(None),
-        value => text(value)?.parse().map(Some).map_err(|_| bad(format!("limit override {value:?}"))),
+pub fn limit_override(value: &Value) -> StoreResult<Option<Limits>> {
+    if matches!(value, Value::Nil) {
+        return Ok(None);
     }
+    let stored = text(value)?;
+    record::decode_override(stored).map(Some).ok_or_else(|| bad(format!("limit override {stored:?}")))
 }
 
-pub fn list(value: Value, token_limit: Option<u32>) -> StoreResult<UserLeases> {
+pub fn list(value: Value, token: Option<&Limits>) -> StoreResult<UserLeases> {
     match items(&value)? {
         [limit, source, records] => Ok(UserLeases {
             limit: count(limit)?,
-            limit_source: limit_source(text(source)?, token_limit)?,
+            limit_source: limit_source(text(source)?, &LimitClass::Total, token)?,
             leases: leases(records)?,
         }),
         other => Err(bad(format!("unexpected list reply {other:?}"))),
@@ -272,9 +299,9 @@ mod tests {
 
     #[test]
     fn counts_live_and_expired_records_at_a_time() {
-        let raw = bulk(&format!("{ID}|300|100|s|;{ID}|200|100|s|d;{ID}|201|100|s|"));
-        assert_eq!(live_and_expired(&raw, 200).unwrap(), Some((2, 1)));
-        assert_eq!(live_and_expired(&raw, 300).unwrap(), Some((0, 3)));
+        let raw = bulk(&format!("{ID}|300|100|s|;{ID}|200|100|s|d;{ID}|201|100|s|||uhd,hd"));
+        assert_eq!(live_and_expired(&raw, 200).unwrap(), Some((vec!["", "uhd,hd"], 1)));
+        assert_eq!(live_and_expired(&raw, 300).unwrap(), Some((vec![], 3)));
         assert_eq!(live_and_expired(&Value::Nil, 0).unwrap(), None);
         for corrupt in ["", "x", &format!("{ID}|300|100|s|;"), &format!("{ID}|soon|100|s|")] {
             assert!(live_and_expired(&bulk(corrupt), 0).is_err(), "{corrupt:?}");
@@ -289,10 +316,20 @@ mod tests {
         assert_eq!((granted.limit, granted.active, granted.lease.expires_at), (3, 2, 300));
         assert_eq!(granted.limit_source, LimitSource::Default);
         let other = "0b7c1d9e-8b86-4011-b42d-00c04fc964ff";
-        let denied = heartbeat(bulk(&format!("denied;0;2;o;2;{ID}|300|200|s|;{other}|300|100|t|")), Some(1)).unwrap();
-        let HeartbeatOutcome::Denied { leases, limit_source, .. } = denied.outcome else { panic!() };
+        let token = Limits::total(1);
+        let line = format!("denied;0;2;o;2;total;{ID}|300|200|s|;{other}|300|100|t|");
+        let denied = heartbeat(bulk(&line), Some(&token)).unwrap();
+        let HeartbeatOutcome::Denied(Refusal { leases, limit_source, limit_class, .. }) = denied.outcome else {
+            panic!()
+        };
         assert_eq!(limit_source, LimitSource::Override, "the override wins over the token");
+        assert_eq!(limit_class, LimitClass::Total);
         assert_eq!(leases.iter().map(|l| l.acquired_at).collect::<Vec<_>>(), vec![100, 200], "oldest first");
+        // A class at 0 refuses with no lease to list; the token does not state it.
+        let forbidden = heartbeat(bulk("denied;0;0;f;0;uhd"), Some(&token)).unwrap().outcome;
+        let HeartbeatOutcome::Denied(refusal) = forbidden else { panic!() };
+        assert_eq!((refusal.limit, refusal.limit_source, refusal.leases.len()), (0, LimitSource::Default, 0));
+        assert_eq!(refusal.limit_class.as_str(), "uhd");
         let ended = heartbeat(bulk(&format!("ended;0;evicted;{other};1700000000000")), None).unwrap().outcome;
         let HeartbeatOutcome::Ended(ended) = ended else { panic!() };
         assert_eq!((ended.reason, ended.by_lease_id.map(|l| l.to_string())), (EndReason::Evicted, Some(other.into())));
@@ -309,7 +346,9 @@ mod tests {
 
     #[test]
     fn a_corrupt_record_is_an_error_not_a_panic() {
-        for tail in ["", "|1", "|x|3|s|", "|1|3||", "|1|3|s|d|e|f", "|1|3|s", "|1|3|s|d|", "|1|3|s|d|%zz"] {
+        for tail in
+            ["", "|1", "|x|3|s|", "|1|3||", "|1|3|s|d|e|F", "|1|3|s|d|e|f|g", "|1|3|s", "|1|3|s|d|", "|1|3|s|d|%zz"]
+        {
             let record = format!("{ID}{tail}");
             assert!(lease(&bulk(&record)).is_err(), "{record:?}");
         }

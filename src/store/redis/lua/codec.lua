@@ -6,12 +6,16 @@
 -- The leases string is records joined by ';', one per lease, in the order
 -- the leases were taken:
 --   "lease_id|expires_at|acquired_at|stream_id|device_id"
--- followed by "|device_name" when the lease has a name. The name is free
--- text that the service sends with '%', '|' and ';' percent-escaped; the
--- scripts store and copy it without reading it. Ids cannot contain '|' or
--- ';' (the service validates them); device_id is '' when absent.
+-- followed by "|device_name" when the lease has a name, and by
+-- "|device_name|classes" when it has classes (the name then may be ''), so
+-- a lease without classes costs what it did before classes existed. The
+-- name is free text that the service sends with '%', '|' and ';'
+-- percent-escaped; the scripts store and copy it without reading it. Ids
+-- cannot contain '|' or ';' (the service validates them); device_id is ''
+-- when absent. Classes are names of a-z 0-9 _ - joined by ','.
 -- A tombstone is "reason|by_lease_id|ended_at", by_lease_id '' when absent.
--- A limit override is the limit, in digits.
+-- A limit override is the total limit in digits, followed by
+-- ";class=n,class=n" when it states class limits.
 -- Times are ms since the epoch.
 --
 -- A record this file cannot read raises an error whose code is CORRUPT:
@@ -27,18 +31,22 @@ local function corrupt(what, value)
 end
 
 local function decode(record)
-  -- Most leases have no name: try that form first.
-  local n = ''
+  -- Most leases have no name and no class: try that form first.
+  local n, c = '', ''
   local id, e, a, s, d = string.match(record, '^([^|]+)|(%d+)|(%d+)|([^|]+)|([^|]*)$')
   if not id then
     id, e, a, s, d, n = string.match(record, '^([^|]+)|(%d+)|(%d+)|([^|]+)|([^|]*)|([^|]+)$')
   end
+  if not id then
+    id, e, a, s, d, n, c = string.match(record, '^([^|]+)|(%d+)|(%d+)|([^|]+)|([^|]*)|([^|]*)|([%w_,-]+)$')
+  end
   if not id then corrupt('lease record', record) end
-  return { id = id, expires = tonumber(e), acquired = tonumber(a), stream = s, device = d, name = n }
+  return { id = id, expires = tonumber(e), acquired = tonumber(a), stream = s, device = d, name = n, classes = c }
 end
 
 local function encode(l)
   local record = string.format('%s|%d|%d|%s|%s', l.id, l.expires, l.acquired, l.stream, l.device)
+  if l.classes ~= '' then return record .. '|' .. l.name .. '|' .. l.classes end
   if l.name ~= '' then record = record .. '|' .. l.name end
   return record
 end
@@ -129,15 +137,18 @@ local function decode_tombstone(t)
   return reason, by, tonumber(at)
 end
 
--- The limit of the user whose override is at `limit_key`, and which one
+-- The total limit of the user whose override is at `limit_key`, which one
 -- decided it: 'o' the override, 'f' the `fallback` (the service sends the
 -- limit the player's token carries, else the default; a number, checked by
--- the caller). The replies carry both, so the service can say where a
+-- the caller), and the class limits the override states ("uhd=2,...", ''
+-- for none). The replies carry the source, so the service can say where a
 -- limit came from.
 local function user_limit(limit_key, fallback)
   local stored = redis.call('GET', limit_key)
-  if not stored then return tonumber(fallback), 'f' end
+  if not stored then return tonumber(fallback), 'f', '' end
   local limit = tonumber(stored)
-  if not limit then corrupt('limit override', stored) end
-  return limit, 'o'
+  if limit then return limit, 'o', '' end
+  local total, classes = string.match(stored, '^(%d+);([%w_=,-]*)$')
+  if not total then corrupt('limit override', stored) end
+  return tonumber(total), 'o', classes
 end

@@ -7,13 +7,17 @@
 -- ARGV[5] stream_id to restore with; '' or absent: no restore
 -- ARGV[6] device_id to restore with; '' or absent: none
 -- ARGV[7] device_name to restore with, escaped; '' or absent: none
--- (A heartbeat without a restore body sends neither: each argument costs
--- Redis time on every call.)
+-- ARGV[8] classes to restore with, 'a,b'; '' or absent: none
+-- ARGV[9] class limits without an override, as acquire.lua's ARGV[11]
+-- (A heartbeat without a restore body sends none of ARGV[5..9]: each
+-- argument costs Redis time on every call.)
 --
 -- Returns one line, its fields joined by ';' (which no record holds):
 --   renewed;expired;limit;source;active;record
 --   restored;expired;limit;source;active;record       unknown, not ended, a slot was free
---   denied;expired;limit;source;active;record;record...   restore asked, no free slot
+--   denied;expired;limit;source;active;limit_class[;record...]   restore asked, no room:
+--       the limit that refused ('total' or a class), its value and source,
+--       and the live leases counting against it
 --   ended;expired;reason;by_lease_id or '';ended_at   ended on purpose, within one TTL
 --   not_found;expired        expired or never known (and no restore, or restores blocked)
 -- where `expired` counts the expired leases this call dropped, and `source`
@@ -28,7 +32,7 @@
 
 -- Every input is checked here, before the fast path: the checks apply to
 -- both paths.
-expect_args(3, 4, 7)
+expect_args(3, 4, 9)
 local ttl = number_arg(3, 'TTL')
 number_arg(4, 'limit')
 local now = now_ms()
@@ -84,12 +88,21 @@ if stream == '' or device_busy or restores_blocked(KEYS[2], now) then
   if expired > 0 then save(KEYS[1], live, ttl) end
   return 'not_found;' .. expired
 end
-local limit, source = user_limit(KEYS[3], ARGV[4])
-if #live >= limit then
-  if expired > 0 then save(KEYS[1], live, ttl) end
-  return 'denied;' .. expired .. ';' .. limit .. ';' .. source .. ';' .. #live .. ';' .. table.concat(records(live), ';')
+local limit, source, overridden = user_limit(KEYS[3], ARGV[4])
+local classes = ARGV[8] or ''
+local rules = class_limits(ARGV[9] or '', overridden)
+for _, b in ipairs(bounds(rules, classes)) do
+  local n, src = limit, source
+  if b ~= TOTAL then n, src = rules[b].limit, rules[b].source end
+  local m = members(rules, live, b)
+  if #m >= n then
+    if expired > 0 then save(KEYS[1], live, ttl) end
+    local line = { 'denied', expired, n, src, #m, b }
+    for _, l in ipairs(m) do line[#line + 1] = encode(l) end
+    return table.concat(line, ';')
+  end
 end
-local lease = { id = ARGV[2], expires = now + ttl, acquired = now, stream = stream, device = device, name = name }
+local lease = { id = ARGV[2], expires = now + ttl, acquired = now, stream = stream, device = device, name = name, classes = classes }
 live[#live + 1] = lease
 save(KEYS[1], live, ttl)
 return 'restored;' .. expired .. ';' .. limit .. ';' .. source .. ';' .. #live .. ';' .. encode(lease)

@@ -104,6 +104,64 @@ local function end_leases(ended_key, live, ids, reason, by, now, ttl)
   redis.call('PEXPIREAT', ended_key, now + ttl)
 end
 
+-- The class limits of a user: for each configured class, its limit (nil:
+-- exempt, counting against nothing) and 'o' when the override decided it,
+-- 'f' when `fallback` did. `fallback` is what the service sends: every
+-- configured class as "name=n" (the token's limit, else the default) or
+-- "name=*" (exempt), joined by ','; '' when no class is configured.
+-- `overridden` is the override's "name=n,..." (user_limit). An exempt class
+-- stays exempt whatever the override says. The same rule as
+-- `UserLimits::decide` in src/domain/classes.rs.
+local TOTAL = 'total'
+
+local function class_limits(fallback, overridden)
+  local rules = {}
+  if fallback == '' then return rules end
+  for name, n in string.gmatch(fallback, '([^,=]+)=([^,]+)') do
+    rules[name] = { limit = tonumber(n), source = 'f' }
+  end
+  for name, n in string.gmatch(overridden, '([^,=]+)=(%d+)') do
+    local rule = rules[name]
+    if rule and rule.limit then rule.limit, rule.source = tonumber(n), 'o' end
+  end
+  return rules
+end
+
+-- The limits a lease of `classes` ("a,b") counts against: its limited
+-- classes in its order, then TOTAL unless one of them is exempt. Refusals
+-- name the first that is full, and evictions go in this order (ending a
+-- lease of a class frees a slot of the total too). As `UserLimits::bounds`.
+local function bounds(rules, classes)
+  local out, exempt = {}, false
+  for class in string.gmatch(classes, '[^,]+') do
+    local rule = rules[class]
+    if rule then
+      if rule.limit then out[#out + 1] = class else exempt = true end
+    end
+  end
+  if not exempt then out[#out + 1] = TOTAL end
+  return out
+end
+
+-- Whether lease `l` counts against `bound` (a class, or TOTAL).
+local function counts_against(rules, l, bound)
+  if bound ~= TOTAL then return string.find(',' .. l.classes .. ',', ',' .. bound .. ',', 1, true) ~= nil end
+  for class in string.gmatch(l.classes, '[^,]+') do
+    local rule = rules[class]
+    if rule and not rule.limit then return false end
+  end
+  return true
+end
+
+-- The leases of `leases` counting against `bound`, leaving out `skip(l)`.
+local function members(rules, leases, bound, skip)
+  local out = {}
+  for _, l in ipairs(leases) do
+    if not (skip and skip(l)) and counts_against(rules, l, bound) then out[#out + 1] = l end
+  end
+  return out
+end
+
 -- True while the cap above has blocked restores for this user.
 local function restores_blocked(ended_key, now)
   local until_ms = redis.call('HGET', ended_key, RESTORES_BLOCKED)
