@@ -1,5 +1,6 @@
 //! The limit holds under races: hundreds of concurrent acquires for one
-//! user, spread over several service processes sharing one Redis.
+//! user, spread over several service processes sharing one Redis, with and
+//! without classes.
 
 use futures::future::join_all;
 use serde_json::{Value, json};
@@ -78,14 +79,65 @@ async fn exactly_the_limit_is_admitted(bases: &[String]) {
     }
 }
 
+/// Racers of one round of the class race: half name `uhd`, half no class.
+const PER_KIND: usize = 300;
+
+/// 300 acquires of class `uhd` (limit 1) and 300 with no class (total 3)
+/// for one user, interleaved, at once, each round. The `uhd` racers ask for
+/// `evict_oldest`, so every round must end with exactly one `uhd` lease
+/// (under `deny`, whether any `uhd` gets in before the total fills is up to
+/// the race) and exactly three in total: each `uhd` admission ends the `uhd`
+/// lease before it, or the oldest plain one when the total is full, in the
+/// same atomic step. No answer may report more than three live.
+async fn a_class_and_the_total_hold_together(bases: &[String]) {
+    let client = reqwest::Client::new();
+    for round in 0..ROUNDS {
+        let user = format!("classed-{round}");
+        let calls = (0..2 * PER_KIND).map(|i| {
+            let url = format!("{}/v1/users/{user}/leases", bases[i % bases.len()]);
+            let body = if i % 2 == 0 {
+                json!({"stream_id": "uhd", "classes": ["uhd"], "on_limit": "evict_oldest"})
+            } else {
+                json!({"stream_id": "sd"})
+            };
+            let client = client.clone();
+            async move {
+                for _ in 0..50 {
+                    let response = client.post(&url).json(&body).send().await.expect("request completes");
+                    if response.status() != 503 && response.status() != 408 {
+                        let status = response.status().as_u16();
+                        return (status, response.json::<Value>().await.unwrap_or_default());
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                panic!("acquire {i} answered 503 or 408 fifty times");
+            }
+        });
+        let answers = join_all(calls).await;
+        let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+        assert!(statuses.iter().all(|s| *s == 201 || *s == 409), "round {round}: {statuses:?}");
+        let most_active = answers.iter().filter_map(|(_, body)| body["active"].as_u64()).max();
+        assert_eq!(most_active, Some(LIMIT), "round {round}");
+        let uhd_admitted = answers.iter().filter(|(status, body)| *status == 201 && body["classes"] == json!(["uhd"]));
+        assert_eq!(uhd_admitted.count(), PER_KIND, "round {round}: every uhd racer evicts its way in");
+        let list: Value =
+            client.get(format!("{}/v1/users/{user}/leases", bases[0])).send().await.unwrap().json().await.unwrap();
+        let leases = list["leases"].as_array().unwrap();
+        let uhd_live = leases.iter().filter(|l| l["classes"] == json!(["uhd"])).count();
+        assert_eq!((uhd_live, leases.len()), (1, LIMIT as usize), "round {round}: {list}");
+    }
+}
+
 /// Three service processes with `env`, racing as above.
 async fn three_instances_admit_exactly_the_limit(env: &[(&str, &str)]) {
     let mut services = Vec::new();
+    let env: Vec<(&str, &str)> = env.iter().copied().chain([("STREAMLEASE_CLASSES", "uhd=1")]).collect();
     for _ in 0..3 {
-        services.push(ServiceProcess::start(env).await);
+        services.push(ServiceProcess::start(&env).await);
     }
     let bases: Vec<String> = services.iter().map(|s| s.base.clone()).collect();
     exactly_the_limit_is_admitted(&bases).await;
+    a_class_and_the_total_hold_together(&bases).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,8 @@ export interface Lease {
   device_id: string | null;
   /** What the viewer calls the device; null when its player sent none. */
   device_name?: string | null;
+  /** The classes it counts against; absent on degraded answers. */
+  classes?: string[];
   acquired_at: string;
   expires_at: string;
   ttl_ms: number;
@@ -34,6 +36,9 @@ export interface Problem {
   status: number;
   detail: string;
   code: string;
+  /** With limit_reached: the limit that refused, "total" or a class;
+   * `limit`, `active` and `leases` are that limit's. */
+  limit_class?: string;
   limit?: number;
   active?: number;
   leases?: Lease[];

@@ -22,6 +22,9 @@ export interface LeaseSessionOptions {
   /** Returns the player's JWT when auth is on; called again before it
    * expires and when the service refuses it. */
   getToken?: GetToken;
+  /** The stream's classes (`STREAMLEASE_CLASSES`), e.g. `["uhd"]`: the
+   * lease counts against each one's limit as well as the total. */
+  classes?: string[];
   /** Overrides the service's `STREAMLEASE_ON_LIMIT` for this stream. */
   onLimit?: "deny" | "evict_oldest";
   /** Paused longer than this, the lease is released; play acquires again.
@@ -112,6 +115,8 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
   private current: SessionState = "idle";
   private leaseHeld: Lease | null = null;
   private stream: string;
+  /** The stream's classes (changed by `switchStream`). */
+  private classes: string[];
   /** The device id claimed for this page, once the first start asked. */
   private claim: Promise<DeviceClaim> | null = null;
   private claimed: DeviceClaim | null = null;
@@ -140,6 +145,7 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
     this.idleTimeoutMs = options.idleTimeoutMs ?? 300_000;
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
     this.stream = options.streamId;
+    this.classes = options.classes ?? [];
     if (options.releaseOnPageHide ?? true) {
       this.pageEvents()?.addEventListener("pagehide", this.onPageHide);
       this.pageEvents()?.addEventListener("pageshow", this.onPageShow);
@@ -188,10 +194,13 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
    * new acquire. Without a `deviceId` the old lease is ended in the same
    * step as the new one is taken (a new lease id, still no second slot).
    * When no lease is held, the next `start()` asks for `streamId`.
+   * `classes`: the new stream's, when they differ (a UHD episode after an HD
+   * one); the lease then needs room in the limits it did not count against.
    */
-  async switchStream(streamId: string): Promise<void> {
-    if (streamId === this.stream) return;
+  async switchStream(streamId: string, classes: string[] = this.classes): Promise<void> {
+    if (streamId === this.stream && sameClasses(classes, this.classes)) return;
     this.stream = streamId;
+    this.classes = classes;
     const lease = this.leaseHeld;
     if (!lease || lease.degraded || (this.current !== "active" && this.current !== "paused")) return;
     return this.acquire(this.deviceId ? [] : [lease.lease_id], true);
@@ -252,6 +261,7 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
     const body: Record<string, unknown> = { stream_id: this.stream };
     if (this.deviceId) body.device_id = this.deviceId;
     if (this.options.deviceName) body.device_name = this.options.deviceName;
+    if (this.classes.length > 0) body.classes = this.classes;
     if (this.options.onLimit) body.on_limit = this.options.onLimit;
     if (terminate.length > 0) body.terminate = terminate;
     const answer = await this.call({ method: "POST", path: leasesPath(this.options.userId), body });
@@ -288,6 +298,7 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
       body = { stream_id: this.stream };
       if (this.deviceId) body.device_id = this.deviceId;
       if (this.options.deviceName) body.device_name = this.options.deviceName;
+      if (this.classes.length > 0) body.classes = this.classes;
     }
     const path = `${leasePath(this.options.userId, lease.lease_id)}/heartbeat`;
     const answer = await this.call({ method: "POST", path, body });
@@ -486,4 +497,8 @@ function isProblem<C extends string>(
 /** What waiting can fix: no answer, the store down or failing, a timeout, a proxy. */
 function isRetryable(answer: Answer): boolean {
   return answer.kind === "unreachable" || (answer.kind === "problem" && (answer.status >= 500 || answer.status === 408 || answer.status === 429));
+}
+
+function sameClasses(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((c, i) => c === b[i]);
 }

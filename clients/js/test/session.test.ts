@@ -574,6 +574,24 @@ describe("device name", () => {
   });
 });
 
+describe("classes", () => {
+  it("go with every acquire and with a restore, and switchStream can change them", async () => {
+    const s = await started({ classes: ["hd"] });
+    assert.deepEqual(service.sent[0]!.body, { stream_id: "movie-1", device_id: "tv", classes: ["hd"] });
+    service.answer(404, problem(404, "lease_not_found")).answer(200, lease({ restored: true }));
+    await tick(10_000);
+    assert.deepEqual(service.last().body, { stream_id: "movie-1", device_id: "tv", classes: ["hd"] });
+    // The same stream in UHD: the lease moves to the new classes.
+    service.answer(200, lease());
+    await s.switchStream("movie-1", ["uhd"]);
+    assert.deepEqual(service.last().body, { stream_id: "movie-1", device_id: "tv", classes: ["uhd"] });
+    // The next episode keeps them.
+    service.answer(200, lease({ stream_id: "movie-2" }));
+    await s.switchStream("movie-2");
+    assert.deepEqual(service.last().body, { stream_id: "movie-2", device_id: "tv", classes: ["uhd"] });
+  });
+});
+
 describe("events", () => {
   it("once() hears one event; off() removes a handler added by on() or once()", async () => {
     const s = session();
