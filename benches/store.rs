@@ -80,8 +80,8 @@ fn stores(c: &mut Criterion) {
     let redis = redis_server::RedisServer::start();
     // The connection task is spawned on the runtime.
     let _runtime = rt.enter();
-    let store =
-        RedisStore::connect(&redis.url(), false, &Default::default(), "sl", terms(), StoreCounters::detached()).unwrap();
+    let store = RedisStore::connect(&redis.url(), false, &Default::default(), "sl", terms(), StoreCounters::detached())
+        .unwrap();
     rt.block_on(store.load_scripts()).unwrap();
     bench_store(c, "redis", &rt, Store::Redis(store));
 }

@@ -6,7 +6,8 @@
 # .lua files, joined as src/store/redis/scripts.rs joins them), and reports
 # (used_memory after - before) / leases. Ids: see lib/fill_redis.py.
 #
-# Usage: scripts/redis-memory.sh [USERS] [LEASES_PER_USER]   (default 100000 3)
+# Usage: [CLASSES=uhd,mobile] scripts/redis-memory.sh [USERS] [LEASES_PER_USER]
+#        (default 100000 3; with CLASSES, every lease names those classes)
 # Exits 1 when a lease costs more than BUDGET bytes (default 250, the SPEC's).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"

@@ -82,6 +82,7 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let addr = listener.local_addr().map_err(StartupError::Server)?;
         let metrics = Arc::new(Metrics::new());
+        metrics.declare_classes(&settings.terms.classes);
         let store = open_store(&settings, clock, judge, &metrics).await?;
         if settings.admin_token.is_none() {
             log::warn!("STREAMLEASE_ADMIN_TOKEN is unset: admin routes are open to anyone who can reach {addr}");

@@ -67,6 +67,15 @@ impl StoreInstruments {
 }
 
 impl Metrics {
+    /// The class series at 0, so they exist from startup like the other
+    /// gauges, before the first census.
+    pub fn declare_classes(&self, classes: &crate::domain::Classes) {
+        for (class, _) in classes.iter() {
+            self.class_active_leases.with_label_values(&[class.as_str()]).set(0);
+            self.class_users_at_limit.with_label_values(&[class.as_str()]).set(0);
+        }
+    }
+
     pub fn new() -> Self {
         let registry = Registry::new();
         let gauge = |name: &str, help: &str| register(&registry, IntGauge::new(name, help));

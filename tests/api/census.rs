@@ -26,9 +26,14 @@ fn summary_errors(exposition: &str) -> f64 {
 fn forged_summary(users: usize) -> String {
     let top: Vec<_> =
         (0..users).map(|n| json!({"user_id": format!("forged-{n:06}"), "active": 1 + n % 3, "limit": 3})).collect();
+    // Classes this instance does not configure: they must add no series.
+    let classes: Vec<_> = (0..16)
+        .map(|n| json!({"class": format!("bogus-class-{n}"), "active_leases": 1, "users_at_limit": 1}))
+        .collect();
     json!({
         "taken_at_ms": chrono::Utc::now().timestamp_millis(),
         "active_leases": 7, "active_users": users, "users_at_limit": 0, "truncated": false, "top": top,
+        "classes": classes,
     })
     .to_string()
 }
@@ -49,6 +54,7 @@ async fn a_forged_summary_is_read_within_this_instances_own_bounds_and_counted_w
     eventually(&app, REFRESH * 30, "the forged totals", |m| sample(m, "streamlease_active_leases") == Some(7.0)).await;
     let exposition = app.metrics().await;
     assert_eq!(per_user_series(&exposition), 10, "{exposition}");
+    assert!(!exposition.contains("bogus-class"), "a class not configured got a series: {exposition}");
     assert_eq!(sample(&exposition, "streamlease_user_series_truncated"), Some(1.0));
 
     // Larger than any summary this instance's cap allows: never read.

@@ -174,10 +174,42 @@ async fn http_durations_are_labelled_by_route_pattern_never_by_raw_path(backend:
     assert!(!http.iter().any(|l| l.contains("secret-user") || l.contains(&lease) || l.contains("/no/such")));
 }
 
+/// One series per configured class, from the census: through the summary
+/// the census lock holder shares, on the Redis stores.
+async fn class_gauges_count_the_configured_classes(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.terms.classes = streamlease::domain::Classes::parse("uhd=1,mobile=2,trailer=*", 1000).unwrap();
+        s.metrics_refresh = REFRESH;
+    })
+    .await;
+    let class = |name: &str, metric: &str| format!("streamlease_class_{metric}{{class=\"{name}\"}}");
+    let exposition = app.metrics().await;
+    assert_eq!(sample(&exposition, &class("mobile", "active_leases")), Some(0.0), "from startup: {exposition}");
+    for (user, classes) in [("alice", json!(["uhd"])), ("alice", json!(["trailer"])), ("bob", json!(["uhd", "mobile"]))]
+    {
+        let url = app.url(&format!("/v1/users/{user}/leases"));
+        let response = app.client.post(url).json(&json!({"stream_id": "s", "classes": classes})).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    eventually(&app, REFRESH * 30, "the class gauges", |m| {
+        sample(m, &class("uhd", "active_leases")) == Some(2.0)
+            && sample(m, &class("uhd", "users_at_limit")) == Some(2.0)
+            && sample(m, &class("mobile", "active_leases")) == Some(1.0)
+            && sample(m, &class("mobile", "users_at_limit")) == Some(0.0)
+            && sample(m, &class("trailer", "active_leases")) == Some(1.0)
+            && sample(m, &class("trailer", "users_at_limit")) == Some(0.0)
+            && sample(m, "streamlease_active_leases") == Some(3.0)
+    })
+    .await;
+    let series = app.metrics().await.lines().filter(|l| l.starts_with("streamlease_class_")).count();
+    assert_eq!(series, 6, "two gauges for each of three classes, nothing else");
+}
+
 // The census, its lock and its summary live in the store.
 on_every_store!(
     a_lease_that_expires_with_no_request_leaves_the_metrics,
     the_cap_keeps_the_users_with_most_leases_and_says_it_cut,
+    class_gauges_count_the_configured_classes,
 );
 
 mod http {
