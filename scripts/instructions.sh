@@ -105,15 +105,20 @@ serve_under_callgrind() {
   SERVICE_URL=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$WORK/cg/valgrind.log" | tail -1)
   : > "$WORK/cg/valgrind.log"
 }
+# take_leases USER_PREFIX BODY FILE: one lease for each of 200 users, their
+# heartbeat paths written to FILE for scripts/wrk/heartbeat.lua.
+take_leases() {
+  seq 1 200 | xargs -P 8 -I{} curl -s -X POST "$SERVICE_URL/v1/users/$1-{}/leases" \
+    -H 'Content-Type: application/json' -d "$2" -o "$WORK/$1-lease-{}.json"
+  for i in $(seq 1 200); do
+    sed -E "s#.*\"lease_id\":\"([0-9a-f-]{36})\".*#/v1/users/$1-$i/leases/\1\n#" "$WORK/$1-lease-$i.json"
+  done > "$3"
+}
 serve_under_callgrind
 healthz=$(instructions_per requests wrk_into "$SERVICE_URL/healthz")
 kill "$CG_PID"
 serve_under_callgrind REDIS_URL="$REDIS_URL"
-seq 1 200 | xargs -P 8 -I{} curl -s -X POST "$SERVICE_URL/v1/users/i-{}/leases" \
-  -H 'Content-Type: application/json' -d '{"stream_id":"title-1"}' -o "$WORK/lease-{}.json"
-for i in $(seq 1 200); do
-  sed -E "s#.*\"lease_id\":\"([0-9a-f-]{36})\".*#/v1/users/i-$i/leases/\1\n#" "$WORK/lease-$i.json"
-done > "$WORK/leases"
+take_leases i '{"stream_id":"title-1"}' "$WORK/leases"
 heartbeat=$(LEASES="$WORK/leases" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat.lua" "$SERVICE_URL")
 kill "$CG_PID"
 # The same leases, through an instance with CORS on (a key prefix of its own
@@ -125,11 +130,7 @@ kill "$CG_PID"
 # An instance with classes configured: the same leases (no class), and as
 # many more naming two classes each.
 serve_under_callgrind REDIS_URL="$REDIS_URL" STREAMLEASE_CLASSES=uhd=3,mobile=3
-seq 1 200 | xargs -P 8 -I{} curl -s -X POST "$SERVICE_URL/v1/users/c-{}/leases" \
-  -H 'Content-Type: application/json' -d '{"stream_id":"title-1","classes":["uhd","mobile"]}' -o "$WORK/classed-{}.json"
-for i in $(seq 1 200); do
-  sed -E "s#.*\"lease_id\":\"([0-9a-f-]{36})\".*#/v1/users/c-$i/leases/\1\n#" "$WORK/classed-$i.json"
-done > "$WORK/classed"
+take_leases c '{"stream_id":"title-1","classes":["uhd","mobile"]}' "$WORK/classed"
 unclassed=$(LEASES="$WORK/leases" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat.lua" "$SERVICE_URL")
 classed=$(LEASES="$WORK/classed" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat.lua" "$SERVICE_URL")
 

@@ -124,11 +124,6 @@ impl Classes {
         self.0.iter().find(|(name, _)| name == class).map(|(_, default)| *default)
     }
 
-    /// The class named `name`, if configured.
-    pub fn named(&self, name: &str) -> Option<&ClassName> {
-        self.0.iter().map(|(class, _)| class).find(|class| class.as_str() == name)
-    }
-
     /// The classes an acquire or a restore names: configured, once each, at
     /// most `MAX_CLASSES_PER_LEASE`. The error is for the player to read.
     pub fn check(&self, named: &[ClassName]) -> Result<(), String> {
@@ -145,11 +140,26 @@ impl Classes {
         }
         Ok(())
     }
+
+    /// The classes an admin override states limits for: configured, and not
+    /// exempt (exemption is the operator's, not a plan's).
+    pub fn check_override(&self, limits: &Limits) -> Result<(), String> {
+        for (class, _) in &limits.classes {
+            match self.default_of(class) {
+                None => return Err(format!("class {class} is not configured (STREAMLEASE_CLASSES)")),
+                Some(ClassDefault::Exempt) => {
+                    return Err(format!("class {class} is exempt (*): it has no limit to set"));
+                }
+                Some(ClassDefault::Limit(_)) => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A user's limits as one source states them (an admin override, or the
 /// player's token): the total, and the classes it names.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     pub limit: u32,
     pub classes: Vec<(ClassName, u32)>,
@@ -292,9 +302,7 @@ impl UserLimits {
             LimitClass::Class(class) => classes.contains(class),
         }
     }
-}
 
-impl UserLimits {
     /// What a census reports of `user_id`, whose live leases have the
     /// classes `leases` gives (names as stored; one not configured counts
     /// like none).

@@ -11,7 +11,7 @@ use super::leases::UserPath;
 use super::problem::ApiError;
 use super::views::LimitView;
 use crate::config::MAX_LIMIT;
-use crate::domain::{ClassDefault, Limits};
+use crate::domain::Limits;
 
 /// `{"limit": n, "classes": {"uhd": n}}`, read by `Limits::from_json`:
 /// JSON (and the OpenAPI document's `integer`) counts `5.0` as 5.
@@ -38,17 +38,7 @@ pub async fn put(
     let body = serde_json::Value::Object(body.into_inner().0);
     let limits = Limits::from_json(&body, MAX_LIMIT).map_err(ApiError::InvalidRequest)?;
     let terms = state.leases.terms();
-    for (class, _) in &limits.classes {
-        match terms.classes.default_of(class) {
-            None => {
-                return Err(ApiError::InvalidRequest(format!("class {class} is not configured (STREAMLEASE_CLASSES)")));
-            }
-            Some(ClassDefault::Exempt) => {
-                return Err(ApiError::InvalidRequest(format!("class {class} is exempt (*): it has no limit to set")));
-            }
-            Some(ClassDefault::Limit(_)) => {}
-        }
-    }
+    terms.classes.check_override(&limits).map_err(ApiError::InvalidRequest)?;
     let user_id = path.into_inner().user_id;
     state.leases.set_limit(&user_id, Some(&limits)).await?;
     Ok(Json(LimitView::new(user_id, terms.limits(Some(&limits), None))))

@@ -87,7 +87,55 @@ async fn admin_routes_need_the_token_when_one_is_set(backend: Backend) {
     assert_eq!(app.get("/v1/users/alice/limit").await.status(), StatusCode::OK);
 }
 
+/// `PUT …/limit` with class limits, and the acquires and overrides that
+/// name classes wrongly: 400, and nothing changes.
+async fn class_limits_are_set_per_user_and_bad_classes_are_refused(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.terms.classes = streamlease::domain::Classes::parse("uhd=1,trailer=*", 1000).unwrap();
+    })
+    .await;
+    let put = |body: serde_json::Value| {
+        let request = app.client.put(app.url("/v1/users/alice/limit")).json(&body);
+        async move { request.send().await.unwrap() }
+    };
+    let acquire = |classes: serde_json::Value| {
+        let url = app.url("/v1/users/alice/leases");
+        let request = app.client.post(url).json(&json!({"stream_id": "s", "classes": classes}));
+        async move { request.send().await.unwrap() }
+    };
+    for bad in [
+        json!({"limit": 4, "classes": {"hd": 2}}),
+        json!({"limit": 4, "classes": {"trailer": 2}}),
+        json!({"limit": 4, "classes": {"uhd": 1001}}),
+        json!({"limit": 4, "classes": {"uhd": -1}}),
+        json!({"limit": 4, "classes": ["uhd"]}),
+        json!({"classes": {"uhd": 2}}),
+    ] {
+        let response = put(bad.clone()).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    for bad in [json!(["hd"]), json!(["uhd", "uhd"]), json!(["UHD"]), json!(["a", "b", "c", "d", "e"]), json!("uhd")] {
+        assert_eq!(acquire(bad.clone()).await.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    assert_eq!(app.get("/v1/users/alice/leases").await.json::<serde_json::Value>().await.unwrap()["active"], 0);
+    let response = put(json!({"limit": 4, "classes": {"uhd": 2}})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let expected = json!({"user_id": "alice", "limit": 4, "source": "override", "classes": {
+        "uhd": {"limit": 2, "source": "override", "exempt": false},
+        "trailer": {"limit": null, "source": "default", "exempt": true},
+    }});
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap(), expected);
+    assert_eq!(app.get("/v1/users/alice/limit").await.json::<serde_json::Value>().await.unwrap(), expected);
+    for _ in 0..2 {
+        let lease: serde_json::Value = acquire(json!(["uhd"])).await.json().await.unwrap();
+        assert_eq!(lease["classes"], json!(["uhd"]), "{lease}");
+    }
+    let refused: serde_json::Value = acquire(json!(["uhd"])).await.json().await.unwrap();
+    assert_eq!((&refused["limit_class"], &refused["limit"]), (&json!("uhd"), &json!(2)), "{refused}");
+}
+
 on_one_store!(
+    class_limits_are_set_per_user_and_bad_classes_are_refused,
     a_limit_override_applies_and_can_be_removed,
     lowering_a_limit_keeps_running_leases_but_denies_new_ones,
     limits_outside_1_to_1000_are_refused_and_change_nothing,
