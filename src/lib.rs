@@ -10,6 +10,7 @@ pub mod descriptors;
 pub mod domain;
 pub mod http;
 pub mod identity;
+pub mod lease_token;
 pub mod logging;
 pub mod metrics;
 pub mod service;

@@ -87,6 +87,15 @@ pub struct Declared {
     #[arg(long, env = "STREAMLEASE_JWT_SECRET", value_parser = jwt_secret)]
     pub jwt_secret: Option<String>,
 
+    /// PEM file of EC P-256 private keys (PKCS#8): the first signs lease tokens (ES256), all are published at
+    /// /.well-known/jwks.json
+    #[arg(long, env = "STREAMLEASE_LEASE_TOKEN_KEY_FILE")]
+    pub lease_token_key_file: Option<PathBuf>,
+
+    /// HS256 secret (32+ bytes) that signs lease tokens instead, for edges that can only do HMAC
+    #[arg(long, env = "STREAMLEASE_LEASE_TOKEN_SECRET", value_parser = jwt_secret)]
+    pub lease_token_secret: Option<String>,
+
     /// the identity provider's JWKS (https, or http to a loopback address); player routes then need a JWT
     /// signed by one of its keys
     #[arg(long, env = "STREAMLEASE_JWT_JWKS_URL", value_parser = jwks_url)]
@@ -325,7 +334,8 @@ fn jwks_url(raw: &str) -> Result<reqwest::Url, String> {
     }
 }
 
-/// Never echoes the secret: this error goes to stderr and logs.
+/// A shared secret (player tokens, lease tokens). Never echoes it: this
+/// error goes to stderr and logs.
 fn jwt_secret(raw: &str) -> Result<String, String> {
     if raw.len() < 32 { Err(format!("must be at least 32 bytes, got {}", raw.len())) } else { Ok(raw.to_owned()) }
 }

@@ -6,7 +6,8 @@
 mod declared;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -16,6 +17,7 @@ use secrecy::SecretString;
 
 use crate::domain::OnLimit;
 use crate::domain::ledger::Terms;
+use crate::lease_token::LeaseTokens;
 use crate::shedding::ShedBounds;
 
 pub use declared::{Declared, MAX_LIMIT, Variable, variables};
@@ -35,6 +37,8 @@ pub struct Settings {
     /// Secrets are typed, so a `{:?}` of the settings prints `[REDACTED]`.
     pub admin_token: Option<SecretString>,
     pub jwt: Option<JwtSettings>,
+    /// What signs lease tokens, when they are on.
+    pub lease_tokens: Option<Arc<LeaseTokens>>,
     /// Admin routes without a token while player routes need a JWT: only
     /// when the operator says so explicitly.
     pub admin_open: bool,
@@ -229,6 +233,7 @@ impl Settings {
             }
         }
         let redis_tls = redis_tls(&d)?;
+        let lease_tokens = lease_tokens(d.lease_token_key_file.as_deref(), d.lease_token_secret.as_deref())?;
         let admin_token = d.admin_token.map(SecretString::from);
         let jwt = jwt_settings(
             d.jwt_secret,
@@ -266,6 +271,7 @@ impl Settings {
             key_prefix: d.key_prefix,
             admin_token,
             jwt,
+            lease_tokens,
             admin_open: d.admin_open,
             metrics: MetricsAccess {
                 token: d.metrics_token.map(SecretString::from),
@@ -405,6 +411,23 @@ fn jwt_settings(
         issuer,
         max_lifetime,
     }))
+}
+
+/// The lease token signer: ES256 with the keys of a file, or HS256 with a
+/// secret; not both.
+fn lease_tokens(key_file: Option<&Path>, secret: Option<&str>) -> Result<Option<Arc<LeaseTokens>>, ConfigError> {
+    const FILE: &str = "STREAMLEASE_LEASE_TOKEN_KEY_FILE";
+    match (key_file, secret) {
+        (Some(_), Some(_)) => Err(ConfigError::new(FILE, "and STREAMLEASE_LEASE_TOKEN_SECRET exclude each other")),
+        (None, Some(secret)) => Ok(Some(Arc::new(LeaseTokens::from_secret(secret.as_bytes())))),
+        (Some(path), None) => {
+            let shown = path.display();
+            let pem = std::fs::read(path).map_err(|e| ConfigError::new(FILE, format!("{shown}: {e}")))?;
+            let tokens = LeaseTokens::from_pem(&pem).map_err(|e| ConfigError::new(FILE, format!("{shown}: {e}")))?;
+            Ok(Some(Arc::new(tokens)))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 /// Reads the TLS files named; they only make sense for a `rediss://` URL,
@@ -569,6 +592,21 @@ mod tests {
     }
 
     #[test]
+    fn lease_tokens_take_a_key_file_or_a_secret_not_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.pem");
+        std::fs::write(&key, crate::lease_token::new_key_pem()).unwrap();
+        let key = key.to_str().unwrap();
+        let secret = ("STREAMLEASE_LEASE_TOKEN_SECRET", "a-lease-token-secret-of-32-bytes!");
+        assert!(settings(&[("STREAMLEASE_LEASE_TOKEN_KEY_FILE", key)]).unwrap().lease_tokens.is_some());
+        assert!(settings(&[secret]).unwrap().lease_tokens.is_some());
+        assert!(settings(&[]).unwrap().lease_tokens.is_none());
+        let both = settings(&[("STREAMLEASE_LEASE_TOKEN_KEY_FILE", key), secret]).unwrap_err();
+        assert_eq!(both.var, "STREAMLEASE_LEASE_TOKEN_KEY_FILE", "{both}");
+        assert!(!format!("{:?}", settings(&[secret]).unwrap()).contains(secret.1), "the secret in a debug print");
+    }
+
+    #[test]
     fn each_bad_value_names_its_variable() {
         let cases = [
             ("STREAMLEASE_BIND", "localhost"),
@@ -604,14 +642,21 @@ mod tests {
             // Without player tokens there is no claim to read.
             ("STREAMLEASE_JWT_LIMIT_CLAIM", "max_streams"),
             ("STREAMLEASE_JWT_LIMIT_CLAIM", "ent..max_streams"),
+            ("STREAMLEASE_CLASSES", "uhd"),
+            ("STREAMLEASE_CLASSES", "total=1"),
+            ("STREAMLEASE_LEASE_TOKEN_KEY_FILE", "/nonexistent/key.pem"),
+            ("STREAMLEASE_LEASE_TOKEN_KEY_FILE", "/etc/hostname"),
+            ("STREAMLEASE_LEASE_TOKEN_SECRET", "too-short-secret"),
         ];
         for (var, value) in cases {
             let err = settings(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}: {err}");
             assert!(!err.problem.contains('\n'), "one line: {err}");
         }
-        let err = settings(&[("STREAMLEASE_JWT_SECRET", "too-short-secret")]).unwrap_err();
-        assert!(!err.to_string().contains("too-short-secret"), "a secret must never be echoed: {err}");
+        for var in ["STREAMLEASE_JWT_SECRET", "STREAMLEASE_LEASE_TOKEN_SECRET"] {
+            let err = settings(&[(var, "too-short-secret")]).unwrap_err();
+            assert!(!err.to_string().contains("too-short-secret"), "a secret must never be echoed: {err}");
+        }
         let err = settings(&[("STREAMLEASE_ON_LIMIT", "kick")]).unwrap_err();
         assert_eq!(err.problem, r#"expected one of deny, evict_oldest, got "kick""#);
         let err = settings(&[("STREAMLEASE_MAX_STREAMS", "1001")]).unwrap_err();

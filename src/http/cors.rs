@@ -13,12 +13,15 @@ use actix_web::{Error, ResponseError};
 
 use super::problem::ApiError;
 use crate::config::CorsOrigins;
+use crate::lease_token::HELD_TOKEN_HEADER;
 
 /// What the player routes use. Admin routes (`PUT …/limit`) are for
 /// servers, so a browser is not offered them.
 const METHODS: [Method; 3] = [Method::GET, Method::POST, Method::DELETE];
-/// The JWT, and the JSON bodies of acquire and heartbeat.
-const HEADERS: [header::HeaderName; 2] = [header::AUTHORIZATION, header::CONTENT_TYPE];
+/// The JWT, the JSON bodies of acquire and heartbeat, and the lease token a
+/// heartbeat sends back (`lease_token.rs`).
+const HEADERS: [header::HeaderName; 3] =
+    [header::AUTHORIZATION, header::CONTENT_TYPE, header::HeaderName::from_static(HELD_TOKEN_HEADER)];
 /// A player reads the new lease's URL and when to retry after a 503.
 const EXPOSED: [header::HeaderName; 2] = [header::LOCATION, header::RETRY_AFTER];
 /// How long a browser may reuse a preflight's answer: the most Chromium
@@ -93,9 +96,9 @@ fn problem_for(refusal: &CorsError) -> ApiError {
         CorsError::MethodNotAllowed => {
             ApiError::CorsRefused("browsers may only send GET, POST and DELETE to this service".into())
         }
-        CorsError::HeadersNotAllowed => {
-            ApiError::CorsRefused("browsers may only send the Authorization and Content-Type headers".into())
-        }
+        CorsError::HeadersNotAllowed => ApiError::CorsRefused(
+            "browsers may only send the Authorization, Content-Type and Lease-Token headers".into(),
+        ),
         other => ApiError::InvalidRequest(format!("bad CORS preflight: {other}")),
     }
 }

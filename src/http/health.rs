@@ -34,6 +34,18 @@ pub async fn metrics(_reader: MetricsReader, state: Data<AppState>) -> HttpRespo
     HttpResponse::Ok().content_type(prometheus::TEXT_FORMAT).body(state.metrics.render())
 }
 
+/// The public keys that sign lease tokens, for edges and license proxies to
+/// fetch (and cache for 5 minutes: rotation publishes a key well before it
+/// signs). 404 with lease tokens off, or with HMAC, whose secret is shared
+/// out of band.
+pub async fn lease_token_keys(state: Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let published = state.settings.lease_tokens.as_ref().and_then(|t| t.published()).ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "public, max-age=300"))
+        .content_type("application/json")
+        .body(published.to_owned()))
+}
+
 /// The OpenAPI 3.1 description of this API, checked in next to the routes.
 pub async fn openapi() -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(include_str!("openapi.json"))

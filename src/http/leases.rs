@@ -2,16 +2,17 @@
 
 use actix_web::http::header;
 use actix_web::web::{Data, Json, Path};
-use actix_web::{HttpResponse, Responder};
+use actix_web::{HttpRequest, HttpResponse, Responder};
 use serde::Deserialize;
 
 use super::AppState;
 use super::auth::{Admin, Player};
 use super::body::{JsonBody, OptionalJson};
 use super::problem::ApiError;
-use super::views::{DegradedLease, LeaseList, LeaseView, Revoked};
+use super::views::{DegradedLease, LeaseList, LeaseView, NoToken, Revoked};
 use crate::domain::ledger::Terms;
 use crate::domain::*;
+use crate::lease_token::{HELD_TOKEN_HEADER, LeaseTokens};
 use crate::metrics::Operation;
 
 #[derive(Debug, Deserialize)]
@@ -69,6 +70,7 @@ pub async fn acquire(
             let location = format!("/v1/users/{user}/leases/{lease_id}");
             let device = (request.device_id, request.device_name);
             let view = DegradedLease::new(user, lease_id, Some(request.stream_id), device, terms);
+            let view = DegradedLease { lease_token: settings.lease_tokens.as_ref().map(|_| NoToken), ..view };
             return Ok(HttpResponse::Created().insert_header((header::LOCATION, location)).json(view));
         }
         other => other?,
@@ -79,6 +81,7 @@ pub async fn acquire(
             let view = LeaseView {
                 evicted: Some(evicted),
                 terminated: Some(terminated),
+                lease_token: token_for(&state, user, &granted.lease, terms),
                 ..LeaseView::granted(user, granted, terms)
             };
             Ok(HttpResponse::Created().insert_header((header::LOCATION, location)).json(view))
@@ -87,6 +90,7 @@ pub async fn acquire(
             let view = LeaseView {
                 evicted: Some(evicted),
                 terminated: Some(terminated),
+                lease_token: token_for(&state, user, &granted.lease, terms),
                 ..LeaseView::granted(user, granted, terms)
             };
             Ok(HttpResponse::Ok().json(view))
@@ -96,6 +100,7 @@ pub async fn acquire(
 }
 
 pub async fn heartbeat(
+    request: HttpRequest,
     player: Player,
     state: Data<AppState>,
     path: Path<LeasePath>,
@@ -114,14 +119,29 @@ pub async fn heartbeat(
             state.leases.count_degraded(Operation::Heartbeat);
             let (stream, device) =
                 restore.map_or((None, (None, None)), |r| (Some(r.stream_id), (r.device_id, r.device_name)));
-            return Ok(HttpResponse::Ok().json(DegradedLease::new(&user_id, lease_id, stream, device, terms)));
+            let view = DegradedLease::new(&user_id, lease_id, stream, device, terms);
+            let view = DegradedLease { lease_token: settings.lease_tokens.as_ref().map(|_| NoToken), ..view };
+            return Ok(HttpResponse::Ok().json(view));
         }
         other => other?,
     };
     match outcome {
-        HeartbeatOutcome::Renewed(granted) => Ok(HttpResponse::Ok().json(LeaseView::granted(&user_id, granted, terms))),
+        HeartbeatOutcome::Renewed(granted) => {
+            // None when the token the player holds has life enough left.
+            let lease_token = state.settings.lease_tokens.as_ref().and_then(|tokens| {
+                let held = request.headers().get(HELD_TOKEN_HEADER).map(|v| v.as_bytes());
+                let renewed_at = granted.lease.expires_at - terms.ttl_ms;
+                let needed = LeaseTokens::needs_new(held, granted.lease.lease_id, renewed_at);
+                needed.then(|| tokens.sign(&user_id, &granted.lease, renewed_at)).flatten()
+            });
+            Ok(HttpResponse::Ok().json(LeaseView { lease_token, ..LeaseView::granted(&user_id, granted, terms) }))
+        }
         HeartbeatOutcome::Restored(granted) => {
-            let view = LeaseView { restored: Some(true), ..LeaseView::granted(&user_id, granted, terms) };
+            let view = LeaseView {
+                restored: Some(true),
+                lease_token: token_for(&state, &user_id, &granted.lease, terms),
+                ..LeaseView::granted(&user_id, granted, terms)
+            };
             Ok(HttpResponse::Ok().json(view))
         }
         HeartbeatOutcome::Denied(refusal) => Err(limit_reached(&user_id, refusal, terms)),
@@ -130,6 +150,14 @@ pub async fn heartbeat(
             Err(ApiError::LeaseEnded { reason: ended.reason, by_lease_id: ended.by_lease_id })
         }
     }
+}
+
+/// A new lease token for `lease`, just granted or renewed, when lease tokens
+/// are on. Issued as of the renewal, by the store's clock (expiry less one
+/// TTL), so `exp` and `iat` come from the same clock.
+fn token_for(state: &AppState, user: &UserId, lease: &Lease, terms: &Terms) -> Option<String> {
+    let tokens = state.settings.lease_tokens.as_ref()?;
+    tokens.sign(user, lease, lease.expires_at - terms.ttl_ms)
 }
 
 /// The 409 for a refusal: the limit that refused, and the leases whose

@@ -33,6 +33,8 @@ const HEARTBEAT_ROUTE: &str = "/v1/users/{user_id}/leases/{lease_id}/heartbeat";
 /// The route `navigator.sendBeacon` calls on page close.
 pub const RELEASE_BEACON_ROUTE: &str = "/v1/users/{user_id}/leases/{lease_id}/release";
 const LIMIT_ROUTE: &str = "/v1/users/{user_id}/limit";
+/// The public keys that sign lease tokens.
+pub const LEASE_TOKEN_KEYS_ROUTE: &str = "/.well-known/jwks.json";
 
 /// Every route pattern served; `openapi.json` documents exactly these.
 pub const ROUTES: &[&str] = &[
@@ -45,6 +47,7 @@ pub const ROUTES: &[&str] = &[
     "/readyz",
     "/metrics",
     "/openapi.json",
+    LEASE_TOKEN_KEYS_ROUTE,
 ];
 
 pub use observe::observe;
@@ -128,6 +131,11 @@ pub fn configure(state: Data<AppState>, with_metrics: bool) -> impl FnOnce(&mut 
             })
             .service(
                 resource("/openapi.json").route(web::get().to(health::openapi)).default_service(not_allowed("GET")),
+            )
+            .service(
+                resource(LEASE_TOKEN_KEYS_ROUTE)
+                    .route(web::get().to(health::lease_token_keys))
+                    .default_service(not_allowed("GET")),
             )
             .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound) }));
     }

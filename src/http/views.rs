@@ -38,6 +38,9 @@ pub struct LeaseView {
     /// Only on a heartbeat that recreated a lease the store had lost.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restored: Option<bool>,
+    /// With lease tokens on: a new token for this lease (see `lease_token`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_token: Option<String>,
 }
 
 impl LeaseView {
@@ -59,6 +62,7 @@ impl LeaseView {
             evicted: None,
             terminated: None,
             restored: None,
+            lease_token: None,
         }
     }
 
@@ -87,7 +91,15 @@ pub struct DegradedLease {
     pub ttl_ms: Millis,
     pub heartbeat_interval_ms: Millis,
     pub degraded: bool,
+    /// With lease tokens on: `null`, as no token is signed for a lease
+    /// nobody recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_token: Option<NoToken>,
 }
+
+/// Serialises as `null`: "no lease token here", said on purpose.
+#[derive(Debug, Serialize)]
+pub struct NoToken;
 
 impl DegradedLease {
     pub fn new(
@@ -107,6 +119,7 @@ impl DegradedLease {
             ttl_ms: terms.ttl_ms,
             heartbeat_interval_ms: terms.heartbeat_interval_ms,
             degraded: true,
+            lease_token: None,
         }
     }
 }

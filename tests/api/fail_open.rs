@@ -50,6 +50,33 @@ async fn fail_open_keeps_playback_going_through_an_outage_and_restores_after() {
     assert!(degraded("heartbeat") >= Some(1.0));
 }
 
+/// No lease token is signed for a lease nobody recorded; the answer says so
+/// with `lease_token: null`, and the restored lease gets one.
+#[tokio::test]
+async fn a_degraded_answer_carries_no_lease_token() {
+    let tokens = std::sync::Arc::new(streamlease::lease_token::LeaseTokens::from_secret(&[7; 32]));
+    let app = spawn_app_with(Backend::Redis, move |s| {
+        s.fail_open = true;
+        s.lease_tokens = Some(tokens);
+    })
+    .await;
+    app.redis().kill();
+    let degraded: Value = app.acquire("alice", json!({"stream_id": "s"})).await.json().await.unwrap();
+    assert_eq!((&degraded["degraded"], &degraded["lease_token"]), (&json!(true), &Value::Null), "{degraded}");
+    assert!(degraded.as_object().unwrap().contains_key("lease_token"), "said, not left out: {degraded}");
+    app.redis().restart();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let answer: Value =
+            app.heartbeat_with("alice", &id(&degraded), json!({"stream_id": "s"})).await.json().await.unwrap();
+        if answer.get("degraded").is_some() && Instant::now() < deadline {
+            continue;
+        }
+        assert!(answer["lease_token"].is_string(), "the restored lease's token: {answer}");
+        break;
+    }
+}
+
 #[tokio::test]
 async fn without_fail_open_an_outage_is_503() {
     let app = spawn_app(Backend::Redis).await;

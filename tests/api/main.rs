@@ -34,6 +34,7 @@ mod fail_open;
 mod health;
 mod heartbeat;
 mod identity;
+mod lease_tokens;
 mod limits;
 mod metrics;
 mod openapi;

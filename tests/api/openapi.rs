@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use streamlease::http::ROUTES;
+use streamlease::lease_token::{LeaseTokens, new_key_pem};
 
 use crate::helpers::*;
 
@@ -25,7 +26,9 @@ fn the_document_describes_exactly_the_served_routes() {
 
 #[tokio::test]
 async fn each_path_allows_exactly_the_documented_methods_and_serves_the_document() {
-    let app = spawn_app(Backend::Embedded).await;
+    // With lease tokens, so their keys' route answers too.
+    let tokens = std::sync::Arc::new(LeaseTokens::from_pem(new_key_pem().as_bytes()).unwrap());
+    let app = spawn_app_with(Backend::Embedded, move |s| s.lease_tokens = Some(tokens)).await;
     let served: Value = app.get("/openapi.json").await.json().await.unwrap();
     assert_eq!(served, document(), "/openapi.json serves the checked-in document");
     let lease = uuid::Uuid::new_v4().to_string();
