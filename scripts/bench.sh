@@ -20,7 +20,12 @@
 #      identity provider's key, from a JWKS file) and HS256 (a shared
 #      secret), beside none (3.), on the Redis store; and RS256 with a new
 #      token on every request, which the cache of verified tokens cannot
-#      serve: what each heartbeat would cost without it.
+#      serve: what each heartbeat would cost without it;
+#   8. the service's CPU per heartbeat with lease tokens on, ES256 and HS256,
+#      as the browser client sends them (its token back in Lease-Token, a
+#      new one signed every other heartbeat: scripts/wrk/heartbeat-lease-
+#      token.lua), beside lease tokens off; and ES256 signed on every
+#      heartbeat, the worst case.
 # Everything listens on loopback, is bounded in time, and stops on exit.
 #
 # Usage: scripts/bench.sh   (CONNECTIONS=64 SECONDS_PER_RUN=10)
@@ -187,6 +192,41 @@ start_service REDIS_URL="$REDIS_URL" STREAMLEASE_METRICS_REFRESH_MS=3600000 STRE
   STREAMLEASE_JWT_SECRET="$SECRET" STREAMLEASE_ADMIN_TOKEN=bench-admin
 service_us_hb_hs256=$(service_us_with hs256 "$SERVICE_URL" "${STARTED_PIDS[-1]}")
 
+say "8. heartbeats with lease tokens"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/lease-key.pem" 2>/dev/null
+# with_lease_tokens URL PREFIX: 200 leases; "path lease_token" lines into
+# $WORK/leases-PREFIX.
+with_lease_tokens() {
+  for i in $(seq 1 200); do
+    curl -s -X POST "$1/v1/users/$2-$i/leases" -H 'Content-Type: application/json' -d '{"stream_id":"title-1"}' |
+      python3 -c 'import json, sys; l = json.load(sys.stdin); print("/v1/users/%s/leases/%s %s" % (l["user_id"], l["lease_id"], l["lease_token"]))'
+  done > "$WORK/leases-$2"
+}
+# lease_token_us URL PID PREFIX [EVERY]: service CPU per heartbeat.
+lease_token_us() {
+  local before
+  before=$(cpu_ticks "$2")
+  EVERY=${4:-0} LEASES="$WORK/leases-$3" wrk -t1 -c"$CONNECTIONS" -d"${RUN}s" \
+    -s "$ROOT/scripts/wrk/heartbeat-lease-token.lua" "$1" > "$WORK/hb-lt-$3.txt"
+  grep -q "Non-2xx" "$WORK/hb-lt-$3.txt" && say "$3 heartbeats: $(grep Non-2xx "$WORK/hb-lt-$3.txt")"
+  us_per_op $(($(cpu_ticks "$2") - before)) "$(total_requests < "$WORK/hb-lt-$3.txt")"
+}
+start_service REDIS_URL="$REDIS_URL" STREAMLEASE_METRICS_REFRESH_MS=3600000 STREAMLEASE_KEY_PREFIX=lt-off
+make_leases "$SERVICE_URL" "$WORK/leases-lt-off" 200 lt-off
+before=$(cpu_ticks "${STARTED_PIDS[-1]}")
+LEASES="$WORK/leases-lt-off" wrk -t1 -c"$CONNECTIONS" -d"${RUN}s" -s "$ROOT/scripts/wrk/heartbeat.lua" "$SERVICE_URL" \
+  > "$WORK/hb-lt-off.txt"
+service_us_lt_off=$(us_per_op $(($(cpu_ticks "${STARTED_PIDS[-1]}") - before)) "$(total_requests < "$WORK/hb-lt-off.txt")")
+start_service REDIS_URL="$REDIS_URL" STREAMLEASE_METRICS_REFRESH_MS=3600000 STREAMLEASE_KEY_PREFIX=lt-es \
+  STREAMLEASE_LEASE_TOKEN_KEY_FILE="$WORK/lease-key.pem"
+with_lease_tokens "$SERVICE_URL" lt-es
+service_us_lt_es256=$(lease_token_us "$SERVICE_URL" "${STARTED_PIDS[-1]}" lt-es)
+service_us_lt_es256_every=$(lease_token_us "$SERVICE_URL" "${STARTED_PIDS[-1]}" lt-es 1)
+start_service REDIS_URL="$REDIS_URL" STREAMLEASE_METRICS_REFRESH_MS=3600000 STREAMLEASE_KEY_PREFIX=lt-hs \
+  STREAMLEASE_LEASE_TOKEN_SECRET="$SECRET"
+with_lease_tokens "$SERVICE_URL" lt-hs
+service_us_lt_hs256=$(lease_token_us "$SERVICE_URL" "${STARTED_PIDS[-1]}" lt-hs)
+
 mark() { python3 -c "print('ok' if $1 else 'MISSED')"; }
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 cat <<TABLE
@@ -228,6 +268,12 @@ Service, Redis and load generators share these cores.
 | 7 | Service CPU per heartbeat with an RS256 player token (JWKS), Redis store | $service_us_hb_rs256 µs | |
 | 7 | Service CPU per heartbeat with an RS256 token sent for the first time (verified, not cached) | $service_us_hb_rs256_fresh µs | |
 | 7 | Service CPU: RS256 / HS256 / RS256 sent once, each / no token | $(ratio "$service_us_hb_rs256" "$service_us_hb_plain") / $(ratio "$service_us_hb_hs256" "$service_us_hb_plain") / $(ratio "$service_us_hb_rs256_fresh" "$service_us_hb_plain") | |
+| 8 | Service CPU per heartbeat, lease tokens off, Redis store | $service_us_lt_off µs | |
+| 8 | Service CPU per heartbeat, ES256 lease tokens as the client sends it (signed every other) | $service_us_lt_es256 µs | |
+| 8 | Service CPU per heartbeat, HS256 lease tokens as the client sends it | $service_us_lt_hs256 µs | |
+| 8 | Service CPU per heartbeat, ES256 signed on every heartbeat (worst case) | $service_us_lt_es256_every µs | |
+| 8 | Service CPU: ES256 / off | $(ratio "$service_us_lt_es256" "$service_us_lt_off") | ≤ 1.20 $(mark "$service_us_lt_es256 / $service_us_lt_off <= 1.2") |
+| 8 | Service CPU: HS256 / off, ES256 every heartbeat / off | $(ratio "$service_us_lt_hs256" "$service_us_lt_off") / $(ratio "$service_us_lt_es256_every" "$service_us_lt_off") | |
 TABLE
 echo
 echo "CPU during the Redis-store heartbeat run: service threads ${threads%, }; ${redis_cpu%, }."
