@@ -4,6 +4,8 @@
 // The fixtures: apps, real Redis servers and clusters, test certificates.
 #[path = "support/certificates.rs"]
 mod certificates;
+#[path = "support/edge.rs"]
+mod edge_server;
 #[path = "support/helpers.rs"]
 mod helpers;
 #[path = "support/idp.rs"]
@@ -28,6 +30,7 @@ mod connections;
 mod cors;
 mod differential;
 mod docs;
+mod edge;
 mod errors;
 mod expiry;
 mod fail_open;
