@@ -18,6 +18,7 @@ const SPKI_P256_PREFIX = Buffer.from("3059301306072a8648ce3d020106082a8648ce3d03
 function refuse(r, reason) {
   r.headersOut["Content-Type"] = "application/json";
   r.headersOut["Cache-Control"] = "no-store";
+  r.headersOut["Access-Control-Allow-Origin"] = "*";
   r.return(403, JSON.stringify({ error: "lease_token_refused", reason: reason }) + "\n");
 }
 

@@ -1,5 +1,7 @@
 //! The shipped edge (`deploy/edge/`) in front of a directory of HLS
-//! segments: media only with a valid lease token for its stream.
+//! segments: media only with a valid lease token for its stream; and in
+//! Chromium, hls.js with the package's adapter playing through it only
+//! with a lease.
 
 use std::sync::Arc;
 
@@ -8,8 +10,10 @@ use serde_json::{Value, json};
 use streamlease::domain::{Lease, LeaseId, StreamId, UserId};
 use streamlease::lease_token::{LeaseTokens, new_key_pem};
 
+use crate::browser::{BROWSERS, CHROMIUM_HINT, Script};
 use crate::edge_server::Edge;
 use crate::helpers::*;
+use crate::js_client::js_package;
 
 const SEGMENT: &[u8] = b"\x47not really MPEG-TS, but bytes the edge serves as they are";
 
@@ -101,4 +105,40 @@ async fn the_edge_takes_hs256_tokens_with_the_shared_secret() {
     let other = LeaseTokens::from_secret(b"another-secret-of-at-least-32-bytes");
     refused(get(&edge, "/media/movie-42/seg0.ts", Some(&token_of(&other, "movie-42", 30_000))).await, "bad_signature")
         .await;
+}
+
+/// Lease TTL of the browser test, so the token lifetime: short, so a
+/// terminated lease's media stops within seconds.
+const BROWSER_TTL_MS: u64 = 6_000;
+
+#[tokio::test]
+async fn in_chromium_hlsjs_plays_through_the_edge_only_with_a_lease() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(std::path::Path::new(&chromium).exists(), "{CHROMIUM_HINT}");
+    let package = js_package();
+    let _browser = BROWSERS.acquire().await.expect("the semaphore is never closed");
+    let mut script = Script::start(package, &chromium, &["build/test/browser/edge.js"]);
+    let page_origin = script.next_line().await.strip_prefix("page ").expect("the script's page origin").to_owned();
+    let keys = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(keys.path(), new_key_pem()).unwrap();
+    let ttl = BROWSER_TTL_MS.to_string();
+    let service = ServiceProcess::start(&[
+        ("STREAMLEASE_CORS_ORIGINS", &page_origin),
+        ("STREAMLEASE_LEASE_TTL_MS", &ttl),
+        ("STREAMLEASE_HEARTBEAT_INTERVAL_MS", "2000"),
+        ("STREAMLEASE_LEASE_TOKEN_KEY_FILE", keys.path().to_str().unwrap()),
+    ])
+    .await;
+    let edge = Edge::start(&service.base, None);
+    let episode = package.join("test/media/episode-1");
+    std::fs::create_dir_all(edge.media.join("episode-1")).unwrap();
+    for file in std::fs::read_dir(&episode).unwrap() {
+        let file = file.unwrap();
+        std::fs::copy(file.path(), edge.media.join("episode-1").join(file.file_name())).unwrap();
+    }
+    script.send(&json!({ "service": service.base, "edge": edge.base, "ttl_ms": BROWSER_TTL_MS }));
+    let line = script.next_line().await;
+    assert_eq!(line, "passed", "{}", script.stderr());
+    let status = script.wait().await;
+    assert!(status.success(), "the browser script exited with {status}\n{}", script.stderr());
 }

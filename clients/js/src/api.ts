@@ -25,6 +25,10 @@ export interface Lease {
   /** On acquire: leases this acquire ended to make room. */
   evicted?: string[];
   terminated?: string[];
+  /** With lease tokens on: a new token for this lease, for media and
+   * license requests; absent when the one sent back is still good, null on
+   * degraded answers. */
+  lease_token?: string | null;
 }
 
 export type EndReason = "released" | "evicted" | "terminated" | "revoked";
@@ -64,6 +68,9 @@ export interface Call {
   path: string;
   body?: unknown;
   token: string | null;
+  /** The lease token held, sent back so the service signs a new one only
+   * when it is half spent. */
+  leaseToken?: string | null;
   /** Let the request outlive the page (a release as the tab closes). */
   keepalive?: boolean;
 }
@@ -72,6 +79,7 @@ export async function send(wire: Wire, call: Call): Promise<Answer> {
   const headers: Record<string, string> = {};
   if (call.body !== undefined) headers["content-type"] = "application/json";
   if (call.token) headers["authorization"] = `Bearer ${call.token}`;
+  if (call.leaseToken) headers["lease-token"] = call.leaseToken;
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), wire.requestTimeoutMs);
   try {

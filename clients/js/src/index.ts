@@ -13,5 +13,6 @@ export {
   type SessionState,
   StreamleaseError,
 } from "./session.js";
+export { LEASE_TOKEN_HEADER, type LeaseTokenOptions, leaseTokenHeader } from "./lease-token.js";
 export { type StreamIdOf, followSources, streamIdFromUrl } from "./sources.js";
 export type { GetToken, TokenReason } from "./token.js";

@@ -89,6 +89,8 @@ export interface LeaseSessionEvents {
   /** The service or the network failed this call; keep playing, it is retried in `retryInMs`. */
   unavailable: { code: string; status: number | null; retryInMs: number; attempt: number };
   released: { cause: "stop" | "idle" | "pagehide" | "dispose" };
+  /** The lease token changed: a new one came, or the lease ended (null). */
+  leaseToken: { token: string | null };
   error: { error: StreamleaseError };
 }
 
@@ -114,6 +116,8 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
   private readonly maxRetryDelayMs: number;
   private current: SessionState = "idle";
   private leaseHeld: Lease | null = null;
+  /** The latest lease token for `leaseHeld` (service lease tokens). */
+  private token: string | null = null;
   private stream: string;
   /** The stream's classes (changed by `switchStream`). */
   private classes: string[];
@@ -154,6 +158,13 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
 
   get state(): SessionState {
     return this.current;
+  }
+
+  /** The lease token to send with media and license requests (an edge or
+   * license proxy checks it), while a lease is held; null otherwise, or
+   * when the service signs none. The adapters attach it for you. */
+  get leaseToken(): string | null {
+    return this.token;
   }
 
   /** The lease held now, if any. */
@@ -301,7 +312,7 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
       if (this.classes.length > 0) body.classes = this.classes;
     }
     const path = `${leasePath(this.options.userId, lease.lease_id)}/heartbeat`;
-    const answer = await this.call({ method: "POST", path, body });
+    const answer = await this.call({ method: "POST", path, body, leaseToken: this.token });
     if (epoch !== this.epoch) return;
     if (answer.kind === "lease") {
       this.hold(answer.lease);
@@ -332,6 +343,9 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
   }
 
   private hold(lease: Lease): void {
+    // A heartbeat that kept the token it was sent answers without one.
+    if (lease.lease_id !== this.leaseHeld?.lease_id) this.setLeaseToken(null);
+    if (typeof lease.lease_token === "string") this.setLeaseToken(lease.lease_token);
     this.leaseHeld = lease;
     this.failures = 0;
     if (this.current !== "paused") this.setState("active");
@@ -435,7 +449,17 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
     return this.current === "acquiring" || this.current === "active" || this.current === "paused" || this.current === "limit";
   }
 
+  private setLeaseToken(token: string | null): void {
+    if (token === this.token) return;
+    this.token = token;
+    this.emit("leaseToken", { token });
+  }
+
   private setState(state: SessionState): void {
+    // No lease, no token: media stops being served once it is gone.
+    if (state === "ended" || state === "stopped" || state === "failed" || state === "limit" || state === "idle") {
+      this.setLeaseToken(null);
+    }
     if (state === this.current) return;
     const previous = this.current;
     this.current = state;

@@ -4,6 +4,7 @@
 // the player loads another source, re-emits each session event as a player
 // event `streamlease:<name>`, and disposes the session with the player.
 
+import { LEASE_TOKEN_HEADER, type LeaseTokenOptions, leaseTokenHeader } from "./lease-token.js";
 import { type MediaOptions, type Playback, drive } from "./media.js";
 import { LeaseSession, type LeaseSessionEvents, type LeaseSessionOptions } from "./session.js";
 import { type StreamIdOf, followSources } from "./sources.js";
@@ -18,6 +19,19 @@ export interface VideojsPlayerLike {
   play(): Promise<unknown> | undefined;
   ended(): boolean;
   currentSrc(): string;
+  /** The tech, whose `vhs` (video.js' HTTP streaming) takes request hooks. */
+  tech?(options: { IWillNotUseThisInPlugins: true }): { vhs?: { xhr?: VhsXhrLike } } | undefined;
+}
+
+/** VHS' per-player request hooks (video.js 8). */
+export interface VhsXhrLike {
+  onRequest(hook: (options: VhsRequestOptions) => VhsRequestOptions): void;
+  offRequest(hook: (options: VhsRequestOptions) => VhsRequestOptions): void;
+}
+
+export interface VhsRequestOptions {
+  uri: string;
+  headers?: Record<string, string>;
 }
 
 /** What registering needs of the `videojs` function. */
@@ -27,7 +41,8 @@ export interface VideojsLike {
 }
 
 export type StreamleasePluginOptions = LeaseSessionOptions &
-  MediaOptions & {
+  MediaOptions &
+  LeaseTokenOptions & {
     /** Names the stream of each source URL; see `followSources`. */
     streamIdOf?: StreamIdOf;
   };
@@ -76,10 +91,39 @@ export function streamleasePlayer(player: VideojsPlayerLike, options: Streamleas
     unwire.push(() => player.off("loadstart", onLoadStart));
     follow(player.currentSrc());
   });
+  // VHS' hooks cannot wait: with "require", start the session before the
+  // source loads (see the README).
+  if ((options.leaseToken ?? "attach") !== "off") unwire.push(carryLeaseToken(player, session));
   const onDispose = () => {
     for (const off of unwire) off();
     session.dispose();
   };
   player.on("dispose", onDispose);
   return session;
+}
+
+/** Playlist and segment requests of the player's VHS carry the lease token,
+ * unless the app set an Authorization of its own. VHS takes per-player
+ * hooks once it says `xhr-hooks-ready` (each source it loads); a source
+ * set before the plugin may have said so already. Returns the unwiring. */
+function carryLeaseToken(player: VideojsPlayerLike, session: LeaseSession): () => void {
+  const hook = (request: VhsRequestOptions): VhsRequestOptions => {
+    const value = leaseTokenHeader(session);
+    if (value && !request.headers?.[LEASE_TOKEN_HEADER]) request.headers = { ...request.headers, [LEASE_TOKEN_HEADER]: value };
+    return request;
+  };
+  let hooked: VhsXhrLike | null = null;
+  const hookVhs = () => {
+    const xhr = player.tech?.({ IWillNotUseThisInPlugins: true })?.vhs?.xhr;
+    if (!xhr || xhr === hooked) return;
+    hooked?.offRequest(hook);
+    xhr.onRequest(hook);
+    hooked = xhr;
+  };
+  player.on("xhr-hooks-ready", hookVhs);
+  player.ready(hookVhs);
+  return () => {
+    player.off("xhr-hooks-ready", hookVhs);
+    hooked?.offRequest(hook);
+  };
 }

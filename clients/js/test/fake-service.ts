@@ -9,6 +9,7 @@ export interface SentRequest {
   query: string;
   body: unknown;
   authorization: string | null;
+  leaseToken: string | null;
   keepalive: boolean;
 }
 
@@ -51,6 +52,7 @@ export class FakeService {
       query: url.search,
       body: typeof init?.body === "string" ? JSON.parse(init.body) : undefined,
       authorization: headers.get("authorization"),
+      leaseToken: headers.get("lease-token"),
       keepalive: init?.keepalive ?? false,
     });
     const reply = this.replies.shift();

@@ -592,6 +592,47 @@ describe("classes", () => {
   });
 });
 
+describe("lease token", () => {
+  it("holds the token the service signs, sends it back with each heartbeat, and drops it when the lease ends", async () => {
+    const s = session();
+    const changes = record(s, "leaseToken");
+    service.answer(201, lease({ lease_token: "t1" }));
+    await s.start();
+    await settle();
+    assert.equal(s.leaseToken, "t1");
+    // Still good: the answer carries none, and the session keeps t1.
+    service.answer(200, lease());
+    await tick(10_000);
+    assert.equal(service.last().leaseToken, "t1");
+    assert.equal(s.leaseToken, "t1");
+    // Half spent: a new one comes and is sent from then on.
+    service.answer(200, lease({ lease_token: "t2" }));
+    await tick(10_000);
+    assert.equal(s.leaseToken, "t2");
+    service.answer(410, problem(410, "lease_ended", { reason: "terminated" }));
+    await tick(10_000);
+    assert.equal(service.last().leaseToken, "t2");
+    assert.equal(s.leaseToken, null, "no lease, no token");
+    assert.deepEqual(changes, [{ token: "t1" }, { token: "t2" }, { token: null }]);
+  });
+
+  it("is not sent with an acquire, nor kept for another lease", async () => {
+    const s = session();
+    service.answer(201, lease({ lease_token: "t1" }));
+    await s.start();
+    await settle();
+    assert.equal(service.sent[0]!.leaseToken, null);
+    // The store lost the lease and could not restore it: a new one, no token yet.
+    service
+      .answer(404, problem(404, "lease_not_found"))
+      .answer(404, problem(404, "lease_not_found"))
+      .answer(201, lease({ lease_id: "other" }));
+    await tick(10_000);
+    assert.equal(s.lease?.lease_id, "other");
+    assert.equal(s.leaseToken, null);
+  });
+});
+
 describe("events", () => {
   it("once() hears one event; off() removes a handler added by on() or once()", async () => {
     const s = session();

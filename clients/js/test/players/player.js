@@ -32,6 +32,13 @@ const harness = {
   terminate: null,
   position: () => currentVideo().currentTime,
   paused: () => currentVideo().paused,
+  /** The session's lease token, as it changes. */
+  leaseToken: null,
+  /** Media requests the player saw fail, by HTTP status (hls.js). */
+  mediaErrors: [],
+  /** The status of a GET of `url` carrying `token`: what a player that
+   * ignores the service's answers would get from the edge. */
+  probe: async (url, token) => (await fetch(url, { headers: token ? { Authorization: `Bearer ${token}` } : {} })).status,
 };
 window.harness = harness;
 
@@ -49,6 +56,7 @@ function watch(session) {
   session.on("granted", ({ lease }) => (harness.leaseId = lease.lease_id));
   session.on("renewed", ({ lease }) => (harness.leaseId = lease.lease_id));
   session.on("ended", ({ reason }) => (harness.ended = reason));
+  session.on("leaseToken", ({ token }) => (harness.leaseToken = token));
   session.on("limit", (limit) => {
     harness.limitNames = limit.leases.map((lease) => lease.device_name);
     harness.terminate = (leaseId) => limit.terminate([leaseId]);
@@ -80,10 +88,15 @@ const players = {
   },
   hlsjs() {
     const hls = new window.Hls();
+    hls.on(window.Hls.Events.ERROR, (_event, data) => harness.mediaErrors.push(data.response?.code ?? data.details));
     hls.attachMedia(video);
-    const session = new LeaseSession(options);
-    watch(session);
-    attachHls(hls, session);
+    // ?lease=off: the player alone, as a player that never asks for a lease.
+    if (params.get("lease") !== "off") {
+      const session = new LeaseSession(options);
+      watch(session);
+      // Behind the edge (?edge=1), media waits for the lease's token.
+      attachHls(hls, session, { leaseToken: params.get("edge") ? "require" : "attach" });
+    }
     hls.loadSource(source);
     return {
       play: () => video.play(),
