@@ -113,11 +113,25 @@ const BROWSER_TTL_MS: u64 = 6_000;
 
 #[tokio::test]
 async fn in_chromium_hlsjs_plays_through_the_edge_only_with_a_lease() {
+    through_the_edge_in_chromium("hlsjs").await;
+}
+
+#[tokio::test]
+async fn in_chromium_shaka_plays_through_the_edge_with_its_lease_token() {
+    through_the_edge_in_chromium("shaka").await;
+}
+
+#[tokio::test]
+async fn in_chromium_videojs_plays_through_the_edge_with_its_lease_token() {
+    through_the_edge_in_chromium("videojs").await;
+}
+
+async fn through_the_edge_in_chromium(player: &str) {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(std::path::Path::new(&chromium).exists(), "{CHROMIUM_HINT}");
     let package = js_package();
     let _browser = BROWSERS.acquire().await.expect("the semaphore is never closed");
-    let mut script = Script::start(package, &chromium, &["build/test/browser/edge.js"]);
+    let mut script = Script::start(package, &chromium, &["build/test/browser/edge.js", player]);
     let page_origin = script.next_line().await.strip_prefix("page ").expect("the script's page origin").to_owned();
     let keys = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(keys.path(), new_key_pem()).unwrap();

@@ -1,8 +1,10 @@
-// Lease tokens at the edge, in headless Chromium: hls.js with the package's
-// adapter plays HLS through the service's nginx edge (deploy/edge/) only
-// with a lease, and once that lease is terminated from elsewhere, the
-// edge refuses even a player that ignores the service and keeps sending
-// its last token, within that token's lifetime.
+// Lease tokens at the edge, in headless Chromium: a real player (hls.js,
+// Shaka Player or video.js: `node build/test/browser/edge.js shaka`) with
+// the package's adapter plays HLS through the service's nginx edge
+// (deploy/edge/) only with a lease; hls.js without one is refused; and once
+// the lease is terminated from elsewhere, the edge refuses even a player
+// that ignores the service and keeps sending its last token, within that
+// token's lifetime.
 //
 // The Rust test `edge.rs` runs this and owns the service (lease tokens on,
 // TTL 6 s) and the edge. This script prints `page <origin>` once its page
@@ -34,6 +36,8 @@ declare const harness: PageHarness;
 
 const pageReady = () => (globalThis as { harness?: PageHarness }).harness?.ready === true;
 
+const PLAYER = process.argv[2] ?? "hlsjs";
+
 async function main() {
   const { server, origin } = await serveStatic(PACKAGE_ROOT, 0);
   console.log(`page ${origin}`);
@@ -41,20 +45,20 @@ async function main() {
   const browser = await launchChromium();
   try {
     const context = await browser.newContext();
-    const user = "edge-viewer";
+    const user = `edge-viewer-${PLAYER}`;
     const source = `${edge}/media/episode-1/master.m3u8`;
     const segment = `${edge}/media/episode-1/seg00.m4s`;
-    const open = async (device: string, lease: "on" | "off"): Promise<Page> => {
+    const open = async (player: string, device: string, lease: "on" | "off"): Promise<Page> => {
       const page = await context.newPage();
-      const query = new URLSearchParams({ player: "hlsjs", service, user, device, stream: "episode-1", source, lease, edge: "1" });
+      const query = new URLSearchParams({ player, service, user, device, stream: "episode-1", source, lease, edge: "1" });
       await page.goto(`${origin}/test/players/?${query}`);
       await page.waitForFunction(pageReady, null, { timeout: 15_000 });
       return page;
     };
     const read = <T>(page: Page, probe: () => T): Promise<T> => page.evaluate(probe);
 
-    step("hls.js with a lease plays through the edge");
-    const withLease = await open("tab-a", "on");
+    step(`${PLAYER} with a lease plays through the edge`);
+    const withLease = await open(PLAYER, "tab-a", "on");
     await eventually("tab A is active", 15_000, async () => (await read(withLease, () => harness.state)) === "active");
     const start = await read(withLease, () => harness.position());
     await eventually("tab A plays", 15_000, async () => {
@@ -69,7 +73,7 @@ async function main() {
     assertEqual(await withLease.evaluate(([url, t]) => harness.probe(url!, t!), [segment, token]), 200, "its token opens a segment");
 
     step("hls.js without a lease is refused by the edge and never plays");
-    const without = await open("tab-b", "off");
+    const without = await open("hlsjs", "tab-b", "off");
     await eventually("tab B's playlist is refused (403)", 10_000, async () =>
       (await read(without, () => harness.mediaErrors)).includes(403),
     );

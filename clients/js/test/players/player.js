@@ -64,14 +64,22 @@ function watch(session) {
 }
 
 const players = {
-  videojs() {
+  async videojs() {
     registerStreamlease(window.videojs);
     const player = window.videojs(video, { muted: true, loop: true });
     for (const name of ["streamlease:granted", "streamlease:limit", "streamlease:ended", "streamlease:released"]) {
       player.on(name, () => harness.playerEvents.push(name));
     }
-    player.src({ src: source, type: "application/x-mpegURL" });
-    watch(player.streamlease(options));
+    const behindEdge = params.get("edge") !== null;
+    if (!behindEdge) player.src({ src: source, type: "application/x-mpegURL" });
+    const session = player.streamlease(options);
+    watch(session);
+    // Behind the edge, video.js' requests cannot wait for a token (its
+    // request hooks are synchronous): the lease comes first, then the source.
+    if (behindEdge) {
+      await session.start();
+      player.src({ src: source, type: "application/x-mpegURL" });
+    }
     return {
       play: () => player.play(),
       switchTo: (url) => {
@@ -118,7 +126,10 @@ const players = {
     await player.attach(video);
     const session = new LeaseSession(options);
     watch(session);
-    attachShaka(player, session);
+    // Behind the edge (?edge=1), media waits for the lease's token; `load`
+    // resolves only once the manifest came, so the lease comes first.
+    attachShaka(player, session, { leaseToken: params.get("edge") ? "require" : "attach" });
+    if (params.get("edge")) await session.start();
     await player.load(source);
     return {
       play: () => video.play(),
