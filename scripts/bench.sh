@@ -194,12 +194,15 @@ service_us_hb_hs256=$(service_us_with hs256 "$SERVICE_URL" "${STARTED_PIDS[-1]}"
 
 say "8. heartbeats with lease tokens"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/lease-key.pem" 2>/dev/null
-# with_lease_tokens URL PREFIX: 200 leases; "path lease_token" lines into
+# with_lease_tokens URL PREFIX: 200 leases, taken at once (a lease left
+# without heartbeats for a TTL expires); "path lease_token" lines into
 # $WORK/leases-PREFIX.
 with_lease_tokens() {
+  seq 1 200 | xargs -P 8 -I{} curl -s -X POST "$1/v1/users/$2-{}/leases" \
+    -H 'Content-Type: application/json' -d '{"stream_id":"title-1"}' -o "$WORK/lease-$2-{}.json"
   for i in $(seq 1 200); do
-    curl -s -X POST "$1/v1/users/$2-$i/leases" -H 'Content-Type: application/json' -d '{"stream_id":"title-1"}' |
-      python3 -c 'import json, sys; l = json.load(sys.stdin); print("/v1/users/%s/leases/%s %s" % (l["user_id"], l["lease_id"], l["lease_token"]))'
+    sed -E 's#^\{"lease_id":"([0-9a-f-]{36})","user_id":"([^"]+)".*"lease_token":"([^"]+)".*#/v1/users/\2/leases/\1 \3\n#' \
+      "$WORK/lease-$2-$i.json"
   done > "$WORK/leases-$2"
 }
 # lease_token_us URL PID PREFIX [EVERY]: service CPU per heartbeat.

@@ -81,7 +81,7 @@ pub async fn acquire(
             let view = LeaseView {
                 evicted: Some(evicted),
                 terminated: Some(terminated),
-                lease_token: token_for(&state, user, &granted.lease, terms),
+                lease_token: token_for(&state, user, &granted.lease, terms, None),
                 ..LeaseView::granted(user, granted, terms)
             };
             Ok(HttpResponse::Created().insert_header((header::LOCATION, location)).json(view))
@@ -90,7 +90,7 @@ pub async fn acquire(
             let view = LeaseView {
                 evicted: Some(evicted),
                 terminated: Some(terminated),
-                lease_token: token_for(&state, user, &granted.lease, terms),
+                lease_token: token_for(&state, user, &granted.lease, terms, None),
                 ..LeaseView::granted(user, granted, terms)
             };
             Ok(HttpResponse::Ok().json(view))
@@ -127,19 +127,14 @@ pub async fn heartbeat(
     };
     match outcome {
         HeartbeatOutcome::Renewed(granted) => {
-            // None when the token the player holds has life enough left.
-            let lease_token = state.settings.lease_tokens.as_ref().and_then(|tokens| {
-                let held = request.headers().get(HELD_TOKEN_HEADER).map(|v| v.as_bytes());
-                let renewed_at = granted.lease.expires_at - terms.ttl_ms;
-                let needed = LeaseTokens::needs_new(held, granted.lease.lease_id, renewed_at);
-                needed.then(|| tokens.sign(&user_id, &granted.lease, renewed_at)).flatten()
-            });
+            let held = request.headers().get(HELD_TOKEN_HEADER).map(|v| v.as_bytes());
+            let lease_token = token_for(&state, &user_id, &granted.lease, terms, held);
             Ok(HttpResponse::Ok().json(LeaseView { lease_token, ..LeaseView::granted(&user_id, granted, terms) }))
         }
         HeartbeatOutcome::Restored(granted) => {
             let view = LeaseView {
                 restored: Some(true),
-                lease_token: token_for(&state, &user_id, &granted.lease, terms),
+                lease_token: token_for(&state, &user_id, &granted.lease, terms, None),
                 ..LeaseView::granted(&user_id, granted, terms)
             };
             Ok(HttpResponse::Ok().json(view))
@@ -153,11 +148,14 @@ pub async fn heartbeat(
 }
 
 /// A new lease token for `lease`, just granted or renewed, when lease tokens
-/// are on. Issued as of the renewal, by the store's clock (expiry less one
-/// TTL), so `exp` and `iat` come from the same clock.
-fn token_for(state: &AppState, user: &UserId, lease: &Lease, terms: &Terms) -> Option<String> {
+/// are on, unless the token the player holds (`held`, sent back with a
+/// heartbeat) has life enough left. Issued as of the renewal, by the
+/// store's clock (expiry less one TTL), so `exp` and `iat` come from the
+/// same clock.
+fn token_for(state: &AppState, user: &UserId, lease: &Lease, terms: &Terms, held: Option<&[u8]>) -> Option<String> {
     let tokens = state.settings.lease_tokens.as_ref()?;
-    tokens.sign(user, lease, lease.expires_at - terms.ttl_ms)
+    let renewed_at = lease.expires_at - terms.ttl_ms;
+    LeaseTokens::needs_new(held, lease.lease_id, renewed_at).then(|| tokens.sign(user, lease, renewed_at)).flatten()
 }
 
 /// The 409 for a refusal: the limit that refused, and the leases whose
