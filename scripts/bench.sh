@@ -201,7 +201,7 @@ with_lease_tokens() {
   seq 1 200 | xargs -P 8 -I{} curl -s -X POST "$1/v1/users/$2-{}/leases" \
     -H 'Content-Type: application/json' -d '{"stream_id":"title-1"}' -o "$WORK/lease-$2-{}.json"
   for i in $(seq 1 200); do
-    sed -E 's#^\{"lease_id":"([0-9a-f-]{36})","user_id":"([^"]+)".*"lease_token":"([^"]+)".*#/v1/users/\2/leases/\1 \3\n#' \
+    sed -n -E 's#^\{"lease_id":"([0-9a-f-]{36})","user_id":"([^"]+)".*"lease_token":"([^"]+)".*#/v1/users/\2/leases/\1 \3\n#p' \
       "$WORK/lease-$2-$i.json"
   done > "$WORK/leases-$2"
 }

@@ -10,7 +10,10 @@
 #            store), both from wrk (16 connections, 10 s), and their ratio;
 #            and, on an instance with CORS on, the heartbeat as the browser
 #            client sends it (CORS, browser headers:
-#            scripts/wrk/heartbeat-sdk.lua) against a bare one there.
+#            scripts/wrk/heartbeat-sdk.lua) against a bare one there; and
+#            with lease tokens on (ES256, HS256), as the client sends them
+#            (scripts/wrk/heartbeat-lease-token.lua: signed every other
+#            heartbeat), and ES256 signed on every one.
 #
 # Only user-space instructions are counted: the kernel's share (sockets,
 # wake-ups) is not, and it is larger for the cheaper operation of each pair,
@@ -25,6 +28,7 @@ source "$(dirname "$0")/lib/common.sh"
 need valgrind valgrind
 need wrk wrk
 need redis-benchmark redis-tools
+need openssl openssl
 ulimit -n 20000
 [ "${1:-}" = redis ] || build_service release
 mkdir -p "$WORK/cg"
@@ -133,8 +137,30 @@ serve_under_callgrind REDIS_URL="$REDIS_URL" STREAMLEASE_CLASSES=uhd=3,mobile=3
 take_leases c '{"stream_id":"title-1","classes":["uhd","mobile"]}' "$WORK/classed"
 unclassed=$(LEASES="$WORK/leases" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat.lua" "$SERVICE_URL")
 classed=$(LEASES="$WORK/classed" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat.lua" "$SERVICE_URL")
+kill "$CG_PID"
+# Lease tokens: instances that sign them, leases of their own taken with
+# their tokens ("path token" lines, as scripts/bench.sh takes them).
+take_leases_with_tokens() {
+  seq 1 200 | xargs -P 8 -I{} curl -s -X POST "$SERVICE_URL/v1/users/$1-{}/leases" \
+    -H 'Content-Type: application/json' -d '{"stream_id":"title-1"}' -o "$WORK/$1-lease-{}.json"
+  for i in $(seq 1 200); do
+    sed -n -E 's#^\{"lease_id":"([0-9a-f-]{36})","user_id":"([^"]+)".*"lease_token":"([^"]+)".*#/v1/users/\2/leases/\1 \3\n#p' \
+      "$WORK/$1-lease-$i.json"
+  done > "$WORK/$1-tokens"
+}
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/lease-key.pem" 2>/dev/null
+serve_under_callgrind REDIS_URL="$REDIS_URL" STREAMLEASE_LEASE_TOKEN_KEY_FILE="$WORK/lease-key.pem"
+take_leases_with_tokens es
+es256=$(LEASES="$WORK/es-tokens" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat-lease-token.lua" "$SERVICE_URL")
+es256_every=$(EVERY=1 LEASES="$WORK/es-tokens" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat-lease-token.lua" "$SERVICE_URL")
+kill "$CG_PID"
+serve_under_callgrind REDIS_URL="$REDIS_URL" STREAMLEASE_LEASE_TOKEN_SECRET=instructions-secret-of-32-bytes-long
+take_leases_with_tokens hs
+hs256=$(LEASES="$WORK/hs-tokens" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat-lease-token.lua" "$SERVICE_URL")
 
 echo "service_instructions heartbeat_redis_store=$heartbeat healthz=$healthz ratio=$(ratio "$heartbeat" "$healthz")"
 echo "service_instructions heartbeat_as_the_client_sends_it=$sdk bare_with_cors_on=$bare_cors ratio=$(ratio "$sdk" "$bare_cors")"
 echo "service_instructions with_classes_configured: heartbeat_two_classes=$classed no_class=$unclassed" \
   "ratio=$(ratio "$classed" "$unclassed")"
+echo "service_instructions lease_tokens: es256=$es256 hs256=$hs256 es256_signed_every_time=$es256_every off=$heartbeat" \
+  "es256/off=$(ratio "$es256" "$heartbeat") hs256/off=$(ratio "$hs256" "$heartbeat")"

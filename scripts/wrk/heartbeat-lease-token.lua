@@ -8,7 +8,9 @@
 -- anew every other heartbeat: half, as here. With EVERY=1, no heartbeat
 -- sends a token: a signature on each, the worst case.
 local lines = {}
-for line in io.lines(os.getenv("LEASES")) do lines[#lines + 1] = line end
+for line in io.lines(os.getenv("LEASES")) do
+  if line ~= "" then lines[#lines + 1] = line end
+end
 local every = os.getenv("EVERY") == "1"
 local requests = {}
 local n = 0
@@ -16,6 +18,7 @@ local n = 0
 init = function()
   for _, line in ipairs(lines) do
     local path, token = line:match("^(%S+) (%S+)$")
+    if not path then error("not a \"path token\" line in $LEASES: " .. line:sub(1, 80)) end
     -- Headers of our own replace wrk's, Host included.
     local bare = wrk.format("POST", path .. "/heartbeat", { Host = wrk.headers["Host"] })
     local held = wrk.format("POST", path .. "/heartbeat", { Host = wrk.headers["Host"], ["Lease-Token"] = token })
