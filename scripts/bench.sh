@@ -47,14 +47,6 @@ total_requests() { awk '/requests in/ { print $1 }'; }
 calls() { redis_cli info commandstats | awk -F'[=,]' '/^cmdstat_evalsha:/ { print $2 }'; }
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 
-# make_leases URL FILE COUNT PREFIX: COUNT leases, their paths into FILE.
-make_leases() {
-  seq 1 "$3" | xargs -P 8 -I{} curl -s -X POST "$1/v1/users/$4-{}/leases" \
-    -H 'Content-Type: application/json' -d '{"stream_id":"title-1"}' -o "$WORK/lease-$4-{}.json"
-  for i in $(seq 1 "$3"); do
-    sed -E "s#.*\"lease_id\":\"([0-9a-f-]{36})\".*#/v1/users/$4-$i/leases/\1\n#" "$WORK/lease-$4-$i.json"
-  done > "$2"
-}
 
 say "building (release)..."
 build_service release
@@ -194,17 +186,6 @@ service_us_hb_hs256=$(service_us_with hs256 "$SERVICE_URL" "${STARTED_PIDS[-1]}"
 
 say "8. heartbeats with lease tokens"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/lease-key.pem" 2>/dev/null
-# with_lease_tokens URL PREFIX: 200 leases, taken at once (a lease left
-# without heartbeats for a TTL expires); "path lease_token" lines into
-# $WORK/leases-PREFIX.
-with_lease_tokens() {
-  seq 1 200 | xargs -P 8 -I{} curl -s -X POST "$1/v1/users/$2-{}/leases" \
-    -H 'Content-Type: application/json' -d '{"stream_id":"title-1"}' -o "$WORK/lease-$2-{}.json"
-  for i in $(seq 1 200); do
-    sed -n -E 's#^\{"lease_id":"([0-9a-f-]{36})","user_id":"([^"]+)".*"lease_token":"([^"]+)".*#/v1/users/\2/leases/\1 \3\n#p' \
-      "$WORK/lease-$2-$i.json"
-  done > "$WORK/leases-$2"
-}
 # lease_token_us URL PID PREFIX [EVERY]: service CPU per heartbeat.
 lease_token_us() {
   local before
@@ -222,12 +203,12 @@ LEASES="$WORK/leases-lt-off" wrk -t1 -c"$CONNECTIONS" -d"${RUN}s" -s "$ROOT/scri
 service_us_lt_off=$(us_per_op $(($(cpu_ticks "${STARTED_PIDS[-1]}") - before)) "$(total_requests < "$WORK/hb-lt-off.txt")")
 start_service REDIS_URL="$REDIS_URL" STREAMLEASE_METRICS_REFRESH_MS=3600000 STREAMLEASE_KEY_PREFIX=lt-es \
   STREAMLEASE_LEASE_TOKEN_KEY_FILE="$WORK/lease-key.pem"
-with_lease_tokens "$SERVICE_URL" lt-es
+make_leases_with_tokens "$SERVICE_URL" "$WORK/leases-lt-es" lt-es
 service_us_lt_es256=$(lease_token_us "$SERVICE_URL" "${STARTED_PIDS[-1]}" lt-es)
 service_us_lt_es256_every=$(lease_token_us "$SERVICE_URL" "${STARTED_PIDS[-1]}" lt-es 1)
 start_service REDIS_URL="$REDIS_URL" STREAMLEASE_METRICS_REFRESH_MS=3600000 STREAMLEASE_KEY_PREFIX=lt-hs \
   STREAMLEASE_LEASE_TOKEN_SECRET="$SECRET"
-with_lease_tokens "$SERVICE_URL" lt-hs
+make_leases_with_tokens "$SERVICE_URL" "$WORK/leases-lt-hs" lt-hs
 service_us_lt_hs256=$(lease_token_us "$SERVICE_URL" "${STARTED_PIDS[-1]}" lt-hs)
 
 mark() { python3 -c "print('ok' if $1 else 'MISSED')"; }

@@ -109,20 +109,11 @@ serve_under_callgrind() {
   SERVICE_URL=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$WORK/cg/valgrind.log" | tail -1)
   : > "$WORK/cg/valgrind.log"
 }
-# take_leases USER_PREFIX BODY FILE: one lease for each of 200 users, their
-# heartbeat paths written to FILE for scripts/wrk/heartbeat.lua.
-take_leases() {
-  seq 1 200 | xargs -P 8 -I{} curl -s -X POST "$SERVICE_URL/v1/users/$1-{}/leases" \
-    -H 'Content-Type: application/json' -d "$2" -o "$WORK/$1-lease-{}.json"
-  for i in $(seq 1 200); do
-    sed -E "s#.*\"lease_id\":\"([0-9a-f-]{36})\".*#/v1/users/$1-$i/leases/\1\n#" "$WORK/$1-lease-$i.json"
-  done > "$3"
-}
 serve_under_callgrind
 healthz=$(instructions_per requests wrk_into "$SERVICE_URL/healthz")
 kill "$CG_PID"
 serve_under_callgrind REDIS_URL="$REDIS_URL"
-take_leases i '{"stream_id":"title-1"}' "$WORK/leases"
+make_leases "$SERVICE_URL" "$WORK/leases" 200 i
 heartbeat=$(LEASES="$WORK/leases" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat.lua" "$SERVICE_URL")
 kill "$CG_PID"
 # The same leases, through an instance with CORS on (a key prefix of its own
@@ -134,28 +125,19 @@ kill "$CG_PID"
 # An instance with classes configured: the same leases (no class), and as
 # many more naming two classes each.
 serve_under_callgrind REDIS_URL="$REDIS_URL" STREAMLEASE_CLASSES=uhd=3,mobile=3
-take_leases c '{"stream_id":"title-1","classes":["uhd","mobile"]}' "$WORK/classed"
+make_leases "$SERVICE_URL" "$WORK/classed" 200 c '{"stream_id":"title-1","classes":["uhd","mobile"]}'
 unclassed=$(LEASES="$WORK/leases" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat.lua" "$SERVICE_URL")
 classed=$(LEASES="$WORK/classed" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat.lua" "$SERVICE_URL")
 kill "$CG_PID"
-# Lease tokens: instances that sign them, leases of their own taken with
-# their tokens ("path token" lines, as scripts/bench.sh takes them).
-take_leases_with_tokens() {
-  seq 1 200 | xargs -P 8 -I{} curl -s -X POST "$SERVICE_URL/v1/users/$1-{}/leases" \
-    -H 'Content-Type: application/json' -d '{"stream_id":"title-1"}' -o "$WORK/$1-lease-{}.json"
-  for i in $(seq 1 200); do
-    sed -n -E 's#^\{"lease_id":"([0-9a-f-]{36})","user_id":"([^"]+)".*"lease_token":"([^"]+)".*#/v1/users/\2/leases/\1 \3\n#p' \
-      "$WORK/$1-lease-$i.json"
-  done > "$WORK/$1-tokens"
-}
+# Lease tokens: instances that sign them, each with leases of its own.
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/lease-key.pem" 2>/dev/null
 serve_under_callgrind REDIS_URL="$REDIS_URL" STREAMLEASE_LEASE_TOKEN_KEY_FILE="$WORK/lease-key.pem"
-take_leases_with_tokens es
+make_leases_with_tokens "$SERVICE_URL" "$WORK/es-tokens" es
 es256=$(LEASES="$WORK/es-tokens" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat-lease-token.lua" "$SERVICE_URL")
 es256_every=$(EVERY=1 LEASES="$WORK/es-tokens" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat-lease-token.lua" "$SERVICE_URL")
 kill "$CG_PID"
 serve_under_callgrind REDIS_URL="$REDIS_URL" STREAMLEASE_LEASE_TOKEN_SECRET=instructions-secret-of-32-bytes-long
-take_leases_with_tokens hs
+make_leases_with_tokens "$SERVICE_URL" "$WORK/hs-tokens" hs
 hs256=$(LEASES="$WORK/hs-tokens" instructions_per requests wrk_into -s "$ROOT/scripts/wrk/heartbeat-lease-token.lua" "$SERVICE_URL")
 
 echo "service_instructions heartbeat_redis_store=$heartbeat healthz=$healthz ratio=$(ratio "$heartbeat" "$healthz")"

@@ -103,3 +103,29 @@ sys.stdout.write(f"{shebang}\n{inputs}\n{codec}\n{ahead}\n{prelude}\n{rest}")
 PY
   redis_cli -x script load < "$WORK/$1.lua"
 }
+
+# make_leases URL FILE COUNT PREFIX [BODY]: a lease for each of COUNT users
+# PREFIX-1..COUNT (the acquire's JSON BODY, by default stream title-1),
+# taken at once (a lease without heartbeats expires in a TTL); their paths
+# into FILE, one a line.
+make_leases() {
+  local body=${5:-'{"stream_id":"title-1"}'}
+  seq 1 "$3" | xargs -P 8 -I{} curl -s -X POST "$1/v1/users/$4-{}/leases" \
+    -H 'Content-Type: application/json' -d "$body" -o "$WORK/lease-$4-{}.json"
+  for i in $(seq 1 "$3"); do
+    sed -E "s#.*\"lease_id\":\"([0-9a-f-]{36})\".*#/v1/users/$4-$i/leases/\1\n#" "$WORK/lease-$4-$i.json"
+  done > "$2"
+}
+
+# make_leases_with_tokens URL FILE PREFIX: as make_leases, 200 users, from a
+# service signing lease tokens: "path lease_token" lines into FILE (those
+# scripts/wrk/heartbeat-lease-token.lua takes).
+make_leases_with_tokens() {
+  seq 1 200 | xargs -P 8 -I{} curl -s -X POST "$1/v1/users/$3-{}/leases" \
+    -H 'Content-Type: application/json' -d '{"stream_id":"title-1"}' -o "$WORK/lease-$3-{}.json"
+  for i in $(seq 1 200); do
+    sed -n -E 's#^\{"lease_id":"([0-9a-f-]{36})","user_id":"([^"]+)".*"lease_token":"([^"]+)".*#/v1/users/\2/leases/\1 \3\n#p' \
+      "$WORK/lease-$3-$i.json"
+  done > "$2"
+}
+

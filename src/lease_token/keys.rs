@@ -105,7 +105,10 @@ mod tests {
     fn a_file_of_other_keys_or_none_is_refused_with_a_reason() {
         assert_eq!(ec_keys(b"").err(), Some(KeyError::NoKey));
         assert_eq!(ec_keys(b"not a key").err(), Some(KeyError::NoKey));
-        let rsa = include_str!("testdata/rsa.pem");
-        assert_eq!(ec_keys(rsa.as_bytes()).err(), Some(KeyError::NotP256(1)));
+        // A PKCS#8 key of another kind: Ed25519.
+        let ed25519 = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+        let body = base64::engine::general_purpose::STANDARD.encode(ed25519.as_ref());
+        let pem = format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n");
+        assert_eq!(ec_keys(pem.as_bytes()).err(), Some(KeyError::NotP256(1)));
     }
 }
