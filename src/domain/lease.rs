@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use super::classes::{ClassName, Classes, LimitClass, Limits};
 use super::ids::{DeviceId, DeviceName, LeaseId, StreamId, UserId};
+use super::limits::{ClassName, Classes, LimitClass, Limits, UserLimits};
+pub use super::limits::{LimitSource, UserLimit};
 
 /// Milliseconds since the Unix epoch, by the store's clock.
 pub type Millis = i64;
@@ -17,7 +18,7 @@ pub struct Lease {
     pub device_id: Option<DeviceId>,
     /// What the viewer calls the device, for the limit chooser.
     pub device_name: Option<DeviceName>,
-    /// The classes it counts against (see `classes.rs`), as the acquire
+    /// The classes it counts against (see `limits.rs`), as the acquire
     /// named them.
     pub classes: Vec<ClassName>,
     pub acquired_at: Millis,
@@ -205,6 +206,39 @@ pub struct UserCount {
     pub classes: Vec<ClassCount>,
 }
 
+impl UserCount {
+    /// What a census reports of `user_id`, of `limits`, whose live leases
+    /// have the classes `leases` gives (names as stored; one not configured
+    /// counts like none).
+    pub fn of<'a, L, C>(user_id: UserId, limits: &UserLimits, leases: L) -> Self
+    where
+        L: IntoIterator<Item = C>,
+        C: IntoIterator<Item = &'a str>,
+    {
+        let (mut active, mut counted) = (0u32, 0u32);
+        let mut per_class = vec![0u32; limits.classes.len()];
+        for classes in leases {
+            active += 1;
+            let mut exempt = false;
+            for name in classes {
+                if let Some(i) = limits.classes.iter().position(|c| c.class.as_str() == name) {
+                    per_class[i] += 1;
+                    exempt |= limits.classes[i].limit.is_none();
+                }
+            }
+            counted += u32::from(!exempt);
+        }
+        let classes = limits
+            .classes
+            .iter()
+            .zip(per_class)
+            .filter(|(_, n)| *n > 0)
+            .map(|(c, n)| ClassCount { class: c.class.clone(), active: n, at_limit: c.limit.is_some_and(|l| n >= l) })
+            .collect();
+        UserCount { user_id, active, limit: limits.total.limit, at_limit: counted >= limits.total.limit, classes }
+    }
+}
+
 /// A user's live leases of one class, and whether they reach its limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClassCount {
@@ -292,32 +326,4 @@ impl CensusSummary {
 /// The order of `CensusSummary::top`: most leases first, ties by id.
 fn most_first(a: &UserCount, b: &UserCount) -> std::cmp::Ordering {
     b.active.cmp(&a.active).then_with(|| a.user_id.cmp(&b.user_id))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LimitSource {
-    Default,
-    /// The player's token carried it (`STREAMLEASE_JWT_LIMIT_CLAIM`).
-    Token,
-    Override,
-}
-
-impl LimitSource {
-    /// Where a limit came from, given whether the store's override decided
-    /// it and whether the token stated it: override, then token, then the
-    /// default.
-    pub fn of(overridden: bool, token_states_it: bool) -> Self {
-        match (overridden, token_states_it) {
-            (true, _) => LimitSource::Override,
-            (false, true) => LimitSource::Token,
-            (false, false) => LimitSource::Default,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UserLimit {
-    pub limit: u32,
-    pub source: LimitSource,
 }

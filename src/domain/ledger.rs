@@ -5,9 +5,9 @@
 
 use std::collections::HashMap;
 
-use super::classes::{Classes, LimitClass, Limits, UserLimits};
 use super::ids::{LeaseId, UserId};
 use super::lease::*;
+use super::limits::{Classes, LimitClass, Limits, UserLimits};
 
 /// Most tombstones kept per user. A player ends a few leases per TTL; a
 /// client ending leases in a tight loop must not make every operation on
@@ -258,7 +258,8 @@ impl Ledger {
     /// What a census reports of this user: `None` with no live lease.
     pub fn count(&self, user_id: &UserId, now: Millis, terms: &Terms) -> Option<UserCount> {
         let live = self.leases.iter().filter(|l| l.is_live(now));
-        let count = self.limits(terms, None).count(user_id.clone(), live.map(|l| l.classes.iter().map(|c| c.as_str())));
+        let classes_of_each = live.map(|l| l.classes.iter().map(|c| c.as_str()));
+        let count = UserCount::of(user_id.clone(), &self.limits(terms, None), classes_of_each);
         (count.active > 0).then_some(count)
     }
 

@@ -222,8 +222,11 @@ impl RedisStore {
             return Ok(None);
         };
         let limits = self.terms.limits(reply::limit_override(limit)?.as_ref(), None);
-        let count =
-            limits.count(user_id.clone(), live.iter().map(|classes| classes.split(',').filter(|c| !c.is_empty())));
+        let count = UserCount::of(
+            user_id.clone(),
+            &limits,
+            live.iter().map(|classes| classes.split(',').filter(|c| !c.is_empty())),
+        );
         Ok(Some(Found { count, expired }))
     }
 

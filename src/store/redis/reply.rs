@@ -83,7 +83,7 @@ fn limit_source(flag: &str, bound: &LimitClass, token: Option<&Limits>) -> Store
 
 /// The limit a 'denied' reply names: "total" or a class.
 fn limit_class(name: &str) -> StoreResult<LimitClass> {
-    if name == crate::domain::classes::TOTAL {
+    if name == crate::domain::limits::TOTAL {
         return Ok(LimitClass::Total);
     }
     ClassName::try_from(name).map(LimitClass::Class).map_err(|e| bad(format!("limit class: {e}")))

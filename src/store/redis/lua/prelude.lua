@@ -111,7 +111,7 @@ end
 -- "name=*" (exempt), joined by ','; '' when no class is configured.
 -- `overridden` is the override's "name=n,..." (user_limit). An exempt class
 -- stays exempt whatever the override says. The same rule as
--- `UserLimits::decide` in src/domain/classes.rs.
+-- `UserLimits::decide` in src/domain/limits.rs.
 local TOTAL = 'total'
 
 local function class_limits(fallback, overridden)

@@ -1,4 +1,5 @@
-//! Stream classes: "3 streams, but only 1 in 4K", "at most 2 on phones".
+//! A user's limits: the total, and per stream class ("3 streams, but only
+//! 1 in 4K", "at most 2 on phones"), and where each comes from.
 //!
 //! A class is a name the operator configures (`STREAMLEASE_CLASSES`) with a
 //! default limit, or `*`: exempt, counting against no limit at all. An
@@ -11,9 +12,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-
-use super::ids::UserId;
-use super::lease::{ClassCount, LimitSource, UserCount, UserLimit};
 
 /// Most classes configured.
 pub const MAX_CLASSES: usize = 16;
@@ -302,37 +300,34 @@ impl UserLimits {
             LimitClass::Class(class) => classes.contains(class),
         }
     }
+}
 
-    /// What a census reports of `user_id`, whose live leases have the
-    /// classes `leases` gives (names as stored; one not configured counts
-    /// like none).
-    pub fn count<'a, L, C>(&self, user_id: UserId, leases: L) -> UserCount
-    where
-        L: IntoIterator<Item = C>,
-        C: IntoIterator<Item = &'a str>,
-    {
-        let (mut active, mut counted) = (0u32, 0u32);
-        let mut per_class = vec![0u32; self.classes.len()];
-        for classes in leases {
-            active += 1;
-            let mut exempt = false;
-            for name in classes {
-                if let Some(i) = self.classes.iter().position(|c| c.class.as_str() == name) {
-                    per_class[i] += 1;
-                    exempt |= self.classes[i].limit.is_none();
-                }
-            }
-            counted += u32::from(!exempt);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitSource {
+    Default,
+    /// The player's token carried it (`STREAMLEASE_JWT_LIMIT_CLAIM`).
+    Token,
+    Override,
+}
+
+impl LimitSource {
+    /// Where a limit came from, given whether the store's override decided
+    /// it and whether the token stated it: override, then token, then the
+    /// default.
+    pub fn of(overridden: bool, token_states_it: bool) -> Self {
+        match (overridden, token_states_it) {
+            (true, _) => LimitSource::Override,
+            (false, true) => LimitSource::Token,
+            (false, false) => LimitSource::Default,
         }
-        let classes = self
-            .classes
-            .iter()
-            .zip(per_class)
-            .filter(|(_, n)| *n > 0)
-            .map(|(c, n)| ClassCount { class: c.class.clone(), active: n, at_limit: c.limit.is_some_and(|l| n >= l) })
-            .collect();
-        UserCount { user_id, active, limit: self.total.limit, at_limit: counted >= self.total.limit, classes }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserLimit {
+    pub limit: u32,
+    pub source: LimitSource,
 }
 
 /// Which limit refused: the total, or a class.
