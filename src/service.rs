@@ -79,7 +79,7 @@ impl LeaseService {
     }
 
     /// The terms leases are granted on: the store's, as it was built.
-    pub fn terms(&self) -> Terms {
+    pub fn terms(&self) -> &Terms {
         self.store.terms()
     }
 

@@ -9,7 +9,7 @@ use super::AppState;
 use super::auth::{Admin, Player};
 use super::body::{JsonBody, OptionalJson};
 use super::problem::ApiError;
-use super::views::{DegradedLease, LeaseList, LeaseView, NoToken, Revoked};
+use super::views::{DegradedLease, LeaseList, LeaseView, Revoked};
 use crate::domain::ledger::Terms;
 use crate::domain::*;
 use crate::lease_token::{HELD_TOKEN_HEADER, LeaseTokens};
@@ -46,7 +46,7 @@ pub async fn acquire(
     body: JsonBody<AcquireBody>,
 ) -> Result<HttpResponse, ApiError> {
     let AcquireBody { stream_id, device_id, device_name, classes, on_limit, terminate } = body.into_inner();
-    let terms = &state.leases.terms();
+    let terms = state.leases.terms();
     terms.classes.check(&classes).map_err(ApiError::InvalidRequest)?;
     let user_id = path.into_inner().user_id;
     let request = AcquireRequest {
@@ -69,8 +69,8 @@ pub async fn acquire(
             let lease_id = request.new_lease_id;
             let location = format!("/v1/users/{user}/leases/{lease_id}");
             let device = (request.device_id, request.device_name);
-            let view = DegradedLease::new(user, lease_id, Some(request.stream_id), device, terms);
-            let view = DegradedLease { lease_token: settings.lease_tokens.as_ref().map(|_| NoToken), ..view };
+            let view = DegradedLease::new(user, lease_id, Some(request.stream_id), device, terms)
+                .without_token(settings.lease_tokens.is_some());
             return Ok(HttpResponse::Created().insert_header((header::LOCATION, location)).json(view));
         }
         other => other?,
@@ -110,7 +110,7 @@ pub async fn heartbeat(
 ) -> Result<HttpResponse, ApiError> {
     let LeasePath { user_id, lease_id } = path.into_inner();
     let restore = body.0;
-    let (settings, terms) = (&state.settings, &state.leases.terms());
+    let (settings, terms) = (&state.settings, state.leases.terms());
     if let Some(restore) = &restore {
         terms.classes.check(&restore.classes).map_err(ApiError::InvalidRequest)?;
     }
@@ -119,8 +119,8 @@ pub async fn heartbeat(
             state.leases.count_degraded(Operation::Heartbeat);
             let (stream, device) =
                 restore.map_or((None, (None, None)), |r| (Some(r.stream_id), (r.device_id, r.device_name)));
-            let view = DegradedLease::new(&user_id, lease_id, stream, device, terms);
-            let view = DegradedLease { lease_token: settings.lease_tokens.as_ref().map(|_| NoToken), ..view };
+            let view = DegradedLease::new(&user_id, lease_id, stream, device, terms)
+                .without_token(settings.lease_tokens.is_some());
             return Ok(HttpResponse::Ok().json(view));
         }
         other => other?,
@@ -181,7 +181,7 @@ pub async fn list(player: Player, state: Data<AppState>, path: Path<UserPath>) -
     let UserLeases { limit, limit_source, leases } = state.leases.list(&user_id, player.token_limits()).await?;
     let active = leases.len() as u32;
     let limit_of_all = UserLimit { limit, source: limit_source };
-    let leases = LeaseView::all(&user_id, leases, active, limit_of_all, &state.leases.terms());
+    let leases = LeaseView::all(&user_id, leases, active, limit_of_all, state.leases.terms());
     Ok(Json(LeaseList { user_id, limit, limit_source, active, leases }))
 }
 

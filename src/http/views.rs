@@ -122,6 +122,11 @@ impl DegradedLease {
             lease_token: None,
         }
     }
+
+    /// With lease tokens on, the answer says `lease_token: null`.
+    pub fn without_token(self, lease_tokens_on: bool) -> Self {
+        DegradedLease { lease_token: lease_tokens_on.then_some(NoToken), ..self }
+    }
 }
 
 #[derive(Debug, Serialize)]

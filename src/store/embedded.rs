@@ -23,8 +23,8 @@ pub struct EmbeddedStore {
 impl EmbeddedStore {
     /// Also starts the sweeper that drops idle users; it stops by itself once
     /// the store is dropped.
-    pub fn terms(&self) -> Terms {
-        self.terms.clone()
+    pub fn terms(&self) -> &Terms {
+        &self.terms
     }
 
     pub fn start(terms: Terms, clock: Arc<dyn Clock>, expired: IntCounter) -> Arc<Self> {

@@ -142,7 +142,7 @@ pub enum Store {
 
 impl Store {
     /// The terms leases are granted on here.
-    pub fn terms(&self) -> Terms {
+    pub fn terms(&self) -> &Terms {
         match self {
             Store::Redis(s) => s.terms(),
             Store::Embedded(s) => s.terms(),

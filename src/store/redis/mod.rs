@@ -136,8 +136,8 @@ impl RedisStore {
         self
     }
 
-    pub fn terms(&self) -> Terms {
-        self.terms.clone()
+    pub fn terms(&self) -> &Terms {
+        &self.terms
     }
 
     /// The total limit the scripts apply when there is no override: the
