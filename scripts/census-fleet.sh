@@ -19,7 +19,7 @@ need curl curl
 
 build_service release
 start_redis
-python3 "$ROOT/scripts/lib/fill_redis.py" "$(load_script acquire)" "$USERS" 3 3600000 | redis_cli --pipe >/dev/null
+python3 "$ROOT/scripts/lib/fill_redis.py" "acquire_$(load_library)" "$USERS" 3 3600000 | redis_cli --pipe >/dev/null
 
 # redis_cpu_per_period: Redis CPU (ms) per refresh period, over PERIODS periods.
 redis_cpu_per_period() {

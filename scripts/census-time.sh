@@ -25,7 +25,7 @@ need curl curl
 
 build_service release
 start_redis
-python3 "$ROOT/scripts/lib/fill_redis.py" "$(load_script acquire)" "$USERS" 3 3600000 | redis_cli --pipe >/dev/null
+python3 "$ROOT/scripts/lib/fill_redis.py" "acquire_$(load_library)" "$USERS" 3 3600000 | redis_cli --pipe >/dev/null
 start_service REDIS_URL="$REDIS_URL" STREAMLEASE_METRICS_REFRESH_MS=100 STREAMLEASE_CENSUS_REDIS_PERCENT="$PERCENT"
 
 census='{operation="census"}'

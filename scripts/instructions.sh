@@ -4,7 +4,7 @@
 # the same counts within a percent or two, whatever else the machine does).
 #
 #   Redis:   the heartbeat script (a live lease among 3 of one user), the
-#            same on leases of two classes each, and a no-op script (EVALSHA
+#            same on leases of two classes each, and a no-op function (FCALL
 #            of `return 1`), all from redis-benchmark -P 16, and the ratios.
 #   Service: a Redis-store heartbeat and a /healthz exchange (embedded
 #            store), both from wrk (16 connections, 10 s), and their ratio;
@@ -66,9 +66,8 @@ under_callgrind -- redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" 
 REDIS_PID=$CG_PID
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 wait_for 60 redis-server redis_cli ping
-heartbeat_sha=$(load_script heartbeat)
-acquire_sha=$(load_script acquire)
-noop_sha=$(redis_cli script load "return 1")
+version=$(load_library)
+load_noop
 # User u holds 3 leases with no class; user c 3 leases of classes uhd and
 # mobile each.
 for user in u c; do
@@ -77,7 +76,7 @@ for user in u c; do
   [ "$user" = c ] && classes=uhd,mobile && limits=uhd=3,mobile=3
   for n in 1 2 3; do
     lease=6f9619ff-8b86-4011-b42d-00c04fc9640$n
-    redis_cli evalsha "$acquire_sha" 3 "sl:{$user}:l" "sl:{$user}:e" "sl:{$user}:limit" '' '' "$lease" "title-12345$n" \
+    redis_cli fcall "acquire_$version" 3 "sl:{$user}:l" "sl:{$user}:e" "sl:{$user}:limit" '' '' "$lease" "title-12345$n" \
       "$(python3 -c 'import uuid; print(uuid.uuid4())')" 3600000 3 deny '' "$classes" "$limits" >/dev/null
   done
 done
@@ -85,11 +84,11 @@ CALLS=20000
 calls() { echo "$CALLS"; }
 heartbeat_of() {
   instructions_per calls redis-benchmark -p "$REDIS_PORT" -c 4 -P 16 -n "$CALLS" -q \
-    evalsha "$heartbeat_sha" 3 "sl:{$1}:l" "sl:{$1}:e" "sl:{$1}:limit" '' "$lease" 3600000 3
+    fcall "heartbeat_$version" 3 "sl:{$1}:l" "sl:{$1}:e" "sl:{$1}:limit" '' "$lease" 3600000 3
 }
 redis_heartbeat=$(heartbeat_of u)
 redis_heartbeat_classes=$(heartbeat_of c)
-redis_noop=$(instructions_per calls redis-benchmark -p "$REDIS_PORT" -c 4 -P 16 -n "$CALLS" -q evalsha "$noop_sha" 0)
+redis_noop=$(instructions_per calls redis-benchmark -p "$REDIS_PORT" -c 4 -P 16 -n "$CALLS" -q fcall noop 0)
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 echo "redis_instructions heartbeat_script=$redis_heartbeat noop_script=$redis_noop ratio=$(ratio "$redis_heartbeat" "$redis_noop")"
 echo "redis_instructions heartbeat_script_two_classes=$redis_heartbeat_classes" \

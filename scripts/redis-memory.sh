@@ -18,9 +18,9 @@ BUDGET=${BUDGET:-250}
 need python3 python3
 
 start_redis
-sha=$(load_script acquire)
+acquire="acquire_$(load_library)"
 before=$(redis_cli info memory | awk -F: '/^used_memory:/ {print $2+0}')
-python3 "$ROOT/scripts/lib/fill_redis.py" "$sha" "$USERS" "$PER_USER" 3600000 | redis_cli --pipe >/dev/null
+python3 "$ROOT/scripts/lib/fill_redis.py" "$acquire" "$USERS" "$PER_USER" 3600000 | redis_cli --pipe >/dev/null
 after=$(redis_cli info memory | awk -F: '/^used_memory:/ {print $2+0}')
 
 leases=$((USERS * PER_USER))

@@ -17,6 +17,7 @@ fn main() -> ExitCode {
     let mut settings = match Settings::parse(std::env::args_os()) {
         Ok(settings) => settings,
         Err(Refusal::Asked(text)) => return say(&text, ExitCode::SUCCESS),
+        Err(Refusal::AskedForRedisLibrary) => return say(streamlease::store::redis::library(), ExitCode::SUCCESS),
         Err(refused) => return complain(&refused.to_string()),
     };
     let open_files = descriptors::raise_open_file_limit();

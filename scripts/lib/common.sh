@@ -86,22 +86,20 @@ metric() {
   curl -s "$SERVICE_URL/metrics" | awk -v series="$1" '$1 == series { print $2 }'
 }
 
-# load_script NAME: loads src/store/redis/lua/NAME.lua exactly as the service
-# builds it (src/store/redis/scripts.rs: its shebang line, inputs.lua,
-# codec.lua, what the file has above a line "-- @prelude", prelude.lua, the
-# rest of the file) into the private Redis; prints its SHA.
-load_script() {
-  local lua="$ROOT/src/store/redis/lua"
-  python3 - "$lua/$1.lua" "$lua/inputs.lua" "$lua/codec.lua" "$lua/prelude.lua" > "$WORK/$1.lua" <<'PY'
-import sys
-script, inputs, codec, prelude = (open(p).read() for p in sys.argv[1:])
-shebang, body = script.split("\n", 1)
-ahead, here, rest = body.partition("\n-- @prelude\n")
-if not here:
-    ahead, rest = "", body
-sys.stdout.write(f"{shebang}\n{inputs}\n{codec}\n{ahead}\n{prelude}\n{rest}")
-PY
-  redis_cli -x script load < "$WORK/$1.lua"
+# load_library: loads the lease scripts into the private Redis, the function
+# library the service prints (`--print-redis-library`; built in debug when no
+# SERVICE_BIN is set yet); prints its version: the scripts are then called
+# as FCALL NAME_VERSION (acquire_VERSION, heartbeat_VERSION, ...).
+load_library() {
+  [ -n "${SERVICE_BIN:-}" ] || build_service debug
+  "$SERVICE_BIN" --print-redis-library | redis_cli -x function load replace | sed 's/^streamlease_//'
+}
+
+# load_noop: loads a function `noop` that returns 1: the cost of an FCALL
+# itself, to compare the scripts with.
+load_noop() {
+  redis_cli function load replace "#!lua name=noop
+redis.register_function('noop', function() return 1 end)" >/dev/null
 }
 
 # make_leases URL FILE COUNT PREFIX [BODY]: a lease for each of COUNT users

@@ -211,6 +211,11 @@ pub struct Declared {
     /// log filter (env_logger syntax)
     #[arg(long = "log", env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
+
+    /// print the Redis function library that holds the lease scripts, and exit (to load it by hand where the
+    /// service's Redis user may not run FUNCTION LOAD)
+    #[arg(long)]
+    pub print_redis_library: bool,
 }
 
 impl Declared {

@@ -182,6 +182,10 @@ pub enum Refusal {
     /// `--help` or `--version`: this text goes to stdout, and the exit code is 0.
     #[error("{0}")]
     Asked(String),
+    /// `--print-redis-library`: the store's library goes to stdout (the
+    /// store knows it, not the configuration), and the exit code is 0.
+    #[error("--print-redis-library")]
+    AskedForRedisLibrary,
     /// A bad setting: one line on stderr, exit code 2.
     #[error(transparent)]
     Bad(#[from] ConfigError),
@@ -208,6 +212,9 @@ impl Settings {
         command.build();
         let matches = command.clone().try_get_matches_from(args).map_err(|e| refusal(&command, e))?;
         let declared = Declared::from_arg_matches(&matches).map_err(|e| refusal(&command, e))?;
+        if declared.print_redis_library {
+            return Err(Refusal::AskedForRedisLibrary);
+        }
         let max_connections_set = matches.value_source("max_connections") != Some(ValueSource::DefaultValue);
         Ok(Self::from_declared(declared, max_connections_set)?)
     }
@@ -692,6 +699,10 @@ mod tests {
         for var in variables() {
             assert!(help.contains(&format!("[env: {}]", var.name)), "{} missing from --help", var.name);
         }
+        assert!(matches!(
+            Settings::parse(["streamlease", "--print-redis-library"]),
+            Err(Refusal::AskedForRedisLibrary)
+        ));
         match Settings::parse(["streamlease", "--frobnicate"]) {
             Err(Refusal::Usage(line)) => assert!(line.contains("--frobnicate") && !line.contains('\n'), "{line}"),
             other => panic!("{other:?}"),

@@ -32,10 +32,10 @@ async fn users_land_on_every_primary_and_the_census_counts_them_all() {
     }
 }
 
-/// Scripts are loaded on every primary; after a flush on all of them the
-/// next calls load them again, with no failed request.
+/// The library is loaded on every primary; after a flush on all of them
+/// the next calls load it again, with no failed request.
 #[tokio::test]
-async fn a_script_flush_on_every_primary_fails_no_request() {
+async fn a_function_flush_on_every_primary_fails_no_request() {
     let app = spawn_app(Backend::RedisCluster).await;
     let app = &app;
     let acquires = (0..30).map(|n| async move {
@@ -45,7 +45,7 @@ async fn a_script_flush_on_every_primary_fails_no_request() {
     });
     let leases: Vec<(String, String)> = futures::future::join_all(acquires).await;
     for primary in app.cluster.as_ref().unwrap().primaries() {
-        assert_eq!(primary.command(&["SCRIPT", "FLUSH"]), "+OK");
+        assert_eq!(primary.command(&["FUNCTION", "FLUSH"]), "+OK");
     }
     for (user, lease) in &leases {
         assert_eq!(app.heartbeat(user, lease).await.status(), reqwest::StatusCode::OK);

@@ -1,5 +1,5 @@
 //! What only the Redis store must prove: one round trip per operation, and
-//! surviving Redis forgetting its scripts.
+//! surviving Redis forgetting its functions.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -22,12 +22,12 @@ async fn acquire_heartbeat_and_release_each_cost_exactly_one_redis_command() {
     app.wait_for_censuses(1).await;
     let redis = app.redis();
     let mut monitor = redis.monitor();
-    // Startup traffic (connection setup, SCRIPT LOAD, census) is not counted.
+    // Startup traffic (connection setup, FUNCTION LOAD, census) is not counted.
     monitor.client_commands_since_last(redis);
     let mut one_command = |what: &str| {
         let sent = monitor.client_commands_since_last(redis);
         assert_eq!(sent.len(), 1, "{what} sent {sent:#?}");
-        assert!(sent[0].to_uppercase().contains("\"EVALSHA\""), "{what} sent {sent:?}");
+        assert!(sent[0].to_uppercase().contains("\"FCALL\""), "{what} sent {sent:?}");
     };
 
     let lease = id(&app.acquire_ok("alice", "a").await);
@@ -50,10 +50,10 @@ async fn acquire_heartbeat_and_release_each_cost_exactly_one_redis_command() {
 }
 
 #[tokio::test]
-async fn requests_still_succeed_after_redis_flushes_its_scripts() {
+async fn requests_still_succeed_after_redis_flushes_its_functions() {
     let app = spawn_app(Backend::Redis).await;
     let lease = id(&app.acquire_ok("alice", "a").await);
-    assert_eq!(app.redis().command(&["SCRIPT", "FLUSH"]), "+OK");
+    assert_eq!(app.redis().command(&["FUNCTION", "FLUSH"]), "+OK");
     assert_eq!(app.heartbeat("alice", &lease).await.status(), StatusCode::OK);
     app.acquire_ok("alice", "b").await;
     assert_eq!(app.active("alice").await, 2);
@@ -160,7 +160,7 @@ async fn a_redis_outage_under_load_gets_quick_503s_and_service_returns_without_a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn script_flush_under_load_fails_no_request() {
+async fn function_flush_under_load_fails_no_request() {
     let app = spawn_app_with(Backend::Redis, |s| s.terms.default_limit = 1000).await;
     let mut leases = Vec::new();
     for n in 0..20 {
@@ -168,7 +168,7 @@ async fn script_flush_under_load_fails_no_request() {
     }
     let stop = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicUsize::new(0));
-    // Players heartbeating and acquiring flat out while Redis forgets its scripts.
+    // Players heartbeating and acquiring flat out while Redis forgets its functions.
     let players: Vec<_> = leases
         .into_iter()
         .enumerate()
@@ -190,10 +190,11 @@ async fn script_flush_under_load_fails_no_request() {
     // At least 10 flushes, and on until the players made 200 calls (a busy
     // machine may answer few in 300 ms).
     let deadline = Instant::now() + Duration::from_secs(20);
+    let loads_before = function_loads(&app);
     let mut flushes = 0;
     while flushes < 10 || answered.load(Ordering::SeqCst) < 200 {
         assert!(Instant::now() < deadline, "only {} calls answered", answered.load(Ordering::SeqCst));
-        assert_eq!(app.redis().command(&["SCRIPT", "FLUSH"]), "+OK");
+        assert_eq!(app.redis().command(&["FUNCTION", "FLUSH"]), "+OK");
         flushes += 1;
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
@@ -202,14 +203,18 @@ async fn script_flush_under_load_fails_no_request() {
     assert!(statuses.len() >= 200, "only {} requests", statuses.len());
     let failed: Vec<&u16> = statuses.iter().filter(|s| !matches!(s, 200 | 201 | 409)).collect();
     assert!(failed.is_empty(), "{} of {} failed: {failed:?}", failed.len(), statuses.len());
-    // The flushes did bite: beyond the 6 loads at startup, the service
-    // loaded scripts again after NOSCRIPT answers.
+    // The flushes did bite: the service loaded the library again after
+    // "function not found" answers.
+    let loads = function_loads(&app) - loads_before;
+    assert!(loads > 0, "FUNCTION LOAD calls during the flushes: {loads}");
+}
+
+fn function_loads(app: &TestApp) -> u64 {
     let stats = app.redis().command(&["INFO", "commandstats"]);
-    let loads: u64 = stats
+    stats
         .lines()
-        .find_map(|l| l.strip_prefix("cmdstat_script|load:calls=")?.split(',').next()?.parse().ok())
-        .unwrap_or(0);
-    assert!(loads > 6, "SCRIPT LOAD calls: {loads}");
+        .find_map(|l| l.strip_prefix("cmdstat_function|load:calls=")?.split(',').next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Every script checks its keys and arguments before it touches a key: a
@@ -220,13 +225,16 @@ async fn every_script_refuses_the_wrong_arguments_before_writing() {
     let server = crate::redis_server::RedisServer::start();
     let client = redis::Client::open(server.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    for (name, script) in streamlease::store::redis::lease_scripts() {
+    let library = streamlease::store::redis::library();
+    let loaded: String = redis::cmd("FUNCTION").arg("LOAD").arg(library).query_async(&mut conn).await.unwrap();
+    assert!(loaded.starts_with("streamlease_"), "{loaded}");
+    for (name, function) in streamlease::store::redis::lease_functions() {
         let refused = |result: redis::RedisResult<redis::Value>, case: &str| match result {
             Err(e) => assert_eq!(e.code(), Some("BADARGS"), "{name}, {case}: {e}"),
             Ok(v) => panic!("{name}, {case}: answered {v:?}"),
         };
         // No keys, no arguments.
-        refused(script.prepare_invoke().invoke_async(&mut conn).await, "nothing");
+        refused(redis::cmd("FCALL").arg(function).arg(0).query_async(&mut conn).await, "nothing");
         // The right numbers of keys and arguments, with words where numbers go.
         let (keys, args) = match name {
             "acquire" => (3, 9),
@@ -235,15 +243,50 @@ async fn every_script_refuses_the_wrong_arguments_before_writing() {
             "census" | "census_lock" => (if name == "census" { 2 } else { 1 }, 3),
             _ => (2, 2),
         };
-        let mut call = script.prepare_invoke();
+        let mut call = redis::cmd("FCALL");
+        call.arg(function).arg(keys);
         for k in 0..keys {
-            call.key(format!("sl:{{x}}:{k}"));
+            call.arg(format!("sl:{{x}}:{k}"));
         }
         call.arg("");
         for _ in 1..args {
             call.arg("soon");
         }
-        refused(call.invoke_async(&mut conn).await, "words for numbers");
+        refused(call.query_async(&mut conn).await, "words for numbers");
     }
     assert_eq!(server.keys("*"), Vec::<String>::new(), "a refused call wrote nothing");
+}
+
+/// Where the service's Redis user may not load functions, an operator loads
+/// the library the binary prints (`--print-redis-library`) as another user,
+/// and the service runs on it.
+#[tokio::test]
+async fn a_redis_user_that_may_not_load_functions_runs_on_the_library_loaded_by_hand() {
+    let redis = crate::redis_server::RedisServer::start_with_args(&[
+        "--user",
+        "player-api",
+        "on",
+        ">s3cret-pass",
+        "~*",
+        "&*",
+        "+@all",
+        "-function",
+    ]);
+    let url = format!("redis://player-api:s3cret-pass@127.0.0.1:{}", redis.port);
+    let printed =
+        std::process::Command::new(env!("CARGO_BIN_EXE_streamlease")).arg("--print-redis-library").output().unwrap();
+    assert!(printed.status.success());
+    let library = String::from_utf8(printed.stdout).unwrap();
+    assert_eq!(library, streamlease::store::redis::library(), "the binary prints what the store loads");
+
+    // Not loaded yet: the user's FUNCTION LOAD is refused (NOPERM), and so
+    // is the acquire, as a store error.
+    let app = spawn_app_with(Backend::Embedded, |s| s.redis_url = Some(url.clone())).await;
+    let refused = app.acquire("alice", json!({"stream_id": "a"})).await;
+    assert_eq!(refused.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(refused.json::<serde_json::Value>().await.unwrap()["code"], "store_error");
+    // Loaded by hand (as the default user): the same instance now serves.
+    assert!(redis.command(&["FUNCTION", "LOAD", &library]).starts_with("streamlease_"));
+    let lease = id(&app.acquire_ok("alice", "a").await);
+    assert_eq!(app.heartbeat("alice", &lease).await.status(), StatusCode::OK);
 }

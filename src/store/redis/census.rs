@@ -24,7 +24,7 @@
 
 use std::time::{Duration, Instant};
 
-use redis::{Cmd, ServerErrorKind, Value};
+use redis::{Cmd, Value};
 
 use super::{RedisStore, reply, scripts};
 use crate::domain::*;
@@ -249,7 +249,7 @@ impl RedisStore {
                 .iter()
                 .map(|(user, _)| {
                     let keys = self.keys.user(user);
-                    let mut call = scripts::CENSUS.prepare_invoke();
+                    let mut call = scripts::CENSUS.call();
                     call.key(&keys.leases).key(&keys.limit);
                     call.arg(self.clock.now_arg()).arg(self.terms.default_limit).arg(self.terms.ttl_ms);
                     call
@@ -283,24 +283,20 @@ impl RedisStore {
     /// primary; each call's own error comes back as its own result.
     async fn census_pipeline(&self, users: &[(UserId, Found)]) -> StoreResult<Vec<StoreResult<Value>>> {
         let mut pipe = redis::pipe();
-        // Per-command errors come back as values, so NOSCRIPT can be seen.
+        // Per-command errors come back as values, so "not found" can be seen.
         pipe.ignore_errors();
         for (user, _) in users {
             let keys = self.keys.user(user);
-            pipe.cmd("EVALSHA")
-                .arg(scripts::CENSUS.get_hash())
-                .arg(2)
-                .arg(&keys.leases)
-                .arg(&keys.limit)
-                .arg(self.clock.now_arg())
-                .arg(self.terms.default_limit)
-                .arg(self.terms.ttl_ms);
+            let mut call = scripts::CENSUS.key(&keys.leases);
+            call.key(&keys.limit).arg(self.clock.now_arg()).arg(self.terms.default_limit).arg(self.terms.ttl_ms);
+            pipe.add_command(call.into_cmd());
         }
         let mut replies = self.pipeline(&pipe).await?;
-        let no_script = |v: &Value| matches!(v, Value::ServerError(e) if e.kind() == Some(ServerErrorKind::NoScript));
-        if replies.iter().any(no_script) {
-            // Redis restarted or flushed its scripts since startup.
-            scripts::CENSUS.prepare_invoke().load_async(&mut self.conn.clone()).await?;
+        let not_found =
+            |v: &Value| matches!(v, Value::ServerError(e) if scripts::not_found(Some(e.code()), e.details()));
+        if replies.iter().any(not_found) {
+            // Redis restarted or flushed its functions since startup.
+            self.query(&scripts::load()).await?;
             replies = self.pipeline(&pipe).await?;
         }
         let result = |value| match value {

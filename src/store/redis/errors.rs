@@ -1,8 +1,11 @@
 //! What kind of failure a Redis error is. The kind decides the answer (see
-//! `StoreError`), so it is read from the error's code, never from its text.
+//! `StoreError`), so it is read from the error's code, never from its text,
+//! but for the one answer that Redis gives the generic code ERR (a function
+//! not found).
 
 use redis::{ErrorKind, RedisError, ServerErrorKind};
 
+use super::scripts;
 use crate::store::StoreError;
 
 /// The code our scripts raise on a record they cannot read (`lua/codec.lua`).
@@ -13,13 +16,17 @@ impl From<RedisError> for StoreError {
         if e.is_timeout() || e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() {
             return StoreError::Unavailable(e);
         }
+        // Redis still forgets our functions after several reloads (restarts
+        // or flushes in a row): it cannot serve this moment. Redis gives
+        // this answer the generic code ERR, so only its text tells.
+        if scripts::not_found(e.code(), e.detail()) {
+            return StoreError::Unavailable(e);
+        }
         match e.kind() {
             // Redis is there but cannot serve this moment: loading a dump,
-            // mid-failover, stuck in a long script, or still forgetting our
-            // scripts after several reloads (restarts or flushes in a row).
+            // mid-failover, or stuck in a long script.
             ErrorKind::Server(
-                ServerErrorKind::NoScript
-                | ServerErrorKind::BusyLoading
+                ServerErrorKind::BusyLoading
                 | ServerErrorKind::MasterDown
                 | ServerErrorKind::ClusterDown
                 | ServerErrorKind::TryAgain
@@ -72,6 +79,7 @@ mod tests {
         let kind = |e: RedisError| StoreError::from(e).kind().map_or("none", crate::store::StoreErrorKind::as_str);
         assert_eq!(kind(std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into()), "unavailable");
         assert_eq!(kind(server_error("LOADING Redis is loading the dataset in memory")), "unavailable");
+        assert_eq!(kind(server_error("ERR Function not found")), "unavailable");
         assert_eq!(kind(server_error("OOM command not allowed when used memory > 'maxmemory'.")), "out_of_memory");
         assert_eq!(kind(server_error("READONLY You can't write against a read only replica.")), "read_only");
         assert_eq!(kind(server_error("CORRUPT lease record \"x\" script: abc")), "corrupt");

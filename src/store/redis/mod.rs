@@ -1,4 +1,4 @@
-//! The Redis store: each lease operation is one EVALSHA of a Lua script, so
+//! The Redis store: each lease operation is one FCALL of a Lua function, so
 //! every decision is atomic and judged by Redis' clock, however many service
 //! instances share the Redis.
 
@@ -15,14 +15,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::IntCounter;
-use redis::{Cmd, ErrorKind, ScriptInvocation, ServerErrorKind, Value};
+use redis::{Cmd, Value};
 
 pub use census::CensusPace;
 
-/// The lease scripts by name, for tests that call them directly.
+/// The function library of the lease scripts, as the store loads it.
+pub fn library() -> &'static str {
+    &scripts::LIBRARY.text
+}
+
+/// The lease scripts by file name, each with its function's name in Redis:
+/// for tests that call them directly.
 #[cfg(any(test, feature = "testing"))]
-pub fn lease_scripts() -> [(&'static str, &'static redis::Script); 7] {
-    scripts::named()
+pub fn lease_functions() -> [(&'static str, &'static str); 7] {
+    scripts::named().map(|(file, f)| (file, f.name()))
 }
 
 #[cfg(any(test, feature = "testing"))]
@@ -146,19 +152,18 @@ impl RedisStore {
         token.map_or(self.terms.default_limit, |t| t.limit)
     }
 
-    /// Loads every script ahead of the first request, so that request is a
-    /// plain EVALSHA rather than NOSCRIPT, SCRIPT LOAD and a retry.
+    /// Loads the scripts' library ahead of the first request, so that
+    /// request is a plain FCALL rather than "not found", a load and a retry.
+    /// Not bounded by `CALL_TIMEOUT`: at startup, the connection's own error
+    /// (a certificate refused, say) is what the log should name.
     pub async fn load_scripts(&self) -> StoreResult<()> {
-        let mut conn = self.conn.clone();
-        for script in scripts::all() {
-            script.prepare_invoke().load_async(&mut conn).await?;
-        }
+        scripts::load().query_async::<Value>(&mut self.conn.clone()).await?;
         self.calibrate_clock().await
     }
 
     pub async fn acquire(&self, req: &AcquireRequest) -> StoreResult<AcquireOutcome> {
         let keys = self.keys.user(&req.user_id);
-        let mut call = scripts::ACQUIRE.prepare_invoke();
+        let mut call = scripts::ACQUIRE.call();
         call.key(&keys.leases)
             .key(&keys.ended)
             .key(&keys.limit)
@@ -199,7 +204,7 @@ impl RedisStore {
         token: Option<&Limits>,
     ) -> StoreResult<HeartbeatOutcome> {
         let keys = self.keys.user(user);
-        let mut call = scripts::HEARTBEAT.prepare_invoke();
+        let mut call = scripts::HEARTBEAT.call();
         call.key(&keys.leases)
             .key(&keys.ended)
             .key(&keys.limit)
@@ -357,15 +362,19 @@ impl RedisStore {
     /// is safe to send again, so when the call finds its connection broken
     /// (Redis restarted), it goes again on the new one: each worker's first
     /// call after a restart succeeds.
-    pub(super) async fn run(&self, call: &ScriptInvocation<'_>) -> StoreResult<Value> {
+    pub(super) async fn run(&self, call: &scripts::Call) -> StoreResult<Value> {
+        let cmd = call.cmd();
         let mut conn = self.conn.clone();
         within_deadline(async move {
             let (mut reloads, mut reconnected) = (0, false);
             loop {
-                match call.invoke_async(&mut conn).await {
-                    // redis-rs loads the script once on NOSCRIPT and retries;
-                    // a second flush or restart in between needs another go.
-                    Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) && reloads < 3 => reloads += 1,
+                match cmd.query_async(&mut conn).await {
+                    // Not loaded (a restart, a flush): load it and go again,
+                    // up to four times if it is flushed away again meanwhile.
+                    Err(e) if scripts::not_found(e.code(), e.detail()) && reloads < 4 => {
+                        reloads += 1;
+                        scripts::load().query_async::<Value>(&mut conn).await?;
+                    }
                     Err(e) if !reconnected && broken(&e) => reconnected = true,
                     answer => return answer,
                 }

@@ -29,7 +29,7 @@
 -- later (Redis stalled, then resumed) would belong to nobody.
 --
 -- Example:
---   EVALSHA <sha> 3 sl:{alice}:l sl:{alice}:e sl:{alice}:limit
+--   FCALL acquire_<version> 3 sl:{alice}:l sl:{alice}:e sl:{alice}:limit
 --           '' 1700000000750 0b7c...e1 movie-42 living-room-tv 30000 3 deny 'Living room TV' uhd uhd=1
 --   -> {'created', 0, 3, 'f', 1, '0b7c...e1|1700000030000|1700000000000|movie-42|living-room-tv|Living room TV|uhd', {}, {}}
 

@@ -9,7 +9,7 @@
 -- Returns {'census', expired, limit, active}
 --
 -- Example:
---   EVALSHA <sha> 2 sl:{alice}:l sl:{alice}:limit '' 3 30000  -> {'census', 1, 3, 2}
+--   FCALL census_<version> 2 sl:{alice}:l sl:{alice}:limit '' 3 30000  -> {'census', 1, 3, 2}
 
 expect_args(2, 3, 3)
 number_arg(2, 'default limit')

@@ -10,7 +10,7 @@
 -- when another instance holds it.
 --
 -- Example:
---   EVALSHA <sha> 1 sl:census:lock '' 6f96...ff 15000  -> 1
+--   FCALL census_lock_<version> 1 sl:census:lock '' 6f96...ff 15000  -> 1
 
 expect_args(1, 3, 3)
 number_arg(3, 'lifetime')

@@ -27,39 +27,37 @@
 -- building it costs Redis none more (docs/performance.md).
 --
 -- Example:
---   EVALSHA <sha> 3 sl:{alice}:l sl:{alice}:e sl:{alice}:limit '' 0b7c...e1 30000 3
+--   FCALL heartbeat_<version> 3 sl:{alice}:l sl:{alice}:e sl:{alice}:limit '' 0b7c...e1 30000 3
 --   -> 'renewed;0;3;f;2;0b7c...e1|1700000040000|1700000000000|movie-42|'
 
 -- Every input is checked here, before the fast path: the checks apply to
 -- both paths.
 expect_args(3, 4, 9)
 local ttl = number_arg(3, 'TTL')
-number_arg(4, 'limit')
+local fallback = number_arg(4, 'limit')
 local now = now_ms()
 local raw = redis.call('GET', KEYS[1]) or ''
 
--- The fast path comes ahead of the prelude: most heartbeats renew a live
--- lease with nothing expired beside it, and they should not pay for
--- defining the bookkeeping's functions, nor for decoding every record
--- (codec.lua's `fixed_renewal`). Whenever anything is unusual it falls
--- through to the full path, which decides the same.
+-- The fast path: most heartbeats renew a live lease with nothing expired
+-- beside it. They change the one expiry in place (codec.lua's
+-- `fixed_renewal`) rather than decode every record and write them all
+-- back. Whenever anything is unusual it falls through to the full path,
+-- which decides the same.
 local count, offset, expires, record = fixed_renewal(raw, ARGV[2], now, ttl)
 if count then
-  local limit, source = user_limit(KEYS[3], ARGV[4])
-  redis.call('SETRANGE', KEYS[1], offset, expires)
+  local limit, source = user_limit(KEYS[3], fallback)
+  redis.call('SETRANGE', KEYS[1], digits(offset), expires)
   -- Its expiry is now the latest, so the key outlives it by one TTL.
-  redis.call('PEXPIREAT', KEYS[1], now + ttl + ttl)
-  return 'renewed;0;' .. limit .. ';' .. source .. ';' .. count .. ';' .. record
+  redis.call('PEXPIREAT', KEYS[1], digits(now + ttl + ttl))
+  return 'renewed;0;' .. digits(limit) .. ';' .. source .. ';' .. digits(count) .. ';' .. record
 end
-
--- @prelude
 
 local live, expired = decode_live(raw, now)
 for _, l in ipairs(live) do
   if l.id == ARGV[2] then
     l.expires = now + ttl
     save(KEYS[1], live, ttl)
-    local limit, source = user_limit(KEYS[3], ARGV[4])
+    local limit, source = user_limit(KEYS[3], fallback)
     return 'renewed;' .. expired .. ';' .. limit .. ';' .. source .. ';' .. #live .. ';' .. encode(l)
   end
 end
@@ -88,7 +86,7 @@ if stream == '' or device_busy or restores_blocked(KEYS[2], now) then
   if expired > 0 then save(KEYS[1], live, ttl) end
   return 'not_found;' .. expired
 end
-local limit, source, overridden = user_limit(KEYS[3], ARGV[4])
+local limit, source, overridden = user_limit(KEYS[3], fallback)
 local classes = ARGV[8] or ''
 local rules = class_limits(ARGV[9] or '', overridden)
 for _, b in ipairs(bounds(rules, classes)) do

@@ -1,11 +1,12 @@
 -- What a lease script was given: its arguments, checked before it reads or
--- writes a key, and the time. First in every script (see scripts.rs).
+-- writes a key, and the time. First in the library (see scripts.rs), whose
+-- locals KEYS and ARGV each call sets.
 --
 -- ARGV[1] of every script is '' in production, where Redis TIME decides;
 -- tests may pass a time in ms to run the scripts on their own clock.
 
 -- A caller sending the wrong arguments (another version of the service, a
--- hand-typed EVALSHA) gets an error that names them, never a half-done
+-- hand-typed FCALL) gets an error that names them, never a half-done
 -- write. The error code BADARGS reaches the service as a failed call.
 local function bad_args(problem)
   error({ err = 'BADARGS ' .. problem })
@@ -33,5 +34,7 @@ end
 local function now_ms()
   if ARGV[1] ~= '' then return tonumber(ARGV[1]) end
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  -- Arithmetic converts TIME's strings, and with one C library call each:
+  -- Lua 5.1's tonumber() makes two (it checks, then converts).
+  return t[1] * 1000 + math.floor(t[2] / 1000)
 end

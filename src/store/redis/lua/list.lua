@@ -8,7 +8,7 @@
 -- taken; `source` is 'o' when the limit override decided the limit, 'f' when ARGV[2] did
 --
 -- Example:
---   EVALSHA <sha> 2 sl:{alice}:l sl:{alice}:limit '' 3
+--   FCALL list_<version> 2 sl:{alice}:l sl:{alice}:limit '' 3
 --   -> {3, 'f', {'0b7c...e1|1700000030000|1700000000000|movie-42|'}}
 
 expect_args(2, 2, 2)

@@ -1,6 +1,6 @@
 -- The lease bookkeeping shared by the scripts: loading and saving a user's
--- leases, ending them, and the tombstones they leave. Third in every script,
--- after inputs.lua and codec.lua (see scripts.rs).
+-- leases, ending them, and the tombstones they leave. Third in the
+-- library, after inputs.lua and codec.lua (see scripts.rs).
 --
 -- Keys of one user, all with the hash tag {u} (one cluster slot):
 --   <prefix>:{u}:l      STRING the user's leases; expires one TTL after its last lease

@@ -12,7 +12,7 @@
 -- or never known; `expired` counts the expired leases this call dropped.
 --
 -- Example:
---   EVALSHA <sha> 2 sl:{alice}:l sl:{alice}:e '' 0b7c...e1 30000 1  -> {'released', 0}
+--   FCALL release_<version> 2 sl:{alice}:l sl:{alice}:e '' 0b7c...e1 30000 1  -> {'released', 0}
 
 expect_args(2, 4, 4)
 local ttl = number_arg(3, 'TTL')

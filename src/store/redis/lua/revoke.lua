@@ -8,7 +8,7 @@
 -- counts the expired leases this call dropped.
 --
 -- Example:
---   EVALSHA <sha> 2 sl:{alice}:l sl:{alice}:e '' 30000  -> {'revoked', 0, 2}
+--   FCALL revoke_<version> 2 sl:{alice}:l sl:{alice}:e '' 30000  -> {'revoked', 0, 2}
 
 expect_args(2, 2, 2)
 local ttl = number_arg(2, 'TTL')
