@@ -4,8 +4,9 @@
 # the same counts within a percent or two, whatever else the machine does).
 #
 #   Redis:   the heartbeat script (a live lease among 3 of one user), the
-#            same on leases of two classes each, and a no-op function (FCALL
-#            of `return 1`), all from redis-benchmark -P 16, and the ratios.
+#            same on leases of two classes each, and a no-op function (an
+#            FCALL that returns 1), all from redis-benchmark -P 16, and the
+#            ratios.
 #   Service: a Redis-store heartbeat and a /healthz exchange (embedded
 #            store), both from wrk (16 connections, 10 s), and their ratio;
 #            and, on an instance with CORS on, the heartbeat as the browser
