@@ -98,15 +98,18 @@ session.on("error", ({ error }) => {
   log(`error ${error.status}: ${error.code}`);
 });
 
+// "streams", or "uhd streams" when a class limit refused (a plan's 4K limit).
+const streamsOf = (limit) => (limit.limitClass === "total" ? "streams" : `${limit.limitClass} streams`);
+
 session.on("limit", (limit) => {
-  show("limit", "too many devices", `${limit.active} of ${limit.limit} streams are playing`);
-  log(`limit reached: ${limit.active} of ${limit.limit}`);
+  show("limit", "too many devices", `${limit.active} of ${limit.limit} ${streamsOf(limit)} are playing`);
+  log(`limit reached: ${limit.active} of ${limit.limit} ${streamsOf(limit)}`);
   openChooser(limit);
 });
 
 function openChooser(limit) {
   document.getElementById("chooser-summary").textContent =
-    `Your plan allows ${limit.limit} streams at once, and ${limit.active} are playing.`;
+    `Your plan allows ${limit.limit} ${streamsOf(limit)} at once, and ${limit.active} are playing.`;
   const list = document.getElementById("chooser-leases");
   list.replaceChildren(
     ...limit.leases.map((lease) => {

@@ -66,9 +66,13 @@ export interface LeaseSessionOptions {
 export type SessionState = "idle" | "acquiring" | "active" | "paused" | "limit" | "ended" | "stopped" | "failed";
 
 export interface LimitReached {
+  /** The limit that refused: "total", or a stream class such as "uhd"
+   * (a plan's 4K limit), so the chooser can say which. */
+  limitClass: string;
+  /** That limit, and how many live leases count against it. */
   limit: number;
   active: number;
-  /** The user's live leases, oldest first: what to offer to stop. */
+  /** The user's live leases that count against it, oldest first: what to offer to stop. */
   leases: Lease[];
   /** Ends these leases of the user and acquires in the same step. */
   terminate(leaseIds: string[]): Promise<void>;
@@ -361,6 +365,7 @@ export class LeaseSession extends Emitter<LeaseSessionEvents> {
       return this.acquire(terminate);
     };
     this.emit("limit", {
+      limitClass: problem.limit_class ?? "total",
       limit: problem.limit ?? 0,
       active: problem.active ?? 0,
       leases: problem.leases ?? [],

@@ -90,12 +90,21 @@ describe("acquire", () => {
     await s.start();
     assert.equal(s.state, "limit");
     assert.equal(limits.length, 1);
-    assert.deepEqual([limits[0]!.limit, limits[0]!.active, limits[0]!.leases], [2, 2, others]);
+    assert.deepEqual([limits[0]!.limitClass, limits[0]!.limit, limits[0]!.active, limits[0]!.leases], ["total", 2, 2, others]);
 
     service.answer(201, lease({ terminated: ["a"] }));
     await limits[0]!.terminate(["a"]);
     assert.deepEqual(service.last().body, { stream_id: "movie-1", device_id: "tv", terminate: ["a"] });
     assert.equal(s.state, "active");
+  });
+
+  it("says which limit refused: the total, or a stream class", async () => {
+    const s = session();
+    const limits = record(s, "limit");
+    const uhd = [lease({ lease_id: "a", device_id: "tv-2", classes: ["uhd"] })];
+    service.answer(409, problem(409, "limit_reached", { limit_class: "uhd", limit: 1, active: 1, leases: uhd }));
+    await s.start();
+    assert.deepEqual([limits[0]!.limitClass, limits[0]!.limit, limits[0]!.leases], ["uhd", 1, uhd]);
   });
 
   it("can retry at the limit without ending anything", async () => {
