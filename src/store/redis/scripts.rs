@@ -148,11 +148,7 @@ impl Call {
 /// Every script by its file's name, for tests that call them directly.
 #[cfg(any(test, feature = "testing"))]
 pub fn named() -> [(&'static str, Function); 7] {
-    let mut index = 0;
-    FILES.map(|(name, _, _)| {
-        index += 1;
-        (name, Function(index - 1))
-    })
+    std::array::from_fn(|i| (FILES[i].0, Function(i)))
 }
 
 /// `FUNCTION LOAD REPLACE` of the library, which a cluster connection sends
